@@ -1,0 +1,5 @@
+"""The appliance deploy: composes the roles, in order, for every host of the inventory."""
+
+from roles.base import base
+
+base()

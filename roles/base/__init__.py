@@ -1,0 +1,82 @@
+"""Base role: identity, time zone, essential packages, the `sovereign` user, persistent journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from roles.base import ops
+from roles.base.settings import ESSENTIAL_PACKAGES, BaseSettings
+from roles.settings import parse_settings
+
+HERE = Path(__file__).parent
+CONFIG_DIR = "/etc/sovereign"
+SERVICE_USER = "sovereign"
+
+
+def settings() -> BaseSettings:
+    return parse_settings(BaseSettings, "base", host.data.get("base"), host.name)
+
+
+@deploy("Base system")
+def base() -> None:
+    cfg = settings()
+
+    server.hostname(name="Set the host name", hostname=cfg.hostname or host.name)
+    apt.packages(
+        name="Install essential packages",
+        packages=[*ESSENTIAL_PACKAGES, *cfg.extra_packages],
+        no_recommends=True,
+        update=True,
+        cache_time=24 * 3600,
+    )
+    ops.timezone(name=f"Set the time zone to {cfg.timezone}", timezone=cfg.timezone)
+
+    server.group(name="Create the sovereign group", group=SERVICE_USER, system=True)
+    server.user(
+        name="Create the sovereign system user",
+        user=SERVICE_USER,
+        group=SERVICE_USER,
+        system=True,
+        shell="/usr/sbin/nologin",
+        home="/var/lib/sovereign",
+        create_home=False,
+    )
+    files.directory(
+        name="Create /var/lib/sovereign",
+        path="/var/lib/sovereign",
+        user=SERVICE_USER,
+        group=SERVICE_USER,
+        mode="750",
+    )
+    files.directory(
+        name=f"Create {CONFIG_DIR}",
+        path=CONFIG_DIR,
+        user="root",
+        group=SERVICE_USER,
+        mode="750",
+    )
+
+    files.directory(
+        name="Create /var/log/journal",
+        path="/var/log/journal",
+        user="root",
+        group="systemd-journal",
+        mode="2755",
+    )
+    journald = files.template(
+        name="Make the journal persistent",
+        src=str(HERE / "journald.conf.j2"),
+        dest="/etc/systemd/journald.conf.d/50-sovereign.conf",
+        create_remote_dir=True,
+        max_use=cfg.journal_max_use,
+    )
+    systemd.service(
+        name="Restart journald when its config changed",
+        service="systemd-journald.service",
+        restarted=True,
+        _if=journald.did_change,
+    )

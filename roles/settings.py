@@ -1,0 +1,31 @@
+"""Reading a role's settings from host data into a validated pydantic model."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RoleSettingsError(ValueError):
+    """Host data for a role does not validate; the message names host, key and field."""
+
+
+def format_validation_error(prefix: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]))
+        lines.append(f"  {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_settings(model: type[M], key: str, raw: Any, host_name: str) -> M:
+    """Validate `raw` (host data under `key`) as `model`, or raise one error naming each field."""
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        raise RoleSettingsError(
+            f"host {host_name}: invalid `{key}` settings:\n{format_validation_error(key, exc)}"
+        ) from None

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a Debian 12 machine, as root: the Debian packages the
+# lab and the tests use, and a virtualenv (.venv) holding the project and its Python dependencies.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "bootstrap: run as root (the lab boots systemd-nspawn hosts and manages a bridge)" >&2
+    exit 1
+fi
+
+apt_packages=(systemd-container debootstrap iptables iproute2 openssh-client zstd python3-venv)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv"
+    python3 -m venv .venv
+fi
+echo "bootstrap: installing the project into .venv"
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'

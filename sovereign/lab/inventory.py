@@ -1,0 +1,38 @@
+"""The lab as a pyinfra inventory: host names with the SSH data and facts a lab host has."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sovereign.errors import SovereignError
+from sovereign.lab.state import DEFAULT_LAB, LabPaths, load_state, validate_lab_name
+
+
+def current_lab_name() -> str:
+    return validate_lab_name(os.environ.get("SOVEREIGN_LAB", DEFAULT_LAB))
+
+
+def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    name = name or current_lab_name()
+    state = load_state(name)
+    if state is None or not state.hosts:
+        raise SovereignError(f"lab {name!r} is not up: run `sovereign lab up --lab {name}` first")
+    paths = LabPaths(name)
+    return [
+        (
+            host.name,
+            {
+                "ssh_hostname": host.address,
+                "ssh_user": "root",
+                "ssh_key": str(paths.ssh_key),
+                "ssh_known_hosts_file": str(paths.known_hosts),
+                "ssh_strict_host_key_checking": "yes",
+                # What the roles need to know about a lab host.
+                "lab": True,
+                "lab_disks": list(host.disks),
+                "zfs_backend": "zfs-fuse",
+            },
+        )
+        for host in state.hosts.values()
+    ]

@@ -1,0 +1,183 @@
+"""`sovereign lab up/down/status`: bring a lab to the wanted state, changing only what differs."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sovereign.errors import SovereignError
+from sovereign.lab import hosts, network, rootfs
+from sovereign.lab.state import (
+    LabPaths,
+    LabState,
+    all_states,
+    load_state,
+    pick_subnet,
+    save_state,
+    validate_lab_name,
+)
+from sovereign.prereq import require_lab_prerequisites
+from sovereign.progress import Progress
+from sovereign.system import run
+
+
+def render_ssh_config(paths: LabPaths, state: LabState) -> str:
+    blocks = []
+    for host in state.hosts.values():
+        blocks.append(
+            f"Host {host.name} {host.address}\n"
+            f"    HostName {host.address}\n"
+            "    User root\n"
+            f"    IdentityFile {paths.ssh_key}\n"
+            "    IdentitiesOnly yes\n"
+            f"    UserKnownHostsFile {paths.known_hosts}\n"
+            "    StrictHostKeyChecking yes\n"
+            "    ConnectTimeout 5\n"
+            "    LogLevel ERROR\n"
+        )
+    return "\n".join(blocks)
+
+
+def render_known_hosts(state: LabState) -> str:
+    # The lab generated each host key itself, so hosts are pinned from the start.
+    return "".join(f"{h.name},{h.address} {h.host_key}\n" for h in state.hosts.values())
+
+
+def write_client_files(paths: LabPaths, state: LabState) -> None:
+    paths.ssh_config.write_text(render_ssh_config(paths, state))
+    paths.known_hosts.write_text(render_known_hosts(state))
+
+
+@dataclass
+class UpResult:
+    state: LabState
+    booted: list[str]
+    created: list[str]
+
+
+def lab_up(name: str, count: int, disks: int, disk_size: str, progress: Progress) -> UpResult:
+    validate_lab_name(name)
+    if count < 1:
+        raise SovereignError(f"--hosts must be at least 1, got {count}")
+    if disks < 0:
+        raise SovereignError(f"--disks must not be negative, got {disks}")
+    require_lab_prerequisites()
+    paths = LabPaths(name)
+    paths.dir.mkdir(parents=True, exist_ok=True)
+
+    state = load_state(name)
+    if state is None:
+        taken = [s.subnet for s in all_states()]
+        state = LabState(name=name, subnet=pick_subnet(name, taken), disk_size=disk_size)
+        save_state(state)
+    elif disk_size != state.disk_size and state.hosts:
+        progress.say(f"note: existing hosts keep their {state.disk_size} disks")
+
+    if not paths.ssh_key.exists():
+        run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"sovereign-lab-{name}",
+                "-f",
+                str(paths.ssh_key),
+            ]
+        )
+
+    if network.ensure_bridge(state.bridge, f"{state.gateway}/{state.network.prefixlen}"):
+        progress.say(f"bridge {state.bridge} set to {state.gateway}/{state.network.prefixlen}")
+    if network.ensure_nat(name, state.subnet):
+        progress.say(f"NAT for {state.subnet} set (one rule)")
+
+    created, booted = [], []
+    base: Path | None = None
+    for index in range(1, count + 1):
+        host_name = state.host_name(index)
+        host = state.hosts.get(host_name)
+        if host is None or not Path(host.root, "etc", "os-release").exists():
+            base = base or rootfs.ensure_base_root(progress)
+            with progress.step(f"creating host {host_name} ({disks} x {state.disk_size} disks)"):
+                host = hosts.create_host(state, index, base, disks)
+                state.hosts[host_name] = host
+                save_state(state)
+            created.append(host_name)
+    extra = sorted(set(state.hosts) - {state.host_name(i) for i in range(1, count + 1)})
+    if extra:
+        progress.say(f"note: lab has more hosts than asked for, left as they are: {extra}")
+    write_client_files(paths, state)
+
+    for host in state.hosts.values():
+        pids = hosts.find_nspawn_pids(host.root)
+        if len(pids) > 1:
+            raise SovereignError(
+                f"host {host.name} runs {len(pids)} times (pids {pids}): "
+                f"run `sovereign lab down --lab {name}` and up again"
+            )
+        if pids:
+            host.pid = pids[0]
+            continue
+        with progress.step(f"booting host {host.name} at {host.address}"):
+            host.pid = hosts.boot_host(state, host)
+            save_state(state)
+            hosts.wait_ready(paths, host)
+        booted.append(host.name)
+    save_state(state)
+    # A host that was already running is checked too: `up` promises SSH-ready hosts.
+    for host in state.hosts.values():
+        if host.name not in booted:
+            hosts.wait_ready(paths, host, timeout=30)
+    return UpResult(state=state, booted=booted, created=created)
+
+
+def lab_down(name: str, progress: Progress) -> None:
+    validate_lab_name(name)
+    require_lab_prerequisites()
+    paths = LabPaths(name)
+    state = load_state(name)
+    if state is not None:
+        for host in state.hosts.values():
+            if hosts.is_running(host):
+                with progress.step(f"stopping host {host.name}"):
+                    hosts.stop_host(paths, host)
+        network.remove_bridge(state.bridge)
+    network.remove_nat(name)
+    if paths.dir.exists():
+        with progress.step(f"removing lab {name} ({paths.dir})"):
+            # --one-file-system: never follow a bind mount that a dying host left behind.
+            run(["rm", "-rf", "--one-file-system", str(paths.dir)])
+    progress.say(f"lab {name} is down")
+
+
+@dataclass
+class HostStatus:
+    name: str
+    address: str
+    state: str  # running / stopped
+
+
+def lab_status(name: str) -> tuple[LabState | None, list[HostStatus]]:
+    validate_lab_name(name)
+    state = load_state(name)
+    if state is None:
+        return None, []
+    return state, [
+        HostStatus(h.name, h.address, "running" if hosts.is_running(h) else "stopped")
+        for h in state.hosts.values()
+    ]
+
+
+def lab_ssh_argv(name: str, host: str, command: list[str]) -> list[str]:
+    state = load_state(validate_lab_name(name))
+    if state is None:
+        raise SovereignError(f"lab {name} is not up: run `sovereign lab up`")
+    if host not in state.hosts:
+        raise SovereignError(f"lab {name} has no host {host!r}; hosts: {sorted(state.hosts)}")
+    if shutil.which("ssh") is None:
+        raise SovereignError("ssh is missing: install with `apt-get install -y openssh-client`")
+    return [*hosts.ssh_argv(LabPaths(name), host), *command]

@@ -1,0 +1,106 @@
+"""Running the deploy (pyinfra) and the verification suite (testinfra) for an inventory."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sovereign.errors import SovereignError
+from sovereign.inventory import load_inventory, render_ssh_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SITE = PROJECT_ROOT / "deploy" / "site.py"
+INFRA_TESTS = PROJECT_ROOT / "tests" / "infra"
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class DeployResult:
+    returncode: int
+    output: str
+    # op name -> per-host result word as pyinfra prints it ("Success", "No changes", "Error")
+    results: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[tuple[str, str]]:
+        return [(host, op) for host, op, word in self.results if word != "No changes"]
+
+
+RESULT_RE = re.compile(r"^\s*\[(?P<host>[^\]]+)\] (?P<word>Success|No changes|Error)\s*$")
+OP_RE = re.compile(r"^--> Starting operation: (?P<op>.+?)\s*$")
+
+
+def parse_pyinfra_output(output: str) -> list[tuple[str, str, str]]:
+    """(host, operation, result) for every operation pyinfra executed, from its output."""
+    results = []
+    op = ""
+    for raw in output.splitlines():
+        line = ANSI_RE.sub("", raw)
+        m = OP_RE.match(line)
+        if m:
+            op = m.group("op")
+            continue
+        m = RESULT_RE.match(line)
+        if m and op:
+            results.append((m.group("host"), op, m.group("word")))
+    return results
+
+
+def pyinfra_bin() -> str:
+    candidate = Path(sys.executable).with_name("pyinfra")
+    return str(candidate) if candidate.exists() else "pyinfra"
+
+
+def run_deploy(
+    inventory: str, *, dry: bool = False, limit: str | None = None, echo: bool = True
+) -> DeployResult:
+    """Run deploy/site.py against the inventory, streaming pyinfra's output."""
+    load_inventory(inventory)  # fail on a bad inventory before pyinfra connects anywhere
+    argv = [pyinfra_bin(), inventory, str(SITE), "--yes"]
+    if dry:
+        argv.append("--dry")
+    if limit:
+        argv += ["--limit", limit]
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PROJECT_ROOT
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if echo:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    returncode = proc.wait()
+    output = "".join(lines)
+    return DeployResult(returncode, output, parse_pyinfra_output(output))
+
+
+def run_verify(inventory: str, pytest_args: list[str]) -> int:
+    """Run the testinfra suite against every host of the inventory."""
+    hosts = load_inventory(inventory)
+    if not INFRA_TESTS.is_dir():
+        raise SovereignError(f"the verification suite is missing ({INFRA_TESTS})")
+    with tempfile.TemporaryDirectory(prefix="sovereign-verify-") as tmp:
+        ssh_config = Path(tmp) / "ssh_config"
+        ssh_config.write_text(render_ssh_config(hosts))
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(INFRA_TESTS),
+            f"--hosts={','.join('ssh://' + h.name for h in hosts)}",
+            f"--ssh-config={ssh_config}",
+            "-p",
+            "no:cacheprovider",
+            *pytest_args,
+        ]
+        env = {**os.environ, "SOVEREIGN_INVENTORY": str(Path(inventory).resolve())}
+        return subprocess.call(argv, env=env, cwd=PROJECT_ROOT)
