@@ -106,7 +106,7 @@ def deploy_cmd(inventory: str, dry: bool, limit: str | None) -> None:
     sys.exit(result.returncode)
 
 
-@cli.command("verify")
+@cli.command("verify", context_settings={"ignore_unknown_options": True})
 @click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def verify_cmd(inventory: str, pytest_args: tuple[str, ...]) -> None:

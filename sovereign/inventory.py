@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sovereign.errors import SovereignError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXCEPTION_LINE = re.compile(r"^[\w.]+(?:Error|Exception): (.+)$")
 
 
 @dataclass(frozen=True)
@@ -21,28 +29,38 @@ class InventoryHost:
 
 
 def load_inventory(path: str) -> list[InventoryHost]:
-    """The hosts of an inventory file with their merged data (host, group and group_data files)."""
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
+    """The hosts of an inventory file with their merged data (host, group and group_data files).
 
+    Asks pyinfra itself (`debug-inventory --json`) in a child process: importing pyinfra_cli
+    here would monkey-patch this process with gevent.
+    """
     if not Path(path).is_file():
         raise SovereignError(f"inventory {path} does not exist")
-    try:
-        # pyinfra executes inventory files inside a State context, as its CLI does.
-        with ctx_state.use(State()):
-            inventory = make_inventory(str(Path(path).resolve()))
-    except SovereignError:
-        raise
-    except Exception as exc:
-        raise SovereignError(f"inventory {path} could not be loaded: {exc}") from exc
-    hosts = []
-    for host in inventory:
-        data = host.data.dict() if hasattr(host.data, "dict") else dict(host.data)
-        hosts.append(InventoryHost(host.name, tuple(str(g) for g in host.groups), data))
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    proc = subprocess.run(
+        [str(pyinfra) if pyinfra.exists() else "pyinfra", path, "debug-inventory", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    if proc.returncode != 0:
+        raise SovereignError(f"inventory {path} could not be loaded:\n{_error_tail(proc.stderr)}")
+    hosts = [
+        InventoryHost(h["name"], tuple(h.get("groups", ())), dict(h.get("data", {})))
+        for h in json.loads(proc.stdout)
+    ]
     if not hosts:
         raise SovereignError(f"inventory {path} has no hosts")
     return hosts
+
+
+def _error_tail(stderr: str) -> str:
+    # The last lines carry pyinfra's message (e.g. our SovereignError from inventory/lab.py).
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    if lines and (m := EXCEPTION_LINE.match(lines[-1])):
+        return m.group(1)
+    return "\n".join(lines[-4:])
 
 
 def render_ssh_config(hosts: list[InventoryHost]) -> str:

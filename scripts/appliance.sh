@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The main job: a local sandbox appliance. Installs what it needs, boots the lab host, deploys the
+# appliance to it, verifies the result and prints where to reach it. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+export SOVEREIGN_LAB="${SOVEREIGN_LAB:-lab}"
+sv=.venv/bin/sovereign
+
+$sv lab up
+$sv deploy inventory/lab.py
+$sv verify inventory/lab.py -q
+
+echo
+echo "Sovereign Appliance lab '$SOVEREIGN_LAB' is deployed and verified:"
+$sv lab status
+echo
+echo "  shell:    .venv/bin/sovereign lab ssh $SOVEREIGN_LAB-1"
+echo "  redeploy: .venv/bin/sovereign deploy inventory/lab.py"
+echo "  verify:   .venv/bin/sovereign verify inventory/lab.py"
+echo "  tear down: .venv/bin/sovereign lab down"

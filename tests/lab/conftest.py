@@ -1,0 +1,58 @@
+"""Lab tests: one systemd-nspawn lab (`test`) per session, deployed and verified for real.
+
+Marked `lab`; they need root, systemd-nspawn and debootstrap (scripts/bootstrap.sh installs them).
+Set SOVEREIGN_KEEP_LAB=1 to leave the lab running after the session for a closer look.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sovereign.errors import PrerequisiteError
+from sovereign.prereq import require_lab_prerequisites
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LAB = "test"
+INVENTORY = str(PROJECT_ROOT / "inventory" / "lab.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.lab)
+
+
+def sovereign(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the operator CLI as an operator would, against the test lab."""
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("sovereign")), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SOVEREIGN_LAB": LAB},
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"sovereign {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[str]:
+    """A running test lab (one host, six disks); torn down at the end of the session."""
+    try:
+        require_lab_prerequisites()
+    except PrerequisiteError as exc:
+        pytest.fail(f"lab tests need the lab prerequisites: {exc}")
+    os.environ["SOVEREIGN_LAB"] = LAB
+    up = sovereign("lab", "up", "--hosts", "1", "--disks", "6")
+    print(up.stdout)
+    yield LAB
+    if os.environ.get("SOVEREIGN_KEEP_LAB") != "1":
+        sovereign("lab", "down", check=False)

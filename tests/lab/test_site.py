@@ -1,0 +1,62 @@
+"""The whole chain on a real host: lab → deploy → deploy again (no changes) → verify."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+import pytest
+
+from sovereign.runner import DeployResult, run_deploy
+from tests.lab.conftest import INVENTORY, sovereign
+
+
+@dataclass
+class Deploys:
+    first: DeployResult
+    second: DeployResult
+
+
+@pytest.fixture(scope="module")
+def deploys(lab: str) -> Deploys:
+    first = run_deploy(INVENTORY, echo=False)
+    second = run_deploy(INVENTORY, echo=False) if first.returncode == 0 else first
+    return Deploys(first, second)
+
+
+def test_first_deploy_succeeds(deploys: Deploys) -> None:
+    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.results, "no operation results found in pyinfra's output"
+    assert not [r for r in deploys.first.results if r[2] == "Error"]
+
+
+def test_second_deploy_changes_nothing(deploys: Deploys) -> None:
+    assert deploys.second.returncode == 0, deploys.second.output[-3000:]
+    # Every operation of the first run ran again and reported "No changes".
+    assert {op for _, op, _ in deploys.second.results} == {op for _, op, _ in deploys.first.results}
+    assert deploys.second.changed == [], deploys.second.output[-3000:]
+
+
+def test_verify_passes(deploys: Deploys) -> None:
+    assert deploys.first.returncode == 0
+    proc = sovereign("verify", INVENTORY, "-q", check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+
+
+def test_lab_up_again_changes_nothing(lab: str) -> None:
+    proc = sovereign("lab", "up", "--hosts", "1", "--disks", "6")
+    assert "nothing changed" in proc.stdout
+    nat = subprocess.run(["iptables", "-t", "nat", "-S", "POSTROUTING"], capture_output=True,
+                         text=True, check=True).stdout
+    assert nat.count(f"sovereign-lab:{lab} ") + nat.count(f'sovereign-lab:{lab}"') == 1
+
+
+def test_lab_status_lists_running_host(lab: str) -> None:
+    proc = sovereign("lab", "status")
+    assert f"{lab}-1" in proc.stdout
+    assert "running" in proc.stdout
+
+
+def test_lab_ssh_runs_a_command(lab: str) -> None:
+    proc = sovereign("lab", "ssh", f"{lab}-1", "systemctl", "is-system-running")
+    assert proc.stdout.strip() in ("running", "degraded")
