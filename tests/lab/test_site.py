@@ -46,8 +46,9 @@ def test_verify_passes(deploys: Deploys) -> None:
 def test_lab_up_again_changes_nothing(lab: str) -> None:
     proc = sovereign("lab", "up", "--hosts", "1", "--disks", "6")
     assert "nothing changed" in proc.stdout
-    nat = subprocess.run(["iptables", "-t", "nat", "-S", "POSTROUTING"], capture_output=True,
-                         text=True, check=True).stdout
+    nat = subprocess.run(
+        ["iptables", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True, check=True
+    ).stdout
     assert nat.count(f"sovereign-lab:{lab} ") + nat.count(f'sovereign-lab:{lab}"') == 1
 
 

@@ -35,8 +35,11 @@ def test_missing_tool_names_the_package() -> None:
 
 def test_ssh_config_from_inventory() -> None:
     hosts = [
-        InventoryHost("web", ("prod",), {"ssh_hostname": "192.0.2.10", "ssh_user": "admin",
-                                         "ssh_port": 2222, "ssh_key": "/k"}),
+        InventoryHost(
+            "web",
+            ("prod",),
+            {"ssh_hostname": "192.0.2.10", "ssh_user": "admin", "ssh_port": 2222, "ssh_key": "/k"},
+        ),
         InventoryHost("db.example.org", (), {}),
     ]
     text = render_ssh_config(hosts)
