@@ -114,6 +114,64 @@ def find_nspawn_pids(root: str) -> list[int]:
     return pids
 
 
+def machine_id(host: HostState) -> str | None:
+    try:
+        return Path(host.root, "etc", "machine-id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def find_container_inits(machine: str) -> list[int]:
+    """PIDs of container init processes booted from a root with this machine id.
+
+    nspawn exports the machine id as `container_uuid` to the container's init. An init can
+    outlive a SIGKILLed nspawn (keeping its veth and address), so it is found this way too.
+    """
+    want = b"container_uuid=" + str(uuid.UUID(machine)).encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"container=systemd-nspawn" in environ and want in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_orphans(host: HostState) -> list[int]:
+    """Kill container inits of this host left without their nspawn; return their PIDs."""
+    if find_nspawn_pids(host.root):
+        return []
+    machine = machine_id(host)
+    orphans = find_container_inits(machine) if machine else []
+    for pid in orphans:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: the whole container goes
+    deadline = time.monotonic() + 10
+    while machine and find_container_inits(machine) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return orphans
+
+
+def veth_name(host: HostState) -> str:
+    return f"vb-{host.name}"  # nspawn's host-side name; lab host names are short enough
+
+
+def remove_stale_veth(host: HostState) -> bool:
+    """Delete the host-side veth a dead container left behind (nspawn will not boot over it)."""
+    link = Path("/sys/class/net") / veth_name(host)
+    deadline = time.monotonic() + 3
+    while link.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the kernel usually removes it once the namespace is gone
+    if link.exists():
+        run(["ip", "link", "del", veth_name(host)], check=False)
+        return True
+    return False
+
+
 def is_running(host: HostState) -> bool:
     return bool(find_nspawn_pids(host.root))
 
@@ -149,6 +207,7 @@ def stop_host(paths: LabPaths, host: HostState, timeout: float = 20.0) -> None:
     """Power the host off cleanly; fall back to signals if it does not go."""
     pids = find_nspawn_pids(host.root)
     if not pids:
+        kill_orphans(host)
         return
     run(ssh_argv(paths, host.name, "systemctl poweroff --no-block"), check=False, timeout=10)
     if _wait_gone(host, timeout):

@@ -122,6 +122,11 @@ def lab_up(name: str, count: int, disks: int, disk_size: str, progress: Progress
         if pids:
             host.pid = pids[0]
             continue
+        orphans = hosts.kill_orphans(host)
+        if orphans:
+            progress.say(f"host {host.name}: killed a container left without its nspawn {orphans}")
+        if hosts.remove_stale_veth(host):
+            progress.say(f"host {host.name}: removed its stale interface {hosts.veth_name(host)}")
         with progress.step(f"booting host {host.name} at {host.address}"):
             host.pid = hosts.boot_host(state, host)
             save_state(state)
@@ -145,6 +150,8 @@ def lab_down(name: str, progress: Progress) -> None:
             if hosts.is_running(host):
                 with progress.step(f"stopping host {host.name}"):
                     hosts.stop_host(paths, host)
+            elif hosts.kill_orphans(host):
+                progress.say(f"host {host.name}: killed a container left without its nspawn")
         network.remove_bridge(state.bridge)
     network.remove_nat(name)
     if paths.dir.exists():

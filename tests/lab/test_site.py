@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 
 import pytest
@@ -41,23 +40,3 @@ def test_verify_passes(deploys: Deploys) -> None:
     assert deploys.first.returncode == 0
     proc = sovereign("verify", INVENTORY, "-q", check=False)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-
-
-def test_lab_up_again_changes_nothing(lab: str) -> None:
-    proc = sovereign("lab", "up", "--hosts", "1", "--disks", "6")
-    assert "nothing changed" in proc.stdout
-    nat = subprocess.run(
-        ["iptables", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True, check=True
-    ).stdout
-    assert nat.count(f"sovereign-lab:{lab} ") + nat.count(f'sovereign-lab:{lab}"') == 1
-
-
-def test_lab_status_lists_running_host(lab: str) -> None:
-    proc = sovereign("lab", "status")
-    assert f"{lab}-1" in proc.stdout
-    assert "running" in proc.stdout
-
-
-def test_lab_ssh_runs_a_command(lab: str) -> None:
-    proc = sovereign("lab", "ssh", f"{lab}-1", "systemctl", "is-system-running")
-    assert proc.stdout.strip() in ("running", "degraded")
