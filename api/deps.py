@@ -1,0 +1,46 @@
+"""Typed dependencies. The runtime is built in the app's lifespan and kept on app.state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from appliance.config import Settings
+from appliance.config import get_settings as _cached_settings
+from appliance.infrastructure.service import InfrastructureService
+from appliance.monitoring import MonitoringService
+from appliance.runtime import AgentRuntime
+from appliance.storage.service import StorageService
+
+
+def get_runtime(request: Request) -> AgentRuntime:
+    runtime: AgentRuntime = request.app.state.runtime
+    return runtime
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with; falls back to the process-wide cached ones."""
+    runtime: AgentRuntime | None = getattr(request.app.state, "runtime", None)
+    return runtime.settings if runtime is not None else _cached_settings()
+
+
+def get_monitoring(runtime: Annotated[AgentRuntime, Depends(get_runtime)]) -> MonitoringService:
+    return runtime.monitoring
+
+
+def get_infrastructure(
+    runtime: Annotated[AgentRuntime, Depends(get_runtime)],
+) -> InfrastructureService:
+    return runtime.infrastructure
+
+
+def get_storage(runtime: Annotated[AgentRuntime, Depends(get_runtime)]) -> StorageService:
+    return runtime.storage
+
+
+RuntimeDep = Annotated[AgentRuntime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MonitoringDep = Annotated[MonitoringService, Depends(get_monitoring)]
+InfrastructureDep = Annotated[InfrastructureService, Depends(get_infrastructure)]
+StorageDep = Annotated[StorageService, Depends(get_storage)]

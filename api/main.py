@@ -1,0 +1,152 @@
+"""The agent's FastAPI app.
+
+Start it with ``python -m api.main`` (or the ``run()`` entry point), or
+``uvicorn api.main:app --host 127.0.0.1 --port 8013``. Settings: see ``appliance.config``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from api.errors import install_error_handlers
+from api.middleware import RequestTracking
+from api.prometheus import RequestMetrics, RuntimeCollector
+from api.routes import health, monitoring, prometheus, storage
+from appliance.config import ConfigError, Settings, get_settings
+from appliance.lifecycle import LifecycleState
+from appliance.runtime import AgentRuntime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: AgentRuntime | None = None,
+    background: bool = True,
+) -> FastAPI:
+    """Build the app. Settings are resolved in the lifespan, not at import time.
+
+    ``runtime`` lets tests inject fakes; ``background=False`` leaves sampling and health
+    rounds to the test (no threads, no timers).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        agent = runtime or AgentRuntime.build(settings or get_settings())
+        app.state.runtime = agent
+        prom: CollectorRegistry = app.state.prometheus
+        collector = RuntimeCollector(agent)
+        prom.register(collector)
+        try:
+            await agent.start(background=background)
+            yield
+        finally:
+            prom.unregister(collector)
+            await agent.stop()
+
+    app = FastAPI(
+        title="Sovereign Appliance agent",
+        version="0.1.0",
+        summary="Vitals, storage, health and metrics of one appliance host.",
+        lifespan=lifespan,
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    app.state.prometheus = registry
+    app.state.request_metrics = RequestMetrics(registry)
+    app.add_middleware(RequestTracking, metrics=app.state.request_metrics, state=app.state)
+    install_error_handlers(app)
+    for module in (health, monitoring, storage, prometheus):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()
+
+
+class DrainingServer(uvicorn.Server):
+    """First SIGTERM/SIGINT: report Draining (not ready) for at least ``grace`` seconds while
+    in-flight requests finish, then let uvicorn shut down gracefully. A second signal forces."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        app: FastAPI,
+        grace_s: float,
+        timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(config)
+        self._app = app
+        self._grace = grace_s
+        self._timeout = timeout_s
+        self._clock = clock
+        self.drain_started: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        runtime: AgentRuntime | None = getattr(self._app.state, "runtime", None)
+        if (
+            self.drain_started is None
+            and runtime is not None
+            and runtime.lifecycle.state in (LifecycleState.STARTING, LifecycleState.READY)
+        ):
+            runtime.lifecycle.transition(LifecycleState.DRAINING)
+            self.drain_started = self._clock()
+            log.info("draining: not ready, finishing %d requests", runtime.lifecycle.in_flight)
+            return
+        super().handle_exit(sig, frame)
+
+    def drained(self) -> bool:
+        if self.drain_started is None:
+            return False
+        runtime: AgentRuntime = self._app.state.runtime
+        elapsed = self._clock() - self.drain_started
+        idle = runtime.lifecycle.in_flight == 0
+        return (elapsed >= self._grace and idle) or elapsed >= self._timeout
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drained():
+            return True
+        return await super().on_tick(counter)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: load settings (exit 2 with a clear message if invalid) and serve."""
+    del argv
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        print(f"sovereign-agent: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    agent_app = create_app(settings)
+    config_kwargs: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": settings.drain_timeout_s or None,
+        "access_log": False,
+    }
+    server = DrainingServer(
+        uvicorn.Config(agent_app, **config_kwargs),
+        agent_app,
+        settings.drain_grace_s,
+        settings.drain_timeout_s,
+    )
+    server.run()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,109 @@
+"""Prometheus exposition: request metrics (fed by the middleware) and host/pool gauges.
+
+Each app gets its own CollectorRegistry so several apps (tests) never share counters.
+Vitals and pool gauges are read from the runtime at scrape time, from the last background
+results: a scrape never runs psutil or zfs itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from appliance.runtime import AgentRuntime
+from appliance.vitals.catalog import CATALOG
+from appliance.vitals.models import VitalsStatus
+
+LATENCY_BUCKETS_MS = (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+_STATUS_VALUE = {VitalsStatus.HEALTHY: 0, VitalsStatus.DEGRADED: 1, VitalsStatus.CRITICAL_LOAD: 2}
+
+
+class RequestMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.request_count = Counter(
+            "request_count",
+            "HTTP requests served",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.request_latency_ms = Histogram(
+            "request_latency_ms",
+            "HTTP request latency in milliseconds",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS_MS,
+            registry=registry,
+        )
+        self.error_rate = Gauge(
+            "error_rate", "Share of requests answered 5xx since start", registry=registry
+        )
+        self.active_connections = Gauge(
+            "active_connections", "HTTP requests in flight", registry=registry
+        )
+        self._total = 0
+        self._errors = 0
+
+    def observe(self, method: str, route: str, status: int, latency_ms: float) -> None:
+        self.request_count.labels(method, route, str(status)).inc()
+        self.request_latency_ms.labels(method, route).observe(latency_ms)
+        self._total += 1
+        self._errors += status >= 500
+        self.error_rate.set(self._errors / self._total)
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = self._runtime
+        state = GaugeMetricFamily(
+            "appliance_lifecycle_state", "1 for the current state", labels=["state"]
+        )
+        state.add_metric([runtime.lifecycle.state.value], 1)
+        yield state
+        latest = runtime.sampler.latest()
+        if latest is not None:
+            for name, definition in CATALOG.items():
+                yield GaugeMetricFamily(
+                    f"appliance_{name}",
+                    f"{definition.description} ({definition.unit})",
+                    value=float(definition.read(latest)),
+                )
+            yield GaugeMetricFamily(
+                "appliance_vitals_status",
+                "0 HEALTHY, 1 DEGRADED, 2 CRITICAL_LOAD",
+                value=_STATUS_VALUE[latest.status],
+            )
+            disk = GaugeMetricFamily(
+                "appliance_disk_used_percent", "Used space per mount", labels=["mountpoint"]
+            )
+            for d in latest.disks:
+                disk.add_metric([d.mountpoint], d.percent)
+            yield disk
+        report = runtime.health.last
+        if report is not None:
+            up = GaugeMetricFamily(
+                "appliance_service_up", "1 up, 0.5 degraded, 0 down", labels=["service"]
+            )
+            for name, result in report.services.items():
+                up.add_metric([name], {"up": 1.0, "degraded": 0.5}.get(result.status.value, 0.0))
+            yield up
+        storage = runtime.storage.last_report()
+        if storage is not None:
+            health = GaugeMetricFamily(
+                "appliance_pool_healthy", "1 when the pool is ONLINE", labels=["pool", "health"]
+            )
+            capacity = GaugeMetricFamily(
+                "appliance_pool_capacity_percent", "Usable space used", labels=["pool"]
+            )
+            used = GaugeMetricFamily("appliance_pool_used_bytes", "Used bytes", labels=["pool"])
+            free = GaugeMetricFamily("appliance_pool_free_bytes", "Free bytes", labels=["pool"])
+            for pool in storage.pools:
+                health.add_metric([pool.name, pool.health], 1.0 if pool.health == "ONLINE" else 0.0)
+                capacity.add_metric([pool.name], pool.capacity_percent)
+                used.add_metric([pool.name], pool.used_bytes)
+                free.add_metric([pool.name], pool.free_bytes)
+            yield from (health, capacity, used, free)

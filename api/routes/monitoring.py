@@ -1,0 +1,150 @@
+"""Monitoring: vitals metrics, their history, performance, infrastructure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import InfrastructureDep, MonitoringDep, RuntimeDep
+from api.schemas.monitoring import (
+    ContainerCounts,
+    ContainerOut,
+    ContainersOut,
+    HostOut,
+    InfrastructureOut,
+    LatencyOut,
+    MetricHistoryOut,
+    MetricOut,
+    MetricsOut,
+    PerformanceOut,
+    SampleOut,
+    ServicePerformanceOut,
+    UnitCounts,
+    UnitOut,
+    VitalsOut,
+)
+from appliance.monitoring import MetricValue
+
+router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown name; the reason lists the known ones."}
+}
+MetricName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+ServiceName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+def _metric_out(m: MetricValue) -> MetricOut:
+    d = m.definition
+    return MetricOut(
+        name=d.name, description=d.description, unit=d.unit, value=m.value, timestamp=m.ts
+    )
+
+
+@router.get("/metrics", response_model=MetricsOut)
+async def metrics(monitoring: MonitoringDep) -> MetricsOut:
+    """Latest sample: every scalar metric plus the full vitals (disks, network, zombies…)."""
+    values = monitoring.metrics()
+    vitals = monitoring.vitals()
+    return MetricsOut(
+        timestamp=vitals.ts,
+        metrics=[_metric_out(m) for m in values],
+        vitals=VitalsOut.model_validate(vitals),
+    )
+
+
+# Declared before /metrics/{metric_name} so "history" is never taken for a metric name.
+@router.get("/metrics/history/{metric_name}", response_model=MetricHistoryOut, responses=_NOT_FOUND)
+def metric_history(
+    monitoring: MonitoringDep,
+    metric_name: MetricName,
+    since: Annotated[float, Query(ge=0, description="Unix time; older samples are left out.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Newest samples returned.")] = 500,
+) -> MetricHistoryOut:
+    """Stored samples of one metric, oldest first (sync: the store call blocks)."""
+    definition, samples = monitoring.history(metric_name, since, limit)
+    return MetricHistoryOut(
+        name=definition.name,
+        unit=definition.unit,
+        description=definition.description,
+        samples=[SampleOut.model_validate(s) for s in samples],
+    )
+
+
+@router.get("/metrics/{metric_name}", response_model=MetricOut, responses=_NOT_FOUND)
+async def metric(monitoring: MonitoringDep, metric_name: MetricName) -> MetricOut:
+    """Latest value of one metric."""
+    return _metric_out(monitoring.metric(metric_name))
+
+
+@router.get("/performance", response_model=PerformanceOut)
+async def performance(monitoring: MonitoringDep, runtime: RuntimeDep) -> PerformanceOut:
+    """Agent HTTP latency/error statistics and health-check latency per service."""
+    total, routes = monitoring.requests.summary()
+    return PerformanceOut(
+        active_connections=runtime.lifecycle.in_flight,
+        requests=LatencyOut.model_validate(total),
+        routes={route: LatencyOut.model_validate(s) for route, s in routes.items()},
+        services=[
+            ServicePerformanceOut.model_validate(p) for p in monitoring.services_performance()
+        ],
+    )
+
+
+@router.get(
+    "/performance/service/{service_name}",
+    response_model=ServicePerformanceOut,
+    responses=_NOT_FOUND,
+)
+async def service_performance(
+    monitoring: MonitoringDep, service_name: ServiceName
+) -> ServicePerformanceOut:
+    """Check latency and availability of one service over the kept history."""
+    return ServicePerformanceOut.model_validate(monitoring.service_performance(service_name))
+
+
+@router.get("/infrastructure", response_model=InfrastructureOut)
+async def infrastructure(
+    runtime: RuntimeDep, infra: InfrastructureDep, monitoring: MonitoringDep
+) -> InfrastructureOut:
+    """Host identity, agent state and counts of units and containers."""
+    host = await run_in_threadpool(infra.host)
+    units = await run_in_threadpool(infra.units)
+    containers = await run_in_threadpool(infra.containers)
+    report = runtime.health.last
+    return InfrastructureOut(
+        host=HostOut.model_validate(host),
+        lifecycle=runtime.lifecycle.state.value,
+        agent_uptime_s=round(max(0.0, monitoring.vitals().ts - runtime.lifecycle.started_at), 3),
+        vitals_status=monitoring.vitals().status.value,
+        health_status=report.status.value if report else "unknown",
+        units=UnitCounts(
+            available=units.available,
+            reason=units.reason,
+            total=len(units.units),
+            active=sum(1 for u in units.units if u.active == "active"),
+            failed=[u.unit for u in units.units if u.active == "failed"],
+        ),
+        containers=ContainerCounts(
+            runtimes=containers.runtimes,
+            total=len(containers.containers),
+            running=sum(1 for c in containers.containers if c.state == "running"),
+        ),
+    )
+
+
+@router.get("/infrastructure/containers", response_model=ContainersOut)
+def containers(infra: InfrastructureDep) -> ContainersOut:
+    """The appliance's systemd units (with details) and any containers on the host."""
+    units = infra.units()
+    found = infra.containers()
+    return ContainersOut(
+        systemd_available=units.available,
+        systemd_reason=units.reason,
+        units=[UnitOut.model_validate(u) for u in units.units],
+        runtimes=found.runtimes,
+        containers=[ContainerOut.model_validate(c) for c in found.containers],
+        errors=found.errors,
+    )

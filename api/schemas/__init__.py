@@ -1,0 +1,1 @@
+"""Response models. Built from domain dataclasses with ``model_validate(obj)`` (from_attributes)."""

@@ -1,0 +1,242 @@
+"""Agent settings.
+
+Sources, highest priority first:
+
+1. keyword arguments (tests, ``create_app(Settings(...))``);
+2. environment variables with the ``APPLIANCE_`` prefix; nested tables use ``__``, e.g.
+   ``APPLIANCE_THRESHOLDS__CPU_CRITICAL=97``; lists are JSON, e.g.
+   ``APPLIANCE_SYSTEMD_UNITS='["sovereign-*"]'``;
+3. a TOML file at ``APPLIANCE_CONFIG_FILE`` (default ``/etc/sovereign/agent.toml``, rendered by
+   the pyinfra role). A missing default file is fine; a missing file that was named explicitly
+   is an error. Unknown keys are rejected so a typo does not silently fall back to a default.
+
+Example file (every key, with its default)::
+
+    host = "127.0.0.1"
+    port = 8013
+    log_level = "info"
+    # database_url = "postgresql://agent:secret@127.0.0.1:5432/agent"   # unset: SQLite
+    sqlite_path = "/var/lib/sovereign/agent.db"
+    sample_interval_s = 5.0
+    history_size = 720
+    history_retention_s = 604800
+    health_interval_s = 15.0
+    health_timeout_s = 5.0
+    drain_grace_s = 5.0
+    drain_timeout_s = 30.0
+    zfs_backend = "auto"            # auto | libzfs | cli
+    zfs_command_timeout_s = 10.0
+    zfs_pools = []                  # empty: every imported pool
+    storage_cache_ttl_s = 10.0
+    systemd_units = ["sovereign-*", "zfs*", "postgresql*", "openbao*", "vault*",
+                     "nextcloud*", "redpanda*", "tansu*", "nginx*"]
+    command_timeout_s = 5.0
+
+    [thresholds]
+    cpu_warning = 85.0
+    cpu_critical = 95.0
+    memory_warning = 85.0
+    memory_critical = 95.0
+    swap_warning = 50.0
+    swap_critical = 80.0
+    load_per_core_warning = 1.5
+    load_per_core_critical = 3.0
+    disk_warning = 85.0
+    disk_critical = 95.0
+    zombie_warning = 5
+
+    [leak]
+    min_samples = 10
+    min_growth_bytes = 10485760
+    min_growth_ratio = 0.10
+    max_processes = 2000
+    window_samples = 60
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("/etc/sovereign/agent.toml")
+CONFIG_FILE_ENV = "APPLIANCE_CONFIG_FILE"
+
+
+class ConfigError(ValueError):
+    """The settings cannot be loaded (missing file, invalid value)."""
+
+
+class VitalsThresholds(BaseModel):
+    """Percentages are 0-100; load is the 1-minute load average divided by the core count."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu_warning: float = Field(default=85.0, ge=0, le=100)
+    cpu_critical: float = Field(default=95.0, ge=0, le=100)
+    memory_warning: float = Field(default=85.0, ge=0, le=100)
+    memory_critical: float = Field(default=95.0, ge=0, le=100)
+    swap_warning: float = Field(default=50.0, ge=0, le=100)
+    swap_critical: float = Field(default=80.0, ge=0, le=100)
+    load_per_core_warning: float = Field(default=1.5, gt=0)
+    load_per_core_critical: float = Field(default=3.0, gt=0)
+    disk_warning: float = Field(default=85.0, ge=0, le=100)
+    disk_critical: float = Field(default=95.0, ge=0, le=100)
+    zombie_warning: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> Self:
+        for metric in ("cpu", "memory", "swap", "load_per_core", "disk"):
+            warning = getattr(self, f"{metric}_warning")
+            critical = getattr(self, f"{metric}_critical")
+            if warning >= critical:
+                raise ValueError(
+                    f"thresholds.{metric}_warning ({warning}) must be below "
+                    f"thresholds.{metric}_critical ({critical})"
+                )
+        return self
+
+
+class LeakSettings(BaseModel):
+    """When a process counts as a memory-leak suspect (see appliance.vitals.leaks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_samples: int = Field(default=10, ge=3)
+    min_growth_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    min_growth_ratio: float = Field(default=0.10, ge=0)
+    # Bounds the per-process RSS bookkeeping on hosts with very many processes.
+    max_processes: int = Field(default=2000, ge=1)
+    # Samples of RSS kept per process: the window over which growth is judged.
+    window_samples: int = Field(default=60, ge=3, le=10_000)
+
+    @model_validator(mode="after")
+    def _window_holds_min_samples(self) -> Self:
+        if self.window_samples < self.min_samples:
+            raise ValueError(
+                f"leak.window_samples ({self.window_samples}) must be >= "
+                f"leak.min_samples ({self.min_samples})"
+            )
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="APPLIANCE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    config_file: Path = Field(
+        default=DEFAULT_CONFIG_FILE, description="TOML file read at start-up."
+    )
+    host: str = Field(
+        default="127.0.0.1", description="Bind address; a reverse proxy fronts the agent."
+    )
+    port: int = Field(default=8013, ge=1, le=65535)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    database_url: SecretStr | None = Field(
+        default=None, description="postgresql://… DSN; unset means the embedded SQLite store."
+    )
+    sqlite_path: Path = Path("/var/lib/sovereign/agent.db")
+    sample_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    history_size: int = Field(
+        default=720, ge=2, le=1_000_000, description="Samples kept in memory."
+    )
+    history_retention_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Samples kept in the DB."
+    )
+    health_interval_s: float = Field(default=15.0, gt=0, le=3600)
+    health_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    drain_grace_s: float = Field(default=5.0, ge=0, le=300)
+    drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    zfs_backend: Literal["auto", "libzfs", "cli"] = "auto"
+    zfs_command_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    zfs_pools: list[str] = Field(default_factory=list)
+    storage_cache_ttl_s: float = Field(default=10.0, ge=0, le=3600)
+    systemd_units: list[str] = Field(
+        default_factory=lambda: [
+            "sovereign-*",
+            "zfs*",
+            "postgresql*",
+            "openbao*",
+            "vault*",
+            "nextcloud*",
+            "redpanda*",
+            "tansu*",
+            "nginx*",
+        ]
+    )
+    command_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    thresholds: VitalsThresholds = Field(default_factory=VitalsThresholds)
+    leak: LeakSettings = Field(default_factory=LeakSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = value.get_secret_value().split("://", 1)[0]
+        if scheme not in ("postgresql", "postgres"):
+            # Never echo the value: it usually carries a password.
+            raise ValueError(f"database_url must be a postgresql:// DSN, got scheme {scheme!r}")
+        return value
+
+    @property
+    def store_description(self) -> str:
+        """Where history goes, safe to log (no credentials)."""
+        if self.database_url is None:
+            return f"sqlite:{self.sqlite_path}"
+        dsn = self.database_url.get_secret_value()
+        after_scheme = dsn.split("://", 1)[-1]
+        return "postgresql://" + after_scheme.rsplit("@", 1)[-1]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        named = os.environ.get(CONFIG_FILE_ENV)
+        path = Path(named) if named else DEFAULT_CONFIG_FILE
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        elif named:
+            raise ConfigError(f"{CONFIG_FILE_ENV}={named}: no such file")
+        return tuple(sources)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and the config file, with errors made readable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise ConfigError(f"invalid agent settings: {problems}") from None
+    except ValueError as exc:  # TOML syntax errors surface as ValueError subclasses
+        raise ConfigError(f"invalid agent settings: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Cached settings for the process; tests override the FastAPI dependency instead."""
+    return load_settings()

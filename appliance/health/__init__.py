@@ -1,0 +1,1 @@
+"""Health checks: a registry of small check classes run concurrently in the background."""

@@ -1,0 +1,1 @@
+"""The appliance's systemd units and containers."""

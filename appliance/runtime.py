@@ -1,0 +1,114 @@
+"""Composition root: builds the agent's services from settings and runs their lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from appliance.config import Settings
+from appliance.health.checks import AgentCheck, HostCheck
+from appliance.health.monitor import HealthMonitor
+from appliance.health.registry import HealthCheck, HealthRegistry
+from appliance.infrastructure.service import InfrastructureService
+from appliance.lifecycle import Lifecycle, LifecycleState
+from appliance.monitoring import MonitoringService
+from appliance.performance import RequestStats
+from appliance.storage.backends import detect_backend
+from appliance.storage.check import ZfsPoolsCheck
+from appliance.storage.service import StorageService, ZfsBackend
+from appliance.store import Store, open_store
+from appliance.vitals.models import RawSnapshot
+from appliance.vitals.sampler import VitalsSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentRuntime:
+    settings: Settings
+    lifecycle: Lifecycle
+    store: Store | None
+    sampler: VitalsSampler
+    health: HealthMonitor
+    requests: RequestStats
+    monitoring: MonitoringService
+    infrastructure: InfrastructureService
+    storage: StorageService
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        collect: Callable[[], RawSnapshot] | None = None,
+        store: Store | None = None,
+        open_default_store: bool = True,
+        infrastructure: InfrastructureService | None = None,
+        checks: list[HealthCheck] | None = None,
+        zfs_backend: Callable[[], ZfsBackend] | None = None,
+    ) -> AgentRuntime:
+        """Every collaborator can be injected, so tests run without a host or a database."""
+        if store is None and open_default_store:
+            secret = settings.database_url
+            store = open_store(
+                secret.get_secret_value() if secret else None,
+                settings.sqlite_path,
+                settings.store_description,
+            )
+        if collect is None:
+            from appliance.vitals.collector import PsutilCollector
+
+            collect = PsutilCollector().collect
+        sampler = VitalsSampler(collect, settings, store)
+        registry = HealthRegistry(settings.health_timeout_s)
+        registry.register(AgentCheck(sampler, settings.sample_interval_s))
+        registry.register(HostCheck(sampler))
+        storage = StorageService(
+            zfs_backend
+            or (lambda: detect_backend(settings.zfs_backend, settings.zfs_command_timeout_s)),
+            settings.zfs_pools,
+            settings.storage_cache_ttl_s,
+        )
+        registry.register(ZfsPoolsCheck(storage))
+        for check in checks or []:
+            registry.register(check)
+        health = HealthMonitor(registry, settings.health_interval_s)
+        requests = RequestStats()
+        return cls(
+            settings=settings,
+            lifecycle=Lifecycle(),
+            store=store,
+            sampler=sampler,
+            health=health,
+            requests=requests,
+            monitoring=MonitoringService(sampler, store, health, requests),
+            infrastructure=infrastructure
+            or InfrastructureService(settings.systemd_units, settings.command_timeout_s),
+            storage=storage,
+        )
+
+    async def start(self, background: bool = True) -> None:
+        """Take a first sample and a first health round before reporting Ready.
+
+        ``background=False`` skips the threads/tasks (tests drive them by hand).
+        """
+        log.info("agent starting; store %s", self.store.description if self.store else "none")
+        self.sampler.sample_once()
+        if background:
+            self.sampler.start()
+        await self.health.run_once()
+        if background:
+            self.health.start()
+        if self.lifecycle.state is LifecycleState.STARTING:
+            self.lifecycle.transition(LifecycleState.READY)
+
+    async def stop(self) -> None:
+        if self.lifecycle.state in (LifecycleState.STARTING, LifecycleState.READY):
+            self.lifecycle.transition(LifecycleState.DRAINING)
+        await self.health.stop()
+        self.sampler.stop()
+        if self.store is not None:
+            self.store.close()
+        self.lifecycle.transition(LifecycleState.STOPPED)
+        log.info("agent stopped")

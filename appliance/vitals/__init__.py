@@ -1,0 +1,1 @@
+"""System vitals: collection (psutil adapter), pure status/leak logic, background sampling."""
