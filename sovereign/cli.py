@@ -116,6 +116,52 @@ def verify_cmd(inventory: str, pytest_args: tuple[str, ...]) -> None:
     sys.exit(run_verify(inventory, list(pytest_args)))
 
 
+@cli.group()
+def artifacts() -> None:
+    """The local artifact cache that roles install from (air-gapped installs)."""
+
+
+ARTIFACT_DIR = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Cache directory [default: ./artifacts, or $SOVEREIGN_ARTIFACTS].",
+)
+
+
+@artifacts.command("fetch")
+@ARTIFACT_DIR
+@click.argument("names", nargs=-1)
+def artifacts_fetch_cmd(directory: str | None, names: tuple[str, ...]) -> None:
+    """Gather the artifacts (all, or NAMES) with their checksums into the cache."""
+    from pathlib import Path
+
+    from sovereign import artifacts as cache
+
+    target = Path(directory) if directory else cache.default_dir()
+    progress = Progress("artifacts")
+    cache.fetch(target, list(names) or None, say=progress.say)
+    progress.say(f"cache {target} complete in {progress.elapsed():.1f} s")
+
+
+@artifacts.command("verify")
+@ARTIFACT_DIR
+def artifacts_verify_cmd(directory: str | None) -> None:
+    """Check every artifact in the cache against its recorded checksum."""
+    from pathlib import Path
+
+    from sovereign import artifacts as cache
+
+    target = Path(directory) if directory else cache.default_dir()
+    manifest = cache.read_manifest(target)
+    if not manifest:
+        raise SovereignError(f"no artifact cache at {target}: run `sovereign artifacts fetch`")
+    for name, entry in sorted(manifest.items()):
+        cache.verify(target, name)
+        click.echo(f"{name:<8} {entry['version']!s:<10} ok  {entry['sha256']}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

