@@ -82,8 +82,9 @@ class Store:
 
     def _run(self, work: Any) -> Any:
         with self._lock:
-            cur: _Cursor = self._conn.cursor()
+            cur: _Cursor | None = None
             try:
+                cur = self._conn.cursor()
                 result = work(cur)
                 self._conn.commit()
                 return result
@@ -94,7 +95,8 @@ class Store:
                     log.debug("rollback failed", exc_info=True)
                 raise StoreError(f"{self.description}: {exc}") from exc
             finally:
-                cur.close()
+                if cur is not None:
+                    cur.close()
 
     def add_samples(self, ts: float, values: dict[str, float]) -> None:
         rows = [(name, ts, float(value)) for name, value in values.items()]

@@ -21,10 +21,10 @@ class AgentCheck(HealthCheck):
         self._max_age = 2 * interval_s + 5
 
     async def probe(self) -> Probe:
-        latest = self._sampler.latest()
-        if not self._sampler.running or latest is None:
+        sampled_at = self._sampler.last_sampled_at
+        if self._sampler.died or sampled_at is None:
             return Probe(ServiceStatus.DOWN, "vitals sampler not running")
-        age = time.time() - latest.ts
+        age = time.monotonic() - sampled_at
         details = {"sample_age_s": round(age, 3)}
         if age > self._max_age:
             return Probe(ServiceStatus.DEGRADED, f"last sample {age:.0f} s old", details)

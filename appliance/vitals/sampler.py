@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
@@ -99,6 +100,8 @@ class VitalsSampler:
         self._thread: threading.Thread | None = None
         self._samples_taken = 0
         self.last_error: str | None = None
+        # Monotonic time of the last sample: its age is immune to wall-clock jumps.
+        self.last_sampled_at: float | None = None
 
     # --- derived values -------------------------------------------------------------------
     def _derive(self, raw: RawSnapshot) -> SystemVitals:
@@ -153,6 +156,7 @@ class VitalsSampler:
             self._prev = raw
             self._history.append(vitals)
             self._samples_taken += 1
+            self.last_sampled_at = time.monotonic()
             prune_now = self._samples_taken % PRUNE_EVERY == 1
         if self._store is not None:
             try:
@@ -194,8 +198,9 @@ class VitalsSampler:
             self._thread = None
 
     @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def died(self) -> bool:
+        """The background thread was started and is gone (never started: driven by hand)."""
+        return self._thread is not None and not self._thread.is_alive()
 
     def _loop(self) -> None:
         interval = self._settings.sample_interval_s
