@@ -49,7 +49,8 @@ def resolve_settings(
         disks = data.get("disks") or lab_disks or []
         data["pools"] = [{"name": "tank", "layout": "raidz2", "disks": disks}]
     if "datasets" not in data:
-        pool = data["pools"][0]["name"] if isinstance(data["pools"][0], dict) else "tank"
+        first = data["pools"][0]
+        pool = str(first.get("name", "tank")) if isinstance(first, dict) else "tank"
         data["datasets"] = [d.model_dump(exclude_none=True) for d in default_datasets(pool)]
     try:
         return StorageSettings.model_validate(data, context={"backend": backend})
@@ -87,7 +88,12 @@ def _install_zfs_fuse() -> None:
         service="zfs-fuse.service",
         running=True,
         enabled=True,
-        restarted=dropin.did_change,
+    )
+    systemd.service(
+        name="Restart zfs-fuse when its drop-in changed",
+        service="zfs-fuse.service",
+        restarted=True,
+        _if=dropin.did_change,
     )
 
 
@@ -126,10 +132,12 @@ def zfs() -> None:
     else:
         _install_openzfs()
     for pool in cfg.pools:
+        spec = pool.model_dump(exclude_none=True)
         ops.pool(
             name=f"ZFS pool {pool.name} ({pool.layout})",
+            pool=spec.pop("name"),
             backend=kind,
-            **pool.model_dump(exclude_none=True),
+            **spec,
         )
         members = [d for d in cfg.datasets if d.name.split("/", 1)[0] == pool.name]
         ops.datasets(

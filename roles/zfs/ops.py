@@ -56,7 +56,7 @@ def _validate(model: type[PoolSpec] | type[DatasetSpec], data: dict[str, Any], k
 
 @operation()
 def pool(
-    name: str,
+    pool: str,
     disks: list[str],
     layout: str = "raidz2",
     spares: list[str] | None = None,
@@ -68,7 +68,7 @@ def pool(
     """
     Create a ZFS pool when absent; an existing pool is never changed.
 
-    + name: pool name
+    + pool: pool name
     + disks: member disks by stable path (/dev/disk/by-id/…) or files (lab)
     + layout: raidz2 (default), raidz1 or mirror
     + spares: hot spares
@@ -84,7 +84,7 @@ def pool(
     spec = _validate(
         PoolSpec,
         {
-            "name": name,
+            "name": pool,
             "disks": disks,
             "layout": layout,
             "spares": spares or [],
@@ -92,7 +92,7 @@ def pool(
             "mountpoint": mountpoint,
             "force": force,
         },
-        f"pool {name}",
+        f"pool {pool}",
     )
     state, caps = _read_state(backend)
     try:
