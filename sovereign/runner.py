@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sovereign.errors import SovereignError
-from sovereign.inventory import load_inventory, render_ssh_config
+from sovereign.inventory import InventoryHost, load_inventory, render_ssh_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SITE = PROJECT_ROOT / "deploy" / "site.py"
@@ -57,11 +57,28 @@ def pyinfra_bin() -> str:
     return str(candidate) if candidate.exists() else "pyinfra"
 
 
+def preflight(hosts: list[InventoryHost]) -> None:
+    """Validate each host's role settings and verify the artifacts it needs."""
+    from roles.requirements import required_artifacts
+    from roles.settings import RoleSettingsError
+    from sovereign.artifacts import default_dir, verify
+
+    for h in hosts:
+        try:
+            needed = required_artifacts(h.name, h.data)
+        except RoleSettingsError as exc:
+            raise SovereignError(str(exc)) from None
+        directory = Path(h.data["artifacts_dir"]) if h.data.get("artifacts_dir") else default_dir()
+        for name in sorted(needed):
+            verify(directory, name)
+
+
 def run_deploy(
     inventory: str, *, dry: bool = False, limit: str | None = None, echo: bool = True
 ) -> DeployResult:
     """Run deploy/site.py against the inventory, streaming pyinfra's output."""
-    load_inventory(inventory)  # fail on a bad inventory before pyinfra connects anywhere
+    # Fail on a bad inventory or artifact cache before pyinfra connects anywhere.
+    preflight(load_inventory(inventory))
     argv = [pyinfra_bin(), inventory, str(SITE), "--yes"]
     if dry:
         argv.append("--dry")

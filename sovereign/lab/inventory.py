@@ -32,6 +32,8 @@ def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
                 "lab": True,
                 "lab_disks": list(host.disks),
                 "zfs_backend": "zfs-fuse",
+                # No Redpanda here (vendor unreachable): Tansu from the artifact cache.
+                "broker": {"flavour": "tansu"},
             },
         )
         for host in state.hosts.values()

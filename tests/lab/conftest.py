@@ -28,13 +28,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.lab)
 
 
-def sovereign(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def sovereign(
+    *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the operator CLI as an operator would, against the test lab."""
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("sovereign")), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "SOVEREIGN_LAB": LAB},
+        env={**os.environ, "SOVEREIGN_LAB": LAB, **(env or {})},
         cwd=PROJECT_ROOT,
         check=False,
     )
@@ -53,6 +55,7 @@ def lab() -> Iterator[str]:
     os.environ["SOVEREIGN_LAB"] = LAB
     up = sovereign("lab", "up", "--hosts", "1", "--disks", "6")
     print(up.stdout)
+    sovereign("artifacts", "fetch")  # roles install vendor binaries only from the cache
     yield LAB
     if os.environ.get("SOVEREIGN_KEEP_LAB") != "1":
         sovereign("lab", "down", check=False)

@@ -1,0 +1,15 @@
+"""Roles install vendor binaries only from the verified artifact cache on the controller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra import host
+
+from sovereign.artifacts import default_dir, verify
+
+
+def artifact_path(name: str) -> str:
+    """Local path of a verified artifact; raises (before any op runs) when missing or tampered."""
+    directory = host.data.get("artifacts_dir")
+    return str(verify(Path(directory) if directory else default_dir(), name))

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from roles.broker.settings import BrokerSettings, resolve_listen_address
+from roles.requirements import required_artifacts
+from roles.settings import RoleSettingsError, parse_settings
+
+
+def test_defaults_are_redpanda_with_appliance_topics() -> None:
+    cfg = BrokerSettings()
+    assert cfg.flavour == "redpanda"
+    assert {t.name for t in cfg.topics} >= {"sovereign.alerts"}
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a b", "x" * 250, "bad/topic"])
+def test_bad_topic_names_rejected(name: str) -> None:
+    with pytest.raises(RoleSettingsError, match=r"broker\.topics\.0\.name"):
+        parse_settings(BrokerSettings, "broker", {"topics": [{"name": name}]}, "h")
+
+
+def test_duplicate_topics_rejected() -> None:
+    with pytest.raises(RoleSettingsError, match="declared twice"):
+        parse_settings(BrokerSettings, "broker", {"topics": [{"name": "a"}, {"name": "a"}]}, "h")
+
+
+def test_listen_address_defaults_to_ip_ssh_hostname() -> None:
+    assert resolve_listen_address(BrokerSettings(), "10.99.0.11") == "10.99.0.11"
+    assert resolve_listen_address(BrokerSettings(listen_address="192.0.2.5"), "x") == "192.0.2.5"
+    with pytest.raises(ValueError, match=r"broker\.listen_address"):
+        resolve_listen_address(BrokerSettings(), "nas1.example.org")
+
+
+def test_required_artifacts_follow_the_flavour() -> None:
+    assert required_artifacts("h", {"broker": {"flavour": "tansu"}}) == {"tansu"}
+    assert required_artifacts("h", {}) == set()
+    assert required_artifacts("h", {"broker": {"redpanda_source": "artifact"}}) == {"redpanda.deb"}
+
+
+def test_required_artifacts_names_a_bad_field() -> None:
+    with pytest.raises(RoleSettingsError, match=r"(?s)host h1: .*broker\.flavour"):
+        required_artifacts("h1", {"broker": {"flavour": "kafka"}})
