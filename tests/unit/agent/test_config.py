@@ -37,7 +37,7 @@ def test_toml_file_then_env_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 def test_named_config_file_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("APPLIANCE_CONFIG_FILE", str(tmp_path / "missing.toml"))
-    with pytest.raises(ConfigError, match="missing.toml: no such file"):
+    with pytest.raises(ConfigError, match=r"missing\.toml: no such file"):
         load_settings()
 
 
