@@ -1,0 +1,32 @@
+"""The agent's event bus on the Kafka API, with a durable SQLite outbox.
+
+See bus.py for usage, envelope.py for the wire format, kafka.py for the delivery contract.
+"""
+
+from appliance.events.bus import EventBus, EventBusHealth, Subscription
+from appliance.events.envelope import (
+    ENVELOPE_VERSION,
+    Event,
+    InvalidEnvelopeError,
+    InvalidPayloadError,
+    InvalidTopicError,
+    decode,
+    encode,
+    validate_topic,
+)
+from appliance.events.settings import EventBusSettings
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "Event",
+    "EventBus",
+    "EventBusHealth",
+    "EventBusSettings",
+    "InvalidEnvelopeError",
+    "InvalidPayloadError",
+    "InvalidTopicError",
+    "Subscription",
+    "decode",
+    "encode",
+    "validate_topic",
+]

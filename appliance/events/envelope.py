@@ -1,0 +1,152 @@
+"""The event envelope: what travels on the wire, and the typed Event handlers receive.
+
+Wire format (JSON, UTF-8)::
+
+    {"envelope": 1, "id": "<uuid4>", "schema_version": 1, "topic": "vitals.alerts",
+     "key": "tank", "created_at": "2026-01-01T12:00:00.123456+00:00", "payload": {...}}
+
+``envelope`` versions this outer structure; ``schema_version`` versions the payload and is
+chosen by the publisher of the topic, so consumers can accept old and new payloads side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+ENVELOPE_VERSION = 1
+MAX_TOPIC_LENGTH = 249
+_TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class InvalidTopicError(ValueError):
+    pass
+
+
+class InvalidPayloadError(ValueError):
+    pass
+
+
+class InvalidEnvelopeError(ValueError):
+    """Bytes on a topic that are not an event this bus wrote (or wrote in a newer format)."""
+
+
+def validate_topic(topic: str) -> str:
+    """Kafka's own rules, checked before the event reaches the outbox (the broker would refuse)."""
+    if not isinstance(topic, str):
+        raise InvalidTopicError(f"topic must be a string, got {type(topic).__name__}")
+    if topic in ("", ".", ".."):
+        raise InvalidTopicError(f"invalid topic name {topic!r}: empty, '.' and '..' are reserved")
+    if len(topic) > MAX_TOPIC_LENGTH:
+        raise InvalidTopicError(
+            f"invalid topic name {topic[:40]!r}…: {len(topic)} characters, "
+            f"at most {MAX_TOPIC_LENGTH} allowed"
+        )
+    if not _TOPIC_CHARS.fullmatch(topic):
+        bad = sorted({c for c in topic if not _TOPIC_CHARS.fullmatch(c)})
+        raise InvalidTopicError(
+            f"invalid topic name {topic!r}: characters {bad} not allowed "
+            "(only ASCII letters, digits, '.', '_' and '-')"
+        )
+    return topic
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: uuid.UUID
+    topic: str
+    key: str | None
+    schema_version: int
+    created_at: datetime
+    payload: Any
+    # Where the consumer read it; None on the publishing side.
+    partition: int | None = None
+    offset: int | None = None
+
+
+def new_event(
+    topic: str, payload: object, *, key: str | None, schema_version: int, now: datetime
+) -> tuple[Event, bytes]:
+    """Validate and build an event with its wire bytes (the bytes are what the outbox stores)."""
+    validate_topic(topic)
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"event key must be a string or None, got {type(key).__name__}")
+    if (
+        isinstance(schema_version, bool)
+        or not isinstance(schema_version, int)
+        or schema_version < 1
+    ):
+        raise ValueError(f"schema_version must be a positive integer, got {schema_version!r}")
+    try:
+        # Round-trip so the payload handlers get is exactly what a consumer elsewhere would decode.
+        payload_json = json.dumps(payload, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayloadError(
+            f"payload for topic {topic!r} is not JSON-serialisable: {exc}"
+        ) from exc
+    event = Event(
+        id=uuid.uuid4(),
+        topic=topic,
+        key=key,
+        schema_version=schema_version,
+        created_at=now.astimezone(UTC),
+        payload=json.loads(payload_json),
+    )
+    return event, encode(event)
+
+
+def encode(event: Event) -> bytes:
+    return json.dumps(
+        {
+            "envelope": ENVELOPE_VERSION,
+            "id": str(event.id),
+            "schema_version": event.schema_version,
+            "topic": event.topic,
+            "key": event.key,
+            "created_at": event.created_at.isoformat(),
+            "payload": event.payload,
+        },
+        allow_nan=False,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode(data: bytes, *, partition: int | None = None, offset: int | None = None) -> Event:
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEnvelopeError(f"not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidEnvelopeError(f"expected a JSON object, got {type(raw).__name__}")
+    if raw.get("envelope") != ENVELOPE_VERSION:
+        raise InvalidEnvelopeError(f"unsupported envelope version {raw.get('envelope')!r}")
+    missing = {"id", "schema_version", "topic", "created_at", "payload"} - raw.keys()
+    if missing:
+        raise InvalidEnvelopeError(f"missing fields {sorted(missing)}")
+    try:
+        key = raw.get("key")
+        version = raw["schema_version"]
+        if not (key is None or isinstance(key, str)):
+            raise TypeError("key must be a string or null")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise TypeError("schema_version must be an integer")
+        created_at = datetime.fromisoformat(raw["created_at"])
+        if created_at.tzinfo is None:
+            raise ValueError("created_at has no time zone")
+        return Event(
+            id=uuid.UUID(raw["id"]),
+            topic=validate_topic(raw["topic"]),
+            key=key,
+            schema_version=version,
+            created_at=created_at,
+            payload=raw["payload"],
+            partition=partition,
+            offset=offset,
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidEnvelopeError(str(exc)) from exc

@@ -1,0 +1,406 @@
+"""Kafka adapters (confluent-kafka / librdkafka): the outbox forwarder and the consumer loop.
+
+Delivery contract: at-least-once on the wire, exactly-once as a handler sees it. The forwarder
+re-sends whatever the broker did not acknowledge; the consumer drops ids it has already handled.
+Per-key order holds because rows are produced in outbox order by an idempotent producer (the
+broker keeps a producer's writes to a partition gap-free and in order) and, after any doubt,
+a fresh producer re-sends every unacknowledged row from the oldest one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from appliance.events.envelope import Event, InvalidEnvelopeError, decode
+from appliance.events.outbox import ForwarderLock, Outbox, OutboxRow
+from appliance.events.settings import EventBusSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], None]
+
+# The broker will never accept these rows; retrying would block their key forever.
+_PERMANENT = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.TOPIC_EXCEPTION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError._INVALID_ARG,
+    }
+)
+_PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+
+
+def probe_broker(admin: AdminClient, timeout_s: float) -> tuple[float | None, str | None]:
+    """A metadata request: (latency in ms, None) if the cluster answers, else (None, error)."""
+    start = time.perf_counter()
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        return None, str(exc.args[0]) if exc.args else repr(exc)
+    return (time.perf_counter() - start) * 1000, None
+
+
+class Forwarder:
+    """Background thread: pending outbox rows → broker, marked delivered on the delivery report."""
+
+    def __init__(self, settings: EventBusSettings, outbox: Outbox, wake: threading.Event) -> None:
+        self._s = settings
+        self._outbox = outbox
+        self._wake = wake
+        self._stop = threading.Event()
+        self._lock = ForwarderLock(settings.outbox_path)
+        self._thread = threading.Thread(target=self._run, name="eventbus-forwarder", daemon=True)
+        self._producer: Producer | None = None
+        self._admin: AdminClient | None = None
+        self._inflight: dict[int, float] = {}  # seq → monotonic time produced
+        self._hwm = 0  # highest seq handed to the current producer
+        self._reports: list[tuple[int, KafkaError | None]] = []
+        self._last_report = 0.0
+        self._broker_down = False
+        self._fatal: str | None = None
+        self._topics_ready: set[str] = set()
+        self._backoff = settings.backoff_initial_s
+        self.resets = 0  # producers discarded; tests and health read it
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    # -- thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if not self._lock.try_acquire():
+                    # Another bus (maybe another process) forwards this outbox.
+                    self._stop.wait(self._s.idle_poll_s)
+                    continue
+                try:
+                    self._step()
+                except Exception:  # the thread must outlive any one bad round
+                    log.exception("event forwarder: unexpected error; resetting the producer")
+                    self._reset("unexpected error")
+            self._drain()
+        finally:
+            self._lock.release()
+
+    def _step(self) -> None:
+        if self._producer is None and not self._connect():
+            return
+        assert self._producer is not None
+        produced = self._produce_pending()
+        # Serves delivery reports and error callbacks; returns early when a report arrives.
+        self._producer.poll(0.005 if self._inflight and not produced else 0.0)
+        self._handle_reports()
+        now = time.monotonic()
+        if self._fatal is not None:
+            self._reset(f"fatal producer error: {self._fatal}")
+        elif self._broker_down and self._inflight:
+            self._reset("all brokers down")
+        elif self._inflight and now - max(self._last_report, min(self._inflight.values())) > (
+            self._s.stall_timeout_s
+        ):
+            self._reset(f"no delivery report for {self._s.stall_timeout_s:g} s")
+        elif not self._inflight and not produced:
+            self._wake.wait(self._s.idle_poll_s)
+            self._wake.clear()
+
+    def _connect(self) -> bool:
+        """Create a producer once the cluster answers; back off while it does not."""
+        if self._admin is None:
+            self._admin = AdminClient({**self._s.client_config(), "client.id": self._client_id()})
+        latency, error = probe_broker(self._admin, self._s.metadata_timeout_s)
+        if latency is None:
+            log.info(
+                "event forwarder: broker unreachable (%s); retry in %.2g s", error, self._backoff
+            )
+            self._sleep_backoff()
+            return False
+        self._producer = Producer(
+            {
+                **self._s.client_config(),
+                "client.id": self._client_id(),
+                "enable.idempotence": True,
+                "enable.gapless.guarantee": True,
+                # Never expire: a stalled producer is detected and replaced by us, which keeps
+                # the on-wire order a prefix of the outbox order.
+                "message.timeout.ms": 0,
+                "linger.ms": self._s.linger_ms,
+                "reconnect.backoff.ms": int(self._s.backoff_initial_s * 1000),
+                "reconnect.backoff.max.ms": int(self._s.backoff_max_s * 1000),
+                "error_cb": self._on_error,
+            }
+        )
+        self._broker_down = False
+        self._fatal = None
+        self._hwm = 0
+        self._last_report = time.monotonic()
+        return True
+
+    def _client_id(self) -> str:
+        return f"{self._s.client_id}-outbox"
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = err.str()
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._broker_down = True
+        log.debug("event forwarder: client error %s", err.str())
+
+    def _produce_pending(self) -> int:
+        assert self._producer is not None
+        room = self._s.max_in_flight - len(self._inflight)
+        if room <= 0 or self._broker_down:
+            return 0
+        produced = 0
+        for row in self._outbox.pending(self._hwm, room):
+            if not self._ensure_topic(row.topic):
+                break  # keep order: nothing after this row goes out before it
+            try:
+                self._producer.produce(
+                    row.topic,
+                    value=row.body,
+                    key=row.key.encode() if row.key is not None else None,
+                    headers=[("event_id", row.event_id.encode())],
+                    on_delivery=self._on_delivery(row),
+                )
+            except BufferError:
+                break  # librdkafka's queue is full; the rest go next round
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.code() not in _PERMANENT:
+                    raise
+                self._dead(row, err)
+                self._hwm = row.seq
+                continue
+            self._inflight[row.seq] = time.monotonic()
+            self._hwm = row.seq
+            produced += 1
+        return produced
+
+    def _ensure_topic(self, topic: str) -> bool:
+        if not self._s.create_topics or topic in self._topics_ready:
+            return True
+        assert self._admin is not None
+        futures = self._admin.create_topics(
+            [NewTopic(topic, self._s.topic_partitions, self._s.topic_replication_factor)],
+            request_timeout=self._s.metadata_timeout_s,
+        )
+        try:
+            futures[topic].result(timeout=self._s.metadata_timeout_s * 2)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                log.warning("event forwarder: cannot create topic %s: %s", topic, err.str())
+                self._sleep_backoff()
+                return False
+        except Exception as exc:  # future timeout: treat like an unreachable broker
+            log.warning("event forwarder: creating topic %s: %r", topic, exc)
+            self._sleep_backoff()
+            return False
+        self._topics_ready.add(topic)
+        return True
+
+    def _on_delivery(self, row: OutboxRow) -> Callable[[KafkaError | None, Message], None]:
+        seq = row.seq
+
+        def report(err: KafkaError | None, _msg: Message) -> None:
+            self._reports.append((seq, err))
+
+        return report
+
+    def _handle_reports(self) -> None:
+        if not self._reports:
+            return
+        reports, self._reports = self._reports, []
+        self._last_report = time.monotonic()
+        delivered: list[int] = []
+        for seq, err in reports:
+            self._inflight.pop(seq, None)
+            if err is None:
+                delivered.append(seq)
+            elif err.code() in _PERMANENT:
+                log.error(
+                    "event forwarder: broker refuses outbox row %d for good: %s", seq, err.str()
+                )
+                self._outbox.mark_dead(seq, err.str())
+            elif err.code() not in _PURGED:
+                # Stays pending; the reset re-sends it in order after everything before it.
+                self._fatal = self._fatal or err.str()
+        if delivered:
+            self._outbox.mark_delivered(delivered)
+            self._backoff = self._s.backoff_initial_s
+
+    def _dead(self, row: OutboxRow, err: KafkaError) -> None:
+        log.error("event forwarder: broker refuses event %s for good: %s", row.event_id, err.str())
+        self._outbox.mark_dead(row.seq, err.str())
+
+    def _reset(self, why: str) -> None:
+        """Discard the producer (and what it still holds); a fresh one re-sends from the outbox."""
+        self.resets += 1
+        log.warning(
+            "event forwarder: %s; re-sending %d unacknowledged event(s) after %.2g s",
+            why,
+            len(self._inflight),
+            self._backoff,
+        )
+        if self._producer is not None:
+            self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+            self._producer.poll(0)
+            self._handle_reports()
+            self._producer = None
+        self._inflight.clear()
+        self._reports.clear()
+        self._topics_ready.clear()
+        self._fatal = None
+        self._sleep_backoff()
+
+    def _sleep_backoff(self) -> None:
+        self._stop.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, self._s.backoff_max_s)
+
+    def _drain(self) -> None:
+        """On shutdown: give in-flight rows a moment to be acknowledged; the rest stay pending."""
+        if self._producer is not None and self._inflight:
+            self._producer.flush(min(self._s.stall_timeout_s, 2.0))
+            self._handle_reports()
+        self._producer = None
+        self._admin = None
+
+
+class ConsumerLoop:
+    """One consumer-group member: decode, drop duplicates, call the handler, then commit."""
+
+    def __init__(
+        self,
+        settings: EventBusSettings,
+        outbox: Outbox,
+        topics: list[str],
+        handler: Handler,
+        group_id: str,
+    ) -> None:
+        self._s = settings
+        self._outbox = outbox
+        self.topics = topics
+        self._handler = handler
+        self.group_id = group_id
+        self._stop = threading.Event()
+        self.assigned = threading.Event()
+        self.handled = 0
+        self.duplicates = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"eventbus-consumer-{group_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _config(self) -> dict[str, Any]:
+        session = self._s.session_timeout_ms
+        return {
+            **self._s.client_config(),
+            "group.id": self.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": session,
+            "heartbeat.interval.ms": max(100, min(3000, session // 3)),
+            "fetch.wait.max.ms": self._s.fetch_wait_max_ms,
+            "error_cb": lambda err: log.debug("event consumer: client error %s", err.str()),
+        }
+
+    def _run(self) -> None:
+        consumer = Consumer(self._config())
+        consumer.subscribe(self.topics, on_assign=lambda _c, _p: self.assigned.set())
+        try:
+            while not self._stop.is_set():
+                msg = consumer.poll(0.1)
+                if msg is None:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    log.debug("event consumer: %s", err.str())
+                    continue
+                if self._process(msg):
+                    self._commit(consumer, msg)
+        finally:
+            consumer.close()
+
+    def _process(self, msg: Message) -> bool:
+        """True when the message is done with (handled, duplicate or unreadable)."""
+        value = msg.value()
+        try:
+            event = decode(value or b"", partition=msg.partition(), offset=msg.offset())
+        except InvalidEnvelopeError as exc:
+            log.warning(
+                "event consumer: skipping unreadable message %s[%s]@%s: %s",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                exc,
+            )
+            return True
+        event_id = str(event.id)
+        if self._outbox.seen(self.group_id, event_id):
+            self.duplicates += 1
+            return True
+        delay = self._s.backoff_initial_s
+        for attempt in range(1, self._s.handler_max_attempts + 1):
+            try:
+                self._handler(event)
+                break
+            except Exception:
+                log.exception(
+                    "event consumer: handler failed on event %s (%s), attempt %d/%d",
+                    event_id,
+                    event.topic,
+                    attempt,
+                    self._s.handler_max_attempts,
+                )
+                if attempt == self._s.handler_max_attempts:
+                    log.error("event consumer: giving up on event %s", event_id)
+                    break
+                if self._stop.wait(delay):
+                    return False  # not handled, not committed: redelivered to the next member
+                delay = min(delay * 2, self._s.backoff_max_s)
+        self._outbox.remember(self.group_id, event_id)
+        self.handled += 1
+        if self.handled % 1000 == 0:
+            self._outbox.trim_inbox(self.group_id, self._s.dedupe_window)
+        return True
+
+    def _commit(self, consumer: Consumer, msg: Message) -> None:
+        try:
+            consumer.commit(message=msg, asynchronous=False)
+        except KafkaException as exc:
+            # e.g. a rebalance took the partition: the next owner re-reads, the inbox dedupes.
+            log.warning("event consumer: offset commit failed: %s", exc)
