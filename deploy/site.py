@@ -2,6 +2,8 @@
 
 from roles.base import base
 from roles.broker import broker
+from roles.zfs import zfs
 
 base()
+zfs()
 broker()

@@ -1,15 +1,32 @@
-"""What each host needs from the artifact cache, computed from its inventory data alone.
+"""Checks of each host's inventory data that need no connection: run before pyinfra starts.
 
-`sovereign deploy` checks these before pyinfra connects anywhere, so a missing or tampered
-artifact stops the deploy before any host is touched.
+`sovereign deploy` calls `preflight_host` for every host, so invalid settings and a missing
+or tampered artifact stop the deploy before any host is touched.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from roles.base.settings import BaseSettings
 from roles.broker.settings import BrokerSettings
-from roles.settings import parse_settings
+from roles.settings import RoleSettingsError, parse_settings
+from roles.zfs import resolve_settings
+from roles.zfs.backends import parse_backend
+
+
+def preflight_host(host_name: str, data: dict[str, Any]) -> set[str]:
+    """Validate every role's settings; return the artifacts the host needs.
+
+    Raises RoleSettingsError naming the host and the bad field.
+    """
+    parse_settings(BaseSettings, "base", data.get("base"), host_name)
+    try:
+        backend = parse_backend(data.get("zfs_backend"), host_name)
+    except ValueError as exc:
+        raise RoleSettingsError(str(exc)) from None
+    resolve_settings(data.get("storage"), data.get("lab_disks"), backend, host_name)
+    return required_artifacts(host_name, data)
 
 
 def required_artifacts(host_name: str, data: dict[str, Any]) -> set[str]:

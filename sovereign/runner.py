@@ -59,13 +59,13 @@ def pyinfra_bin() -> str:
 
 def preflight(hosts: list[InventoryHost]) -> None:
     """Validate each host's role settings and verify the artifacts it needs."""
-    from roles.requirements import required_artifacts
+    from roles.requirements import preflight_host
     from roles.settings import RoleSettingsError
     from sovereign.artifacts import default_dir, verify
 
     for h in hosts:
         try:
-            needed = required_artifacts(h.name, h.data)
+            needed = preflight_host(h.name, h.data)
         except RoleSettingsError as exc:
             raise SovereignError(str(exc)) from None
         directory = Path(h.data["artifacts_dir"]) if h.data.get("artifacts_dir") else default_dir()

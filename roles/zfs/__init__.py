@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
 from pyinfra import host
@@ -23,6 +23,7 @@ from roles.zfs.backends import (
     OPENZFS_PACKAGES,
     ZFS_FUSE_PACKAGES,
     Backend,
+    parse_backend,
 )
 from roles.zfs.facts import ZfsKernelModule
 from roles.zfs.settings import StorageSettings, default_datasets
@@ -32,12 +33,10 @@ ZFS_FUSE_DROPIN = "/etc/systemd/system/zfs-fuse.service.d/10-sovereign.conf"
 
 
 def backend() -> Backend:
-    value = host.data.get("zfs_backend") or "openzfs"
-    if value not in ("openzfs", "zfs-fuse"):
-        raise RoleSettingsError(
-            f"host {host.name}: zfs_backend must be openzfs or zfs-fuse, got {value!r}"
-        )
-    return cast(Backend, value)
+    try:
+        return parse_backend(host.data.get("zfs_backend"), host.name)
+    except ValueError as exc:
+        raise RoleSettingsError(str(exc)) from None
 
 
 def resolve_settings(
@@ -113,12 +112,14 @@ def _install_openzfs() -> None:
     packages = list(OPENZFS_PACKAGES)
     if not host.get_fact(ZfsKernelModule):
         packages = [*OPENZFS_DKMS_PACKAGES, *packages]
+    # A new component needs a fresh package index; did_change is known only at execution.
+    apt.update(name="Update the package index for contrib", _if=contrib.did_change)
     apt.packages(
         name="Install OpenZFS",
         packages=packages,
         no_recommends=True,
         update=True,
-        cache_time=0 if contrib.did_change() else 24 * 3600,
+        cache_time=24 * 3600,
     )
     server.modprobe(name="Load the zfs kernel module", module="zfs")
 

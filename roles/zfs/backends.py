@@ -13,6 +13,16 @@ from appliance.zfs.parse import Capabilities
 
 Backend = Literal["openzfs", "zfs-fuse"]
 
+
+def parse_backend(value: object, host_name: str) -> Backend:
+    """Host data `zfs_backend` (default openzfs), or ValueError naming host and field."""
+    if value is None or value == "openzfs":
+        return "openzfs"
+    if value == "zfs-fuse":
+        return "zfs-fuse"
+    raise ValueError(f"host {host_name}: zfs_backend must be openzfs or zfs-fuse, got {value!r}")
+
+
 _COMMON_COMPRESSION = {"on", "off", "lzjb", "gzip", "zle", *(f"gzip-{n}" for n in range(1, 10))}
 _ZSTD_FAST = [*range(1, 11), *range(20, 101, 10), 500, 1000]
 _COMMON_PROPS = {

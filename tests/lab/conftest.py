@@ -10,12 +10,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from sovereign.errors import PrerequisiteError
 from sovereign.prereq import require_lab_prerequisites
+from sovereign.runner import DeployResult, run_deploy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAB = "test"
@@ -59,3 +61,22 @@ def lab() -> Iterator[str]:
     yield LAB
     if os.environ.get("SOVEREIGN_KEEP_LAB") != "1":
         sovereign("lab", "down", check=False)
+
+
+@dataclass
+class Deploys:
+    first: DeployResult
+    second: DeployResult
+
+
+@pytest.fixture(scope="session")
+def deploys(lab: str) -> Deploys:
+    """The site deploy run twice on the test lab (the second run must change nothing)."""
+    first = run_deploy(INVENTORY, echo=False)
+    second = run_deploy(INVENTORY, echo=False) if first.returncode == 0 else first
+    return Deploys(first, second)
+
+
+def ssh(lab: str, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a shell command on the test lab's host."""
+    return sovereign("lab", "ssh", f"{lab}-1", command, check=check)

@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import pytest
-
-from sovereign.runner import DeployResult, run_deploy
-from tests.lab.conftest import INVENTORY, sovereign
-
-
-@dataclass
-class Deploys:
-    first: DeployResult
-    second: DeployResult
-
-
-@pytest.fixture(scope="module")
-def deploys(lab: str) -> Deploys:
-    first = run_deploy(INVENTORY, echo=False)
-    second = run_deploy(INVENTORY, echo=False) if first.returncode == 0 else first
-    return Deploys(first, second)
+from tests.lab.conftest import INVENTORY, Deploys, sovereign
 
 
 def test_first_deploy_succeeds(deploys: Deploys) -> None:
