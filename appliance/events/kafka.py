@@ -116,8 +116,11 @@ class Forwarder:
         now = time.monotonic()
         if self._fatal is not None:
             self._reset(f"fatal producer error: {self._fatal}")
-        elif self._broker_down and self._inflight:
-            self._reset("all brokers down")
+        elif self._broker_down:
+            if self._inflight:
+                self._reset("all brokers down")
+            else:
+                self._recheck_idle_broker()
         elif self._inflight and now - max(self._last_report, min(self._inflight.values())) > (
             self._s.stall_timeout_s
         ):
@@ -157,6 +160,16 @@ class Forwarder:
         self._hwm = 0
         self._last_report = time.monotonic()
         return True
+
+    def _recheck_idle_broker(self) -> None:
+        # Brokers drop idle connections, which also reads as "all brokers down": keep the
+        # producer if the cluster still answers, else wait for it with backoff.
+        assert self._admin is not None
+        latency, error = probe_broker(self._admin, self._s.metadata_timeout_s)
+        if latency is not None:
+            self._broker_down = False
+        else:
+            self._reset(f"broker unreachable ({error})")
 
     def _client_id(self) -> str:
         return f"{self._s.client_id}-outbox"
@@ -269,6 +282,7 @@ class Forwarder:
             self._producer.purge(in_queue=True, in_flight=True, blocking=False)
             self._producer.poll(0)
             self._handle_reports()
+            self._producer.close()
             self._producer = None
         self._inflight.clear()
         self._reports.clear()
@@ -285,6 +299,9 @@ class Forwarder:
         if self._producer is not None and self._inflight:
             self._producer.flush(min(self._s.stall_timeout_s, 2.0))
             self._handle_reports()
+        if self._producer is not None:
+            self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+            self._producer.close()
         self._producer = None
         self._admin = None
 

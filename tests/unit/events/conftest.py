@@ -73,7 +73,8 @@ class Broker:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            # SIGKILL: a crash is the harder case, and tansu's graceful stop waits for clients.
+            self.proc.kill()
             self.proc.wait(10)
         self.proc = None
 
