@@ -240,3 +240,22 @@ def load_settings() -> Settings:
 def get_settings() -> Settings:
     """Cached settings for the process; tests override the FastAPI dependency instead."""
     return load_settings()
+
+
+class _InitOnlySettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def validate_config(data: dict[str, object]) -> Settings:
+    """Validate a config mapping as the agent would read it from its file, ignoring this
+    process's environment and files (the deploy checks the file it is about to render)."""
+    return _InitOnlySettings(**data)  # type: ignore[arg-type]

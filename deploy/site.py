@@ -1,5 +1,6 @@
 """The appliance deploy: composes the roles, in order, for every host of the inventory."""
 
+from roles.agent import agent
 from roles.base import base
 from roles.broker import broker
 from roles.zfs import zfs
@@ -7,3 +8,4 @@ from roles.zfs import zfs
 base()
 zfs()
 broker()
+agent()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from roles.agent.settings import AgentRoleSettings
 from roles.base.settings import BaseSettings
 from roles.broker.settings import BrokerSettings
 from roles.settings import RoleSettingsError, parse_settings
 from roles.zfs import resolve_settings
 from roles.zfs.backends import parse_backend
+from sovereign.artifacts import WHEELHOUSE
 
 
 def preflight_host(host_name: str, data: dict[str, Any]) -> set[str]:
@@ -31,7 +33,8 @@ def preflight_host(host_name: str, data: dict[str, Any]) -> set[str]:
 
 def required_artifacts(host_name: str, data: dict[str, Any]) -> set[str]:
     """Artifacts the host needs; raises RoleSettingsError naming a bad field."""
-    needed: set[str] = set()
+    needed: set[str] = {WHEELHOUSE}  # every host runs the agent
+    parse_settings(AgentRoleSettings, "agent", data.get("agent"), host_name)
     broker = parse_settings(BrokerSettings, "broker", data.get("broker"), host_name)
     if broker.flavour == "tansu":
         needed.add("tansu")

@@ -60,6 +60,77 @@ class ArtifactError(SovereignError):
     pass
 
 
+# The agent is shipped as a wheelhouse built from this checkout: hosts need no package index.
+WHEELHOUSE = "agent-wheelhouse"
+AGENT_PROJECT = PROJECT_ROOT / "packaging" / "agent"
+AGENT_SOURCES = ("appliance", "api")
+
+
+def agent_source_hash() -> str:
+    """A digest of everything that goes into the agent's wheel."""
+    digest = hashlib.sha256()
+    files = [AGENT_PROJECT / "pyproject.toml"]
+    for package in AGENT_SOURCES:
+        files += [p for p in (PROJECT_ROOT / package).rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts]  # fmt: skip
+    for path in sorted(files):
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def wheelhouse_digest(files: dict[str, str]) -> str:
+    """One digest for a whole wheelhouse (what a host records as installed)."""
+    text = "".join(f"{name} {sha}\n" for name, sha in sorted(files.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_wheelhouse(directory: Path, say: Callable[[str], None] = print) -> dict[str, object]:
+    """Build the agent wheel and gather its dependencies' wheels into directory/WHEELHOUSE."""
+    source_hash = agent_source_hash()
+    say(f"{WHEELHOUSE}: building the agent wheel and its dependencies (~10 s) ...")
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f".{WHEELHOUSE}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+         "--only-binary=:all:", "--wheel-dir", str(partial), str(AGENT_PROJECT)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ArtifactError(f"building the agent wheelhouse failed:\n{proc.stderr.strip()}")
+    files = {p.name: sha256_file(p) for p in sorted(partial.glob("*.whl"))}
+    target = directory / WHEELHOUSE
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    agent = [n for n in files if n.startswith("sovereign_agent-")]
+    entry: dict[str, object] = {
+        "kind": "wheelhouse",
+        "file": WHEELHOUSE,
+        "version": agent[0].split("-")[1] if agent else "?",
+        "source": "packaging/agent",
+        "source_hash": source_hash,
+        "files": files,
+        "sha256": wheelhouse_digest(files),
+    }
+    manifest = read_manifest(directory)
+    manifest[WHEELHOUSE] = entry
+    write_manifest(directory, manifest)
+    say(f"{WHEELHOUSE}: {len(files)} wheels, digest {entry['sha256']}")
+    return entry
+
+
+def ensure_wheelhouse(directory: Path, say: Callable[[str], None] = print) -> Path:
+    """The agent wheelhouse for the current sources: rebuilt when the sources changed."""
+    entry = read_manifest(directory).get(WHEELHOUSE)
+    if entry is None or entry.get("source_hash") != agent_source_hash():
+        build_wheelhouse(directory, say)
+    return verify(directory, WHEELHOUSE)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -120,12 +191,16 @@ def fetch(
     say: Callable[[str], None] = print,
 ) -> dict[str, dict[str, object]]:
     """Gather the named artifacts (all by default); skip those already present and intact."""
-    unknown = sorted(set(names or []) - set(CATALOGUE))
+    unknown = sorted(set(names or []) - set(CATALOGUE) - {WHEELHOUSE})
     if unknown:
         raise ArtifactError(f"unknown artifact(s) {unknown}; known: {sorted(CATALOGUE)}")
     directory.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(directory)
-    for name in names or sorted(CATALOGUE):
+    for name in names or [*sorted(CATALOGUE), WHEELHOUSE]:
+        if name == WHEELHOUSE:
+            ensure_wheelhouse(directory, say)
+            manifest = read_manifest(directory)
+            continue
         spec = CATALOGUE[name]
         entry = manifest.get(name)
         target = directory / name
@@ -166,6 +241,8 @@ def verify(directory: Path, name: str) -> Path:
     if entry is None:
         raise ArtifactError(f"artifact {name} is not in {directory / MANIFEST}: {fix}")
     path = directory / str(entry["file"])
+    if entry.get("kind") == "wheelhouse":
+        return _verify_wheelhouse(path, entry, fix)
     if not path.is_file():
         raise ArtifactError(f"artifact {name} is missing: expected {path}: {fix}")
     actual = sha256_file(path)
@@ -174,4 +251,22 @@ def verify(directory: Path, name: str) -> Path:
             f"artifact {name} at {path} does not match its checksum (expected {entry['sha256']}, "
             f"got {actual}); refusing to install it: {fix}"
         )
+    return path
+
+
+def _verify_wheelhouse(path: Path, entry: dict[str, object], fix: str) -> Path:
+    files = entry.get("files")
+    if not isinstance(files, dict) or not path.is_dir():
+        raise ArtifactError(f"the agent wheelhouse is missing: expected {path}: {fix}")
+    present = {p.name for p in path.glob("*.whl")}
+    if extra := sorted(present - set(files)):
+        raise ArtifactError(f"{path} holds wheels not in the manifest {extra}: {fix}")
+    for name, sha in sorted(files.items()):
+        wheel = path / name
+        if not wheel.is_file():
+            raise ArtifactError(f"the agent wheelhouse lacks {name} (expected {wheel}): {fix}")
+        if sha256_file(wheel) != sha:
+            raise ArtifactError(
+                f"{wheel} does not match its checksum; refusing to install it: {fix}"
+            )
     return path

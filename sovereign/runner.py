@@ -61,7 +61,7 @@ def preflight(hosts: list[InventoryHost]) -> None:
     """Validate each host's role settings and verify the artifacts it needs."""
     from roles.requirements import preflight_host
     from roles.settings import RoleSettingsError
-    from sovereign.artifacts import default_dir, verify
+    from sovereign.artifacts import WHEELHOUSE, default_dir, ensure_wheelhouse, verify
 
     for h in hosts:
         try:
@@ -70,7 +70,10 @@ def preflight(hosts: list[InventoryHost]) -> None:
             raise SovereignError(str(exc)) from None
         directory = Path(h.data["artifacts_dir"]) if h.data.get("artifacts_dir") else default_dir()
         for name in sorted(needed):
-            verify(directory, name)
+            if name == WHEELHOUSE:  # built from this checkout: rebuilt when the code changed
+                ensure_wheelhouse(directory, say=lambda text: print(f"[artifacts] {text}"))
+            else:
+                verify(directory, name)
 
 
 def run_deploy(

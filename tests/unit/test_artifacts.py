@@ -28,7 +28,9 @@ def fake_downloader(calls: list[str]) -> artifacts.Downloader:
 
 def test_fetch_writes_binaries_and_manifest(tmp_path: Path) -> None:
     calls: list[str] = []
-    manifest = fetch(tmp_path, downloader=fake_downloader(calls), say=lambda _: None)
+    manifest = fetch(
+        tmp_path, list(artifacts.CATALOGUE), downloader=fake_downloader(calls), say=lambda _: None
+    )
     assert set(manifest) == set(artifacts.CATALOGUE)
     for name, entry in manifest.items():
         path = tmp_path / name
@@ -44,9 +46,10 @@ def test_fetch_writes_binaries_and_manifest(tmp_path: Path) -> None:
 
 def test_fetch_again_downloads_nothing(tmp_path: Path) -> None:
     calls: list[str] = []
-    fetch(tmp_path, downloader=fake_downloader(calls), say=lambda _: None)
+    names = list(artifacts.CATALOGUE)
+    fetch(tmp_path, names, downloader=fake_downloader(calls), say=lambda _: None)
     calls.clear()
-    fetch(tmp_path, downloader=fake_downloader(calls), say=lambda _: None)
+    fetch(tmp_path, names, downloader=fake_downloader(calls), say=lambda _: None)
     assert calls == []
 
 
@@ -81,3 +84,26 @@ def test_verify_says_what_to_put_where(tmp_path: Path) -> None:
 def test_unknown_artifact_name_rejected(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="unknown artifact"):
         fetch(tmp_path, ["nope"], downloader=fake_downloader([]), say=lambda _: None)
+
+
+def test_wheelhouse_verify_refuses_tampered_and_unknown_wheels(tmp_path: Path) -> None:
+    house = tmp_path / artifacts.WHEELHOUSE
+    house.mkdir()
+    (house / "a-1.0-py3-none-any.whl").write_bytes(b"a")
+    files = {"a-1.0-py3-none-any.whl": sha256_file(house / "a-1.0-py3-none-any.whl")}
+    entry = {"kind": "wheelhouse", "file": artifacts.WHEELHOUSE, "version": "1", "files": files,
+             "sha256": artifacts.wheelhouse_digest(files), "source_hash": "x"}  # fmt: skip
+    artifacts.write_manifest(tmp_path, {artifacts.WHEELHOUSE: entry})
+    assert verify(tmp_path, artifacts.WHEELHOUSE) == house
+    (house / "evil-1.0-py3-none-any.whl").write_bytes(b"e")
+    with pytest.raises(ArtifactError, match="not in the manifest"):
+        verify(tmp_path, artifacts.WHEELHOUSE)
+    (house / "evil-1.0-py3-none-any.whl").unlink()
+    (house / "a-1.0-py3-none-any.whl").write_bytes(b"changed")
+    with pytest.raises(ArtifactError, match="does not match its checksum"):
+        verify(tmp_path, artifacts.WHEELHOUSE)
+
+
+def test_agent_source_hash_tracks_the_sources() -> None:
+    assert artifacts.agent_source_hash() == artifacts.agent_source_hash()
+    assert len(artifacts.agent_source_hash()) == 64

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from roles.agent import config_text
+from roles.agent.facts import AgentInstall
+from roles.agent.ops import wheel_python
+from roles.agent.settings import AgentRoleSettings, resolve_listen_address
+from roles.settings import RoleSettingsError, parse_settings
+
+
+def test_config_listens_on_the_host_address_by_default() -> None:
+    text = config_text(AgentRoleSettings(), "10.99.0.11", "h")
+    assert tomllib.loads(text) == {"host": "10.99.0.11", "port": 8013}
+
+
+def test_config_falls_back_to_loopback_for_a_dns_name() -> None:
+    assert resolve_listen_address(AgentRoleSettings(), "nas1.example.org") == "127.0.0.1"
+
+
+def test_extra_config_is_rendered_and_validated_by_the_agent_model() -> None:
+    cfg = AgentRoleSettings(config={"sample_interval_s": 1.0, "thresholds": {"cpu_warning": 70}})
+    data = tomllib.loads(config_text(cfg, "10.0.0.5", "h"))
+    assert data["sample_interval_s"] == 1.0
+    assert data["thresholds"] == {"cpu_warning": 70}
+
+
+def test_bad_agent_config_names_the_field() -> None:
+    cfg = AgentRoleSettings(config={"thresholds": {"cpu_warning": 99, "cpu_critical": 90}})
+    with pytest.raises(RoleSettingsError, match="cpu_warning"):
+        config_text(cfg, "10.0.0.5", "h1")
+    with pytest.raises(RoleSettingsError, match=r"agent\.sample_interval_s"):
+        config_text(AgentRoleSettings(config={"sample_interval_s": -1}), "10.0.0.5", "h1")
+
+
+def test_role_owned_keys_are_rejected() -> None:
+    with pytest.raises(RoleSettingsError, match="set by the role"):
+        parse_settings(AgentRoleSettings, "agent", {"config": {"port": 1}}, "h")
+
+
+def test_config_validation_ignores_the_controllers_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APPLIANCE_SAMPLE_INTERVAL_S", "-5")  # would be invalid if read
+    config_text(AgentRoleSettings(), "10.0.0.5", "h")
+
+
+def test_agent_install_fact() -> None:
+    assert AgentInstall().process(["digest=abc", "python=3.11"]) == {
+        "digest": "abc",
+        "python": "3.11",
+    }
+    assert AgentInstall().process(["digest=", "python="]) == {"digest": None, "python": None}
+
+
+def test_wheel_python() -> None:
+    assert (
+        wheel_python(["x-1.0-py3-none-any.whl", "y-2-cp311-cp311-manylinux_x86_64.whl"]) == "3.11"
+    )
+    assert wheel_python(["x-1.0-py3-none-any.whl"]) is None
+    assert wheel_python(["psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.whl"]) is None
