@@ -33,7 +33,9 @@ class EventBusSettings(BaseModel):
     topic_partitions: int = Field(default=3, ge=1, le=10_000)
     topic_replication_factor: int = Field(default=1, ge=1, le=32)
     linger_ms: int = Field(default=5, ge=0, le=10_000)
-    fetch_wait_max_ms: int = Field(default=100, ge=0, le=60_000)
+    # Some brokers (tansu) hold every fetch this long even when data is waiting: it bounds
+    # publish→handler latency there; on Kafka it only sets how often idle consumers ask.
+    fetch_wait_max_ms: int = Field(default=20, ge=0, le=60_000)
     session_timeout_ms: int = Field(default=10_000, ge=1000, le=3_600_000)
     metadata_timeout_s: float = Field(default=2.0, gt=0, le=120)
     # No delivery report for this long while messages are in flight means the producer is stuck
