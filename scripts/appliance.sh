@@ -9,13 +9,17 @@ export SOVEREIGN_LAB="${SOVEREIGN_LAB:-lab}"
 sv=.venv/bin/sovereign
 
 $sv lab up
+$sv artifacts fetch
 $sv deploy inventory/lab.py
 $sv verify inventory/lab.py -q
 
 echo
 echo "Sovereign Appliance lab '$SOVEREIGN_LAB' is deployed and verified:"
 $sv lab status
+address=$($sv lab status | awk -v h="$SOVEREIGN_LAB-1" '$1 == h {print $2}')
 echo
+echo "  agent:    http://$address:8013/health/detailed   (API docs: http://$address:8013/docs)"
+echo "  broker:   $address:9092 (Kafka API)"
 echo "  shell:    .venv/bin/sovereign lab ssh $SOVEREIGN_LAB-1"
 echo "  redeploy: .venv/bin/sovereign deploy inventory/lab.py"
 echo "  verify:   .venv/bin/sovereign verify inventory/lab.py"
