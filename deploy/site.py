@@ -3,9 +3,11 @@
 from roles.agent import agent
 from roles.base import base
 from roles.broker import broker
+from roles.postgres import postgres
 from roles.zfs import zfs
 
 base()
 zfs()
+postgres()
 broker()
 agent()

@@ -11,6 +11,7 @@ from typing import Any
 from roles.agent.settings import AgentRoleSettings
 from roles.base.settings import BaseSettings
 from roles.broker.settings import BrokerSettings
+from roles.postgres.settings import PostgresSettings
 from roles.settings import RoleSettingsError, parse_settings
 from roles.zfs import resolve_settings
 from roles.zfs.backends import parse_backend
@@ -35,6 +36,7 @@ def required_artifacts(host_name: str, data: dict[str, Any]) -> set[str]:
     """Artifacts the host needs; raises RoleSettingsError naming a bad field."""
     needed: set[str] = {WHEELHOUSE}  # every host runs the agent
     parse_settings(AgentRoleSettings, "agent", data.get("agent"), host_name)
+    parse_settings(PostgresSettings, "postgres", data.get("postgres"), host_name)
     broker = parse_settings(BrokerSettings, "broker", data.get("broker"), host_name)
     if broker.flavour == "tansu":
         needed.add("tansu")

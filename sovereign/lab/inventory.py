@@ -34,6 +34,11 @@ def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
                 "zfs_backend": "zfs-fuse",
                 # No Redpanda here (vendor unreachable): Tansu from the artifact cache.
                 "broker": {"flavour": "tansu"},
+                "appliance_subnet": state.subnet,
+                "postgres": {
+                    "roles": [{"name": "nextcloud"}],
+                    "databases": [{"name": "nextcloud", "owner": "nextcloud"}],
+                },
             },
         )
         for host in state.hosts.values()

@@ -1,0 +1,129 @@
+"""PostgreSQL role: settings, sizing, and the pure planners behind its operations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyinfra.api import OperationError
+
+from roles.postgres.facts import MARK, PgState, parse_pg_state
+from roles.postgres.ops import plan_cluster, plan_databases, plan_roles
+from roles.postgres.settings import (
+    PostgresSettings,
+    memory_settings,
+    resolve_listen,
+    resolve_networks,
+)
+from roles.settings import RoleSettingsError, parse_settings
+
+CLUSTER = {"version": 15, "name": "main", "port": 5432, "status": "online", "owner": "postgres",
+           "data_dir": "/tank/postgres/15/main"}  # fmt: skip
+
+
+def test_defaults_listen_locally_and_on_the_host_ip() -> None:
+    cfg = PostgresSettings()
+    assert cfg.cluster_dir == "/tank/postgres/15/main"
+    assert resolve_listen(cfg, "10.99.0.11") == ["localhost", "10.99.0.11"]
+    assert resolve_listen(cfg, "db.example.org") == ["localhost"]
+    assert resolve_networks(cfg, "10.99.0.0/24") == ["10.99.0.0/24"]
+    assert resolve_networks(cfg, None) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"databases": [{"name": "app", "owner": "ghost"}]}, "databases.0.owner"),
+        ({"roles": [{"name": "postgres"}]}, "postgres.roles.0.name"),
+        ({"roles": [{"name": "Bad-Name"}]}, "postgres.roles.0.name"),
+        ({"listen_addresses": ["10.0.0.300"]}, "postgres.listen_addresses"),
+        ({"allowed_networks": ["not-a-net"]}, "postgres.allowed_networks"),
+        ({"data_dir": "relative/path"}, "postgres.data_dir"),
+        ({"roles": [{"name": "a"}, {"name": "a"}]}, "declared twice"),
+    ],
+)
+def test_bad_settings_name_the_field(data: dict[str, Any], field: str) -> None:
+    with pytest.raises(RoleSettingsError, match=field.replace(".", r"\.")):
+        parse_settings(PostgresSettings, "postgres", data, "h")
+
+
+def test_memory_sizing() -> None:
+    small = memory_settings(1024, 100)
+    assert small["shared_buffers"] == "256MB"
+    assert small["effective_cache_size"] == "768MB"
+    big = memory_settings(256 * 1024, 100)
+    assert big["shared_buffers"] == "8192MB"  # capped
+    assert big["maintenance_work_mem"] == "2048MB"
+
+
+def test_cluster_created_when_absent_and_left_when_present() -> None:
+    assert plan_cluster({"clusters": []}, 15, "main", "/tank/postgres/15/main")[0] == "create"
+    assert plan_cluster({"clusters": [CLUSTER]}, 15, "main", "/tank/postgres/15/main")[0] == "noop"
+
+
+def test_cluster_elsewhere_is_refused() -> None:
+    moved = {**CLUSTER, "data_dir": "/var/lib/postgresql/15/main"}
+    with pytest.raises(OperationError, match="nothing was changed"):
+        plan_cluster({"clusters": [moved]}, 15, "main", "/tank/postgres/15/main")
+
+
+def test_roles_first_run_creates_secret_then_role() -> None:
+    state = {"roles": {"postgres": "t"}, "secrets": []}
+    assert plan_roles(state, [{"name": "app", "login": True}]) == [
+        ("monitor", "sovereign"), ("secret", "app"), ("create", "app"),
+    ]  # fmt: skip
+
+
+def test_roles_converged_is_empty() -> None:
+    state = {"roles": {"postgres": "t", "sovereign": "t", "app": "t"}, "secrets": ["app"]}
+    assert plan_roles(state, [{"name": "app", "login": True}]) == []
+
+
+def test_role_whose_password_file_vanished_gets_a_new_one() -> None:
+    state = {"roles": {"sovereign": "t", "app": "t"}, "secrets": []}
+    assert plan_roles(state, [{"name": "app"}]) == [("secret", "app"), ("password", "app")]
+
+
+def test_role_login_converged() -> None:
+    state = {"roles": {"sovereign": "t", "app": "t"}, "secrets": ["app"]}
+    assert plan_roles(state, [{"name": "app", "login": False}]) == [("nologin", "app")]
+
+
+def test_databases_created_and_owner_fixed_never_dropped() -> None:
+    state = {"databases": {"postgres": "postgres", "old": "x", "app": "someone"}}
+    declared = [{"name": "app", "owner": "app"}, {"name": "new", "owner": "app"}]
+    assert plan_databases(state, declared) == [("owner", "app", "app"), ("create", "new", "app")]
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_pg_state_parses_captured_output() -> None:
+    state = parse_pg_state((FIXTURES / "pg-state-lab.txt").read_text().splitlines())
+    assert state["installed"] is True
+    assert state["clusters"] == [CLUSTER]
+    assert state["roles"]["nextcloud"] == "t"
+    assert state["roles"]["pg_monitor"] == "f"
+    assert state["databases"]["nextcloud"] == "nextcloud"
+    assert state["secrets"] == ["nextcloud"]
+    # The lab's converged state plans nothing.
+    assert plan_roles(state, [{"name": "nextcloud", "login": True}]) == []
+    assert plan_databases(state, [{"name": "nextcloud", "owner": "nextcloud"}]) == []
+
+
+def test_pg_state_server_down_leaves_roles_unknown() -> None:
+    lines = [
+        f"{MARK}clusters",
+        "15 main 5432 down postgres /tank/postgres/15/main /var/log/postgresql/x.log",
+        f"{MARK}roles", "!error", f"{MARK}databases", "!error", f"{MARK}secrets",
+    ]  # fmt: skip
+    state = parse_pg_state(lines)
+    assert state["clusters"][0]["status"] == "down"
+    assert state["roles"] is None
+    assert state["databases"] is None
+
+
+def test_pg_state_not_installed() -> None:
+    assert parse_pg_state([]) == PgState.default()
+    assert parse_pg_state([])["installed"] is False
