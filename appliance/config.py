@@ -31,6 +31,11 @@ Example file (every key, with its default)::
     systemd_units = ["sovereign-*", "zfs*", "postgresql*", "openbao*", "vault*",
                      "nextcloud*", "redpanda*", "tansu*", "nginx*"]
     command_timeout_s = 5.0
+    # postgres_health_dsn = "host=/var/run/postgresql port=5432 dbname=postgres user=sovereign"
+
+    # [events]                      # the event bus; unset: none (see appliance/events/settings.py)
+    # bootstrap_servers = "10.99.0.11:9092"
+    # outbox_path = "/var/lib/sovereign/events.db"
 
     [thresholds]
     cpu_warning = 85.0
@@ -67,6 +72,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from appliance.events.settings import EventBusSettings
 
 DEFAULT_CONFIG_FILE = Path("/etc/sovereign/agent.toml")
 CONFIG_FILE_ENV = "APPLIANCE_CONFIG_FILE"
@@ -145,6 +152,15 @@ class Settings(BaseSettings):
     )
     port: int = Field(default=8013, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    postgres_health_dsn: SecretStr | None = Field(
+        default=None,
+        description="DSN the postgres health check connects with; unset: no such check. The "
+        "role sets the local socket with peer auth (no password).",
+    )
+    events: EventBusSettings | None = Field(
+        default=None,
+        description="The event bus on the Kafka API; unset: no bus and no broker check.",
+    )
     database_url: SecretStr | None = Field(
         default=None, description="postgresql://… DSN; unset means the embedded SQLite store."
     )

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.config import Settings
+from appliance.events import EventBus
 from appliance.health.checks import AgentCheck, HostCheck
 from appliance.health.monitor import HealthMonitor
 from appliance.health.registry import HealthCheck, HealthRegistry
+from appliance.health.services import BrokerCheck, PostgresCheck
 from appliance.infrastructure.service import InfrastructureService
 from appliance.lifecycle import Lifecycle, LifecycleState
 from appliance.monitoring import MonitoringService
@@ -35,6 +37,9 @@ class AgentRuntime:
     monitoring: MonitoringService
     infrastructure: InfrastructureService
     storage: StorageService
+    #: The event bus, opened at start when configured (its outbox keeps events while the
+    #: broker is away).
+    events: EventBus | None = None
 
     @classmethod
     def build(
@@ -71,6 +76,10 @@ class AgentRuntime:
             settings.storage_cache_ttl_s,
         )
         registry.register(ZfsPoolsCheck(storage))
+        if settings.postgres_health_dsn is not None:
+            registry.register(PostgresCheck(settings.postgres_health_dsn.get_secret_value()))
+        if settings.events is not None:
+            registry.register(BrokerCheck(settings.events.client_config()))
         for check in checks or []:
             registry.register(check)
         health = HealthMonitor(registry, settings.health_interval_s)
@@ -97,6 +106,8 @@ class AgentRuntime:
         self.sampler.sample_once()
         if background:
             self.sampler.start()
+        if background and self.settings.events is not None and self.events is None:
+            self.events = EventBus(self.settings.events)
         await self.health.run_once()
         if background:
             self.health.start()
@@ -108,6 +119,9 @@ class AgentRuntime:
             self.lifecycle.transition(LifecycleState.DRAINING)
         await self.health.stop()
         self.sampler.stop()
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         if self.store is not None:
             self.store.close()
         self.lifecycle.transition(LifecycleState.STOPPED)

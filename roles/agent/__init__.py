@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 from pydantic import ValidationError
@@ -17,6 +18,9 @@ from appliance.config import validate_config
 from roles.agent import ops
 from roles.agent.settings import AgentRoleSettings, render_config, resolve_listen_address
 from roles.artifacts import artifact_entry, artifact_path
+from roles.broker.settings import BrokerSettings
+from roles.broker.settings import resolve_listen_address as resolve_broker_address
+from roles.postgres.settings import MONITOR_ROLE, PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error, parse_settings
 from sovereign.artifacts import WHEELHOUSE
 
@@ -29,9 +33,32 @@ def settings() -> AgentRoleSettings:
     return parse_settings(AgentRoleSettings, "agent", host.data.get("agent"), host.name)
 
 
-def config_text(cfg: AgentRoleSettings, ssh_hostname: str | None, host_name: str) -> str:
+def service_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """What the agent watches on an appliance host: PostgreSQL over its local socket (peer
+    auth as the agent's user, which the postgres role grants pg_monitor) and the broker."""
+    pg = PostgresSettings.model_validate(data.get("postgres") or {})
+    defaults: dict[str, Any] = {
+        "postgres_health_dsn": (
+            f"host=/var/run/postgresql port={pg.port} dbname=postgres user={MONITOR_ROLE}"
+        ),
+    }
+    broker = BrokerSettings.model_validate(data.get("broker") or {})
+    try:
+        address = resolve_broker_address(broker, data.get("ssh_hostname"))
+    except ValueError:
+        return defaults  # no IP to reach the broker by: the inventory must set agent.config
+    defaults["events"] = {
+        "bootstrap_servers": f"{address}:{broker.port}",
+        "outbox_path": "/var/lib/sovereign/events.db",
+    }
+    return defaults
+
+
+def config_text(cfg: AgentRoleSettings, data: dict[str, Any], host_name: str) -> str:
     """agent.toml, validated by the agent's own settings model before it is rendered."""
-    config = render_config(cfg, resolve_listen_address(cfg, ssh_hostname))
+    config = render_config(
+        cfg, resolve_listen_address(cfg, data.get("ssh_hostname")), service_defaults(data)
+    )
     try:
         validate_config(config)
     except ValidationError as exc:
@@ -44,7 +71,8 @@ def config_text(cfg: AgentRoleSettings, ssh_hostname: str | None, host_name: str
 @deploy("Appliance agent")
 def agent() -> None:
     cfg = settings()
-    config = config_text(cfg, host.data.get("ssh_hostname"), host.name)
+    data = {key: host.data.get(key) for key in ("ssh_hostname", "postgres", "broker")}
+    config = config_text(cfg, data, host.name)
     wheelhouse = artifact_path(WHEELHOUSE)
     entry = artifact_entry(WHEELHOUSE)
     wheels = sorted(str(name) for name in dict(entry["files"]))  # type: ignore[call-overload]

@@ -47,6 +47,12 @@ def resolve_listen_address(cfg: AgentRoleSettings, ssh_hostname: str | None) -> 
         return "127.0.0.1"
 
 
-def render_config(cfg: AgentRoleSettings, address: str) -> dict[str, Any]:
-    """The agent.toml content as a mapping (validated by the agent's own settings model)."""
-    return {"host": address, "port": cfg.port, **cfg.config}
+def render_config(
+    cfg: AgentRoleSettings, address: str, services: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The agent.toml content as a mapping (validated by the agent's own settings model).
+
+    `services` are defaults derived from the other roles (what to health-check, where the
+    broker is); the inventory's `agent.config` overrides them.
+    """
+    return {"host": address, "port": cfg.port, **(services or {}), **cfg.config}

@@ -46,8 +46,9 @@ def test_health_detailed_reports_pools_up(
     body = json.loads(host.check_output(f"curl -sf --max-time 10 {url}/health/detailed"))
     assert body["status"] in ("healthy", "degraded", "unhealthy")
     services = body["services"]
-    assert services["agent"]["status"] == "up"
-    assert services["zfs"]["status"] == "up"
+    for name in ("agent", "zfs", "postgres", "broker"):
+        assert services[name]["status"] == "up", (name, services.get(name))
+        assert services[name]["latency_ms"] >= 0
     storage = resolve_settings(
         host_data.get("storage"), host_data.get("lab_disks"),
         parse_backend(host_data.get("zfs_backend"), host_name), host_name,

@@ -5,6 +5,7 @@ import pytest
 from roles.broker.settings import BrokerSettings, resolve_listen_address
 from roles.requirements import required_artifacts
 from roles.settings import RoleSettingsError, parse_settings
+from sovereign.artifacts import WHEELHOUSE
 
 
 def test_defaults_are_redpanda_with_appliance_topics() -> None:
@@ -32,9 +33,13 @@ def test_listen_address_defaults_to_ip_ssh_hostname() -> None:
 
 
 def test_required_artifacts_follow_the_flavour() -> None:
-    assert required_artifacts("h", {"broker": {"flavour": "tansu"}}) == {"tansu"}
-    assert required_artifacts("h", {}) == set()
-    assert required_artifacts("h", {"broker": {"redpanda_source": "artifact"}}) == {"redpanda.deb"}
+    agent = {WHEELHOUSE}  # every host runs the agent
+    assert required_artifacts("h", {"broker": {"flavour": "tansu"}}) == {"tansu"} | agent
+    assert required_artifacts("h", {}) == agent
+    assert (
+        required_artifacts("h", {"broker": {"redpanda_source": "artifact"}})
+        == {"redpanda.deb"} | agent
+    )
 
 
 def test_required_artifacts_names_a_bad_field() -> None:
