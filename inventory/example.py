@@ -1,12 +1,21 @@
 """An example inventory for your own hardware: copy it, fill in your hosts, then
 
+    .venv/bin/sovereign artifacts fetch                  # binaries + the agent's wheelhouse
     .venv/bin/sovereign deploy inventory/mine.py --dry   # what would change
     .venv/bin/sovereign deploy inventory/mine.py
     .venv/bin/sovereign verify inventory/mine.py
 
 Each host is (name, data). SSH settings use pyinfra's names (ssh_hostname, ssh_user, ssh_port,
-ssh_key, ssh_known_hosts_file); each role reads its own key (`base`, …) and rejects unknown or
-invalid fields before anything changes on a host.
+ssh_key, ssh_known_hosts_file). Each role reads its own key and rejects unknown or invalid
+fields, naming them, before anything changes on a host:
+
+- base:     hostname, timezone, extra_packages, journal_max_use         (roles/base/settings.py)
+- storage:  disks (of the default pool `tank`), pools, datasets         (roles/zfs/settings.py)
+- postgres: listen_addresses, allowed_networks, roles, databases, …     (roles/postgres/settings.py)
+- broker:   flavour (redpanda|tansu), redpanda_source (apt|artifact), topics, port
+- agent:    listen_address, port, config (any agent setting, appliance/config.py)
+- zfs_backend: openzfs (default) or zfs-fuse; appliance_subnet: the CIDR allowed to reach
+  PostgreSQL; artifacts_dir: the artifact cache (default ./artifacts).
 """
 
 appliance = [
@@ -15,7 +24,17 @@ appliance = [
         {
             "ssh_hostname": "192.0.2.10",
             "ssh_user": "root",
+            "appliance_subnet": "192.0.2.0/24",
             "base": {"timezone": "Europe/Berlin", "extra_packages": ["smartmontools"]},
+            "zfs_backend": "openzfs",
+            "storage": {
+                "disks": [f"/dev/disk/by-id/ata-EXAMPLE_DISK_{n}" for n in range(1, 7)],
+            },
+            "postgres": {
+                "roles": [{"name": "nextcloud"}],
+                "databases": [{"name": "nextcloud", "owner": "nextcloud"}],
+            },
+            "broker": {"flavour": "redpanda", "redpanda_source": "apt"},
         },
     ),
 ]

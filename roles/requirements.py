@@ -6,6 +6,7 @@ or tampered artifact stop the deploy before any host is touched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from roles.agent.settings import AgentRoleSettings
@@ -21,22 +22,34 @@ from sovereign.artifacts import WHEELHOUSE
 def preflight_host(host_name: str, data: dict[str, Any]) -> set[str]:
     """Validate every role's settings; return the artifacts the host needs.
 
-    Raises RoleSettingsError naming the host and the bad field.
+    Raises one RoleSettingsError listing every bad field of the host, not just the first.
     """
-    parse_settings(BaseSettings, "base", data.get("base"), host_name)
-    try:
-        backend = parse_backend(data.get("zfs_backend"), host_name)
-    except ValueError as exc:
-        raise RoleSettingsError(str(exc)) from None
-    resolve_settings(data.get("storage"), data.get("lab_disks"), backend, host_name)
+    problems: list[str] = []
+
+    def check(validate: Callable[[], object]) -> None:
+        try:
+            validate()
+        except (RoleSettingsError, ValueError) as exc:
+            problems.append(str(exc))
+
+    check(lambda: parse_settings(BaseSettings, "base", data.get("base"), host_name))
+    check(lambda: _storage(host_name, data))
+    check(lambda: parse_settings(AgentRoleSettings, "agent", data.get("agent"), host_name))
+    check(lambda: parse_settings(PostgresSettings, "postgres", data.get("postgres"), host_name))
+    check(lambda: parse_settings(BrokerSettings, "broker", data.get("broker"), host_name))
+    if problems:
+        raise RoleSettingsError("\n".join(problems))
     return required_artifacts(host_name, data)
+
+
+def _storage(host_name: str, data: dict[str, Any]) -> None:
+    backend = parse_backend(data.get("zfs_backend"), host_name)
+    resolve_settings(data.get("storage"), data.get("lab_disks"), backend, host_name)
 
 
 def required_artifacts(host_name: str, data: dict[str, Any]) -> set[str]:
     """Artifacts the host needs; raises RoleSettingsError naming a bad field."""
     needed: set[str] = {WHEELHOUSE}  # every host runs the agent
-    parse_settings(AgentRoleSettings, "agent", data.get("agent"), host_name)
-    parse_settings(PostgresSettings, "postgres", data.get("postgres"), host_name)
     broker = parse_settings(BrokerSettings, "broker", data.get("broker"), host_name)
     if broker.flavour == "tansu":
         needed.add("tansu")

@@ -106,6 +106,18 @@ def deploy_cmd(inventory: str, dry: bool, limit: str | None) -> None:
     sys.exit(result.returncode)
 
 
+@cli.command("check")
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+def check_cmd(inventory: str) -> None:
+    """Validate INVENTORY's settings and needed artifacts without connecting to any host."""
+    from sovereign.inventory import load_inventory
+    from sovereign.runner import preflight
+
+    hosts = load_inventory(inventory)
+    preflight(hosts)
+    click.echo(f"{inventory}: {len(hosts)} host(s), settings valid, artifacts verified")
+
+
 @cli.command("verify", context_settings={"ignore_unknown_options": True})
 @click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
