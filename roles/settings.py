@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -29,3 +30,19 @@ def parse_settings(model: type[M], key: str, raw: Any, host_name: str) -> M:
         raise RoleSettingsError(
             f"host {host_name}: invalid `{key}` settings:\n{format_validation_error(key, exc)}"
         ) from None
+
+
+def host_ip(ssh_hostname: str | None) -> str | None:
+    """The host's IP when the inventory reaches it by address (the default listen address of
+    the services), else None."""
+    try:
+        return str(ipaddress.ip_address(ssh_hostname or ""))
+    except ValueError:
+        return None
+
+
+def check_ip(value: str | None) -> str | None:
+    """Field validator body for an optional IP address."""
+    if value is not None:
+        ipaddress.ip_address(value)
+    return value

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from roles.settings import check_ip, host_ip
 
 
 class AgentRoleSettings(BaseModel):
@@ -25,9 +26,7 @@ class AgentRoleSettings(BaseModel):
     @field_validator("listen_address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.ip_address(value)
-        return value
+        return check_ip(value)
 
     @field_validator("config")
     @classmethod
@@ -39,12 +38,7 @@ class AgentRoleSettings(BaseModel):
 
 
 def resolve_listen_address(cfg: AgentRoleSettings, ssh_hostname: str | None) -> str:
-    if cfg.listen_address:
-        return cfg.listen_address
-    try:
-        return str(ipaddress.ip_address(ssh_hostname or ""))
-    except ValueError:
-        return "127.0.0.1"
+    return cfg.listen_address or host_ip(ssh_hostname) or "127.0.0.1"
 
 
 def render_config(

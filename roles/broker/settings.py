@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from roles.settings import check_ip, host_ip
 
 TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
@@ -51,9 +52,7 @@ class BrokerSettings(BaseModel):
     @field_validator("listen_address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.ip_address(value)
-        return value
+        return check_ip(value)
 
     @field_validator("topics")
     @classmethod
@@ -66,11 +65,9 @@ class BrokerSettings(BaseModel):
 
 
 def resolve_listen_address(cfg: BrokerSettings, ssh_hostname: str | None) -> str:
-    if cfg.listen_address:
-        return cfg.listen_address
-    try:
-        return str(ipaddress.ip_address(ssh_hostname or ""))
-    except ValueError:
+    address = cfg.listen_address or host_ip(ssh_hostname)
+    if address is None:
         raise ValueError(
             "broker.listen_address: required when the host's ssh_hostname is not an IP address"
-        ) from None
+        )
+    return address

@@ -7,6 +7,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from roles.settings import host_ip
+
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RESERVED_ROLES = {"postgres", "public"}
 MONITOR_ROLE = "sovereign"  # the agent's OS user; peer auth over the local socket, no password
@@ -101,10 +103,8 @@ class PostgresSettings(BaseModel):
 def resolve_listen(cfg: PostgresSettings, ssh_hostname: str | None) -> list[str]:
     if cfg.listen_addresses is not None:
         return cfg.listen_addresses
-    try:
-        return ["localhost", str(ipaddress.ip_address(ssh_hostname or ""))]
-    except ValueError:
-        return ["localhost"]
+    ip = host_ip(ssh_hostname)
+    return ["localhost", ip] if ip else ["localhost"]
 
 
 def resolve_networks(cfg: PostgresSettings, appliance_subnet: str | None) -> list[str]:
