@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sovereign.errors import SovereignError
+from sovereign.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = "manifest.json"
 FORMAT = 1
 

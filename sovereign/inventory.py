@@ -6,14 +6,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sovereign.errors import SovereignError
+from sovereign.paths import PROJECT_ROOT, pyinfra_bin
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXCEPTION_LINE = re.compile(r"^[\w.]+(?:Error|Exception): (.+)$")
 
 
@@ -36,9 +35,8 @@ def load_inventory(path: str) -> list[InventoryHost]:
     """
     if not Path(path).is_file():
         raise SovereignError(f"inventory {path} does not exist")
-    pyinfra = Path(sys.executable).with_name("pyinfra")
     proc = subprocess.run(
-        [str(pyinfra) if pyinfra.exists() else "pyinfra", path, "debug-inventory", "--json"],
+        [pyinfra_bin(), path, "debug-inventory", "--json"],
         capture_output=True,
         text=True,
         check=False,

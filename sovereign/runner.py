@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sovereign.errors import SovereignError
 from sovereign.inventory import InventoryHost, load_inventory, render_ssh_config
+from sovereign.paths import PROJECT_ROOT, pyinfra_bin
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SITE = PROJECT_ROOT / "deploy" / "site.py"
 INFRA_TESTS = PROJECT_ROOT / "tests" / "infra"
 
@@ -50,11 +50,6 @@ def parse_pyinfra_output(output: str) -> list[tuple[str, str, str]]:
         if m and op:
             results.append((m.group("host"), op, m.group("word")))
     return results
-
-
-def pyinfra_bin() -> str:
-    candidate = Path(sys.executable).with_name("pyinfra")
-    return str(candidate) if candidate.exists() else "pyinfra"
 
 
 def preflight(hosts: list[InventoryHost]) -> None:

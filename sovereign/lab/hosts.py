@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from sovereign.errors import SovereignError
@@ -99,19 +100,25 @@ def boot_host(state: LabState, host: HostState) -> int:
     return proc.pid
 
 
-def find_nspawn_pids(root: str) -> list[int]:
-    """PIDs of systemd-nspawn processes running the given root directory."""
+def _procs(filename: str, matches: Callable[[list[bytes]], bool]) -> list[int]:
+    """PIDs whose /proc/PID/<filename> (NUL-separated) satisfies `matches`."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            fields = (entry / filename).read_bytes().split(b"\0")
         except OSError:
-            continue
-        if argv and argv[0].endswith(b"systemd-nspawn") and f"--directory={root}".encode() in argv:
+            continue  # gone meanwhile, or not ours to read
+        if matches(fields):
             pids.append(int(entry.name))
     return pids
+
+
+def find_nspawn_pids(root: str) -> list[int]:
+    """PIDs of systemd-nspawn processes running the given root directory."""
+    flag = f"--directory={root}".encode()
+    return _procs("cmdline", lambda argv: argv[0].endswith(b"systemd-nspawn") and flag in argv)
 
 
 def machine_id(host: HostState) -> str | None:
@@ -128,17 +135,7 @@ def find_container_inits(machine: str) -> list[int]:
     outlive a SIGKILLed nspawn (keeping its veth and address), so it is found this way too.
     """
     want = b"container_uuid=" + str(uuid.UUID(machine)).encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"container=systemd-nspawn" in environ and want in environ:
-            pids.append(int(entry.name))
-    return pids
+    return _procs("environ", lambda env: b"container=systemd-nspawn" in env and want in env)
 
 
 def kill_orphans(host: HostState) -> list[int]:
