@@ -58,17 +58,20 @@ def preflight(hosts: list[InventoryHost]) -> None:
     from roles.settings import RoleSettingsError
     from sovereign.artifacts import WHEELHOUSE, default_dir, ensure_wheelhouse, verify
 
+    # Hosts share a cache: hash each artifact once, not once per host (bao is ~180 MB).
+    wanted: set[tuple[Path, str]] = set()
     for h in hosts:
         try:
             needed = preflight_host(h.name, h.data)
         except RoleSettingsError as exc:
             raise SovereignError(str(exc)) from None
         directory = Path(h.data["artifacts_dir"]) if h.data.get("artifacts_dir") else default_dir()
-        for name in sorted(needed):
-            if name == WHEELHOUSE:  # built from this checkout: rebuilt when the code changed
-                ensure_wheelhouse(directory, say=lambda text: print(f"[artifacts] {text}"))
-            else:
-                verify(directory, name)
+        wanted |= {(directory, name) for name in needed}
+    for directory, name in sorted(wanted):
+        if name == WHEELHOUSE:  # built from this checkout: rebuilt when the code changed
+            ensure_wheelhouse(directory, say=lambda text: print(f"[artifacts] {text}"))
+        else:
+            verify(directory, name)
 
 
 def run_deploy(
