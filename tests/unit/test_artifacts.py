@@ -104,6 +104,21 @@ def test_wheelhouse_verify_refuses_tampered_and_unknown_wheels(tmp_path: Path) -
         verify(tmp_path, artifacts.WHEELHOUSE)
 
 
-def test_agent_source_hash_tracks_the_sources() -> None:
-    assert artifacts.agent_source_hash() == artifacts.agent_source_hash()
-    assert len(artifacts.agent_source_hash()) == 64
+def test_agent_source_hash_tracks_the_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for package in artifacts.AGENT_SOURCES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "mod.py").write_text("x = 1\n")
+    (tmp_path / "packaging").mkdir()
+    (tmp_path / "packaging" / "pyproject.toml").write_text("[project]\n")
+    monkeypatch.setattr(artifacts, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(artifacts, "AGENT_PROJECT", tmp_path / "packaging")
+    first = artifacts.agent_source_hash()
+    assert artifacts.agent_source_hash() == first
+    (tmp_path / "api" / "mod.py").write_text("x = 2\n")  # a code change must rebuild
+    assert artifacts.agent_source_hash() != first
+    changed = artifacts.agent_source_hash()
+    (tmp_path / "api" / "__pycache__").mkdir()
+    (tmp_path / "api" / "__pycache__" / "mod.pyc").write_bytes(b"cache")  # bytecode must not
+    assert artifacts.agent_source_hash() == changed
