@@ -26,4 +26,4 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 echo "bootstrap: installing the project into .venv"
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,aws]'
