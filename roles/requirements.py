@@ -14,6 +14,8 @@ from roles.base.settings import BaseSettings
 from roles.broker.settings import BrokerSettings
 from roles.postgres.settings import PostgresSettings
 from roles.settings import RoleSettingsError, parse_settings
+from roles.vault import transit_token
+from roles.vault.settings import VaultSettings
 from roles.zfs import resolve_settings
 from roles.zfs.backends import parse_backend
 from sovereign.artifacts import WHEELHOUSE
@@ -37,9 +39,18 @@ def preflight_host(host_name: str, data: dict[str, Any]) -> set[str]:
     check(lambda: parse_settings(AgentRoleSettings, "agent", data.get("agent"), host_name))
     check(lambda: parse_settings(PostgresSettings, "postgres", data.get("postgres"), host_name))
     check(lambda: parse_settings(BrokerSettings, "broker", data.get("broker"), host_name))
+    check(lambda: _vault(host_name, data))
     if problems:
         raise RoleSettingsError("\n".join(problems))
     return required_artifacts(host_name, data)
+
+
+def _vault(host_name: str, data: dict[str, Any]) -> None:
+    if data.get("vault") is None:
+        return
+    cfg = parse_settings(VaultSettings, "vault", data.get("vault"), host_name)
+    if cfg.seal == "transit":
+        transit_token(cfg, host_name)
 
 
 def _storage(host_name: str, data: dict[str, Any]) -> None:
@@ -55,4 +66,10 @@ def required_artifacts(host_name: str, data: dict[str, Any]) -> set[str]:
         needed.add("tansu")
     elif broker.redpanda_source == "artifact":
         needed.add("redpanda.deb")
+    if data.get("vault") is not None:
+        vault = parse_settings(VaultSettings, "vault", data.get("vault"), host_name)
+        if vault.flavour == "openbao":
+            needed.add("bao")
+        elif vault.hashicorp_source == "artifact":
+            needed.add("vault")
     return needed

@@ -57,7 +57,9 @@ def base() -> None:
         path=CONFIG_DIR,
         user="root",
         group=SERVICE_USER,
-        mode="750",
+        # Others may pass through (not list) to a service's own subdirectory, e.g. vault/;
+        # every file here guards itself (agent.toml 640, secrets/ 700).
+        mode="751",
     )
 
     files.directory(

@@ -8,6 +8,8 @@ from pyinfra.api import FactBase
 
 SECRETS_DIR = "/etc/sovereign/secrets/postgres"
 MARK = "@@sovereign-pg@@"
+# A password moved into Vault (roles/vault) leaves this marker in place of its file.
+MOVED_SUFFIX = ".in-vault"
 
 
 def psql(port: int, sql: str) -> str:
@@ -46,7 +48,7 @@ def parse_pg_state(lines: list[str]) -> dict[str, Any]:
     for key in ("roles", "databases"):
         if key in rows and "!error" not in rows[key]:
             state[key] = dict(r.split("|", 1) for r in rows[key] if "|" in r)
-    state["secrets"] = sorted(rows.get("secrets", []))
+    state["secrets"] = sorted({name.removesuffix(MOVED_SUFFIX) for name in rows.get("secrets", [])})
     return state
 
 

@@ -65,8 +65,14 @@ def plan_roles(state: dict[str, Any], roles: list[dict[str, Any]]) -> list[tuple
     existing: dict[str, str] = state.get("roles") or {}
     secrets = set(state.get("secrets") or [])
     actions: list[tuple[str, str]] = []
+    # The agent's monitoring role has a password too: the agent reads it from Vault and logs
+    # in over loopback (peer auth on the socket keeps working without it).
+    if MONITOR_ROLE not in secrets:
+        actions.append(("secret", MONITOR_ROLE))
     if MONITOR_ROLE not in existing:
         actions.append(("monitor", MONITOR_ROLE))
+    elif MONITOR_ROLE not in secrets:
+        actions.append(("password", MONITOR_ROLE))
     for role in roles:
         name, login = role["name"], role.get("login", True)
         if name not in secrets:
@@ -98,7 +104,9 @@ def roles(roles: list[dict[str, Any]], port: int) -> Generator[StringCommand, No
         secret = f"{SECRETS_DIR}/{name}"
         pw = f'-v pw="$(cat {secret})"'
         if action == "monitor":
-            yield _psql_stdin(port, f'CREATE ROLE "{name}" LOGIN IN ROLE pg_monitor;')
+            yield _psql_stdin(
+                port, f"CREATE ROLE \"{name}\" LOGIN PASSWORD :'pw' IN ROLE pg_monitor;", pw
+            )
         elif action == "secret":
             yield StringCommand(
                 f"install -d -m 700 {SECRETS_DIR} && (umask 077 && head -c 48 /dev/urandom"

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from sovereign.errors import SovereignError
+from sovereign.lab.manager import operator_age_recipient
 from sovereign.lab.state import DEFAULT_LAB, LabPaths, load_state, validate_lab_name
 
 
@@ -35,6 +36,17 @@ def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
                 # No Redpanda here (vendor unreachable): Tansu from the artifact cache.
                 "broker": {"flavour": "tansu"},
                 "appliance_subnet": state.subnet,
+                # OpenBao from the artifact cache; init keys to the lab's stand-in operator key.
+                "vault": {
+                    "flavour": "openbao",
+                    "seal": "static",
+                    "controller_dir": str(paths.vault_dir(host.name)),
+                    "operator_age_recipients": (
+                        [operator_age_recipient(paths.operator_age_key)]
+                        if paths.operator_age_key.exists()
+                        else []
+                    ),
+                },
                 "postgres": {
                     "roles": [{"name": "nextcloud"}],
                     "databases": [{"name": "nextcloud", "owner": "nextcloud"}],

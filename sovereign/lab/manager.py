@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +91,8 @@ def lab_up(name: str, count: int, disks: int, disk_size: str, progress: Progress
                 str(paths.ssh_key),
             ]
         )
+
+    ensure_operator_age_key(paths.operator_age_key)
 
     if network.ensure_bridge(state.bridge, f"{state.gateway}/{state.network.prefixlen}"):
         progress.say(f"bridge {state.bridge} set to {state.gateway}/{state.network.prefixlen}")
@@ -188,3 +192,23 @@ def lab_ssh_argv(name: str, host: str, command: list[str]) -> list[str]:
     if shutil.which("ssh") is None:
         raise SovereignError("ssh is missing: install with `apt-get install -y openssh-client`")
     return [*hosts.ssh_argv(LabPaths(name), host), *command]
+
+
+def ensure_operator_age_key(path: Path) -> None:
+    """An age identity standing in for the operator's own: lab Vaults encrypt their init keys
+    to it, as production ones do to the operator's key."""
+    if path.exists():
+        return
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"# public key: {identity.to_public()}\n{identity}\n")
+
+
+def operator_age_recipient(path: Path) -> str:
+    for line in path.read_text().splitlines():
+        if line.startswith("# public key: "):
+            return line.removeprefix("# public key: ").strip()
+    raise SovereignError(f"{path} has no '# public key:' line")

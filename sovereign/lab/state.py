@@ -93,6 +93,15 @@ class LabPaths:
     def known_hosts(self) -> Path:
         return self.dir / "known_hosts"
 
+    @property
+    def operator_age_key(self) -> Path:
+        """The lab's stand-in for the operator's age identity (Vault init keys open with it)."""
+        return self.dir / "operator.age"
+
+    def vault_dir(self, host: str) -> Path:
+        """The controller side of a lab host's Vault (CA, encrypted init keys, deploy AppRole)."""
+        return self.dir / "vault" / host
+
     def host_dir(self, host: str) -> Path:
         return self.dir / "hosts" / host
 

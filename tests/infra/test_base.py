@@ -40,7 +40,7 @@ def test_service_user_is_a_system_account_without_login(host: Any) -> None:
 def test_config_dir_readable_by_service_group_only(host: Any) -> None:
     conf = host.file("/etc/sovereign")
     assert conf.is_directory
-    assert (conf.user, conf.group, conf.mode) == ("root", "sovereign", 0o750)
+    assert (conf.user, conf.group, conf.mode) == ("root", "sovereign", 0o751)
 
 
 def test_journal_is_persistent(host: Any) -> None:

@@ -71,22 +71,34 @@ def test_cluster_elsewhere_is_refused() -> None:
 def test_roles_first_run_creates_secret_then_role() -> None:
     state = {"roles": {"postgres": "t"}, "secrets": []}
     assert plan_roles(state, [{"name": "app", "login": True}]) == [
-        ("monitor", "sovereign"), ("secret", "app"), ("create", "app"),
+        ("secret", "sovereign"), ("monitor", "sovereign"), ("secret", "app"), ("create", "app"),
     ]  # fmt: skip
 
 
+def test_monitor_role_from_before_passwords_gets_one() -> None:
+    state = {"roles": {"sovereign": "t"}, "secrets": []}
+    assert plan_roles(state, []) == [("secret", "sovereign"), ("password", "sovereign")]
+
+
+def test_password_moved_to_vault_counts_as_present() -> None:
+    lines = [f"{MARK}clusters", f"{MARK}secrets", "app.in-vault", "sovereign.in-vault"]
+    state = parse_pg_state(lines)
+    assert state["secrets"] == ["app", "sovereign"]
+    assert plan_roles({**state, "roles": {"sovereign": "t", "app": "t"}}, [{"name": "app"}]) == []
+
+
 def test_roles_converged_is_empty() -> None:
-    state = {"roles": {"postgres": "t", "sovereign": "t", "app": "t"}, "secrets": ["app"]}
+    state = {"roles": {"postgres": "t", "sovereign": "t", "app": "t"}, "secrets": ["app", "sovereign"]}
     assert plan_roles(state, [{"name": "app", "login": True}]) == []
 
 
 def test_role_whose_password_file_vanished_gets_a_new_one() -> None:
-    state = {"roles": {"sovereign": "t", "app": "t"}, "secrets": []}
+    state = {"roles": {"sovereign": "t", "app": "t"}, "secrets": ["sovereign"]}
     assert plan_roles(state, [{"name": "app"}]) == [("secret", "app"), ("password", "app")]
 
 
 def test_role_login_converged() -> None:
-    state = {"roles": {"sovereign": "t", "app": "t"}, "secrets": ["app"]}
+    state = {"roles": {"sovereign": "t", "app": "t"}, "secrets": ["app", "sovereign"]}
     assert plan_roles(state, [{"name": "app", "login": False}]) == [("nologin", "app")]
 
 
@@ -106,7 +118,7 @@ def test_pg_state_parses_captured_output() -> None:
     assert state["roles"]["nextcloud"] == "t"
     assert state["roles"]["pg_monitor"] == "f"
     assert state["databases"]["nextcloud"] == "nextcloud"
-    assert state["secrets"] == ["nextcloud"]
+    assert state["secrets"] == ["nextcloud", "sovereign"]  # both moved into Vault
     # The lab's converged state plans nothing.
     assert plan_roles(state, [{"name": "nextcloud", "login": True}]) == []
     assert plan_databases(state, [{"name": "nextcloud", "owner": "nextcloud"}]) == []

@@ -1,0 +1,198 @@
+"""Vault role: OpenBao (from the artifact cache) or HashiCorp Vault, raft storage on the
+tank/vault dataset, a TLS-only listener with a CA the deploy makes and keeps on the controller,
+a file audit device, auto-unseal (static key or transit) or manual unseal, and the appliance's
+engines, policies and AppRoles as code. See docs/vault.md for the operator's side.
+"""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from roles.artifacts import artifact_path
+from roles.settings import RoleSettingsError, parse_settings
+from roles.vault import ops
+from roles.vault.layout import (
+    CA_CERT,
+    CONFIG_DIR,
+    SEAL_ENV,
+    SEAL_KEY,
+    SERVER_CERT,
+    SERVER_HCL,
+    SERVER_KEY,
+    TLS_DIR,
+    UNIT,
+    USER,
+)  # fmt: skip
+from roles.vault.pki import ensure_tls
+from roles.vault.settings import (
+    ANY_ADDRESS,
+    VaultSettings,
+    certificate_names,
+    controller_dir,
+    listeners,
+    resolve_listen_address,
+)
+
+HERE = Path(__file__).parent
+HASHICORP_KEY_URL = "https://apt.releases.hashicorp.com/gpg"
+HASHICORP_REPO = "https://apt.releases.hashicorp.com"
+
+
+def settings() -> VaultSettings:
+    return parse_settings(VaultSettings, "vault", host.data.get("vault"), host.name)
+
+
+def binary_path(cfg: VaultSettings) -> str:
+    if cfg.flavour == "openbao":
+        return "/usr/local/bin/bao"
+    return "/usr/local/bin/vault" if cfg.hashicorp_source == "artifact" else "/usr/bin/vault"
+
+
+def transit_token(cfg: VaultSettings, host_name: str) -> str:
+    """The transit seal's token, from the controller's environment (never the inventory)."""
+    assert cfg.transit is not None
+    token = os.environ.get(cfg.transit.token_env)
+    if not token:
+        raise RoleSettingsError(
+            f"host {host_name}: vault.seal is 'transit' but ${cfg.transit.token_env} is not set "
+            "on the controller (the token the seal uses on the other Vault)"
+        )
+    return token
+
+
+def mlock_setting(cfg: VaultSettings) -> str | None:
+    """disable_mlock for the HCL: OpenBao has no mlock at all (the key is unknown to it)."""
+    if cfg.flavour == "openbao":
+        return None
+    return "false" if cfg.mlock else "true"
+
+
+@deploy("Vault")
+def vault() -> None:
+    cfg = settings()
+    ssh_hostname = host.data.get("ssh_hostname")
+    try:
+        address = resolve_listen_address(cfg, ssh_hostname)
+    except ValueError as exc:
+        raise RoleSettingsError(f"host {host.name}: {exc}") from None
+    local_dir = controller_dir(cfg, host.name)
+    dns, ips = certificate_names(cfg, address, host.name, ssh_hostname)
+    tls, _ = ensure_tls(local_dir, host.name, dns, ips)
+    binary = binary_path(cfg)
+
+    installed = _install(cfg, binary)
+    server.group(name=f"Create the {USER} group", group=USER, system=True)
+    server.user(
+        name=f"Create the {USER} system user",
+        user=USER, group=USER, system=True, home=cfg.data_dir, shell="/usr/sbin/nologin",
+        create_home=False,
+    )  # fmt: skip
+    files.directory(name=f"Create {CONFIG_DIR}", path=CONFIG_DIR, user="root", group="root",
+                    mode="755")  # fmt: skip
+    files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="755")
+    ca = files.put(name="Install the Vault CA certificate (clients trust it)",
+                   src=str(tls.ca_cert), dest=CA_CERT, mode="644")  # fmt: skip
+    cert = files.put(name="Install the Vault server certificate", src=str(tls.server_cert),
+                     dest=SERVER_CERT, mode="644")  # fmt: skip
+    key = files.put(name="Install the Vault server key", src=str(tls.server_key),
+                    dest=SERVER_KEY, user="root", group=USER, mode="640")  # fmt: skip
+    files.directory(name=f"Give {cfg.data_dir} (the vault dataset) to {USER}",
+                    path=cfg.data_dir, user=USER, group=USER, mode="700")  # fmt: skip
+    audit_dir = str(Path(cfg.audit_log).parent)
+    files.directory(name=f"Create {audit_dir} (audit log)", path=audit_dir, user=USER,
+                    group=USER, mode="700")  # fmt: skip
+    seal_changed = _seal(cfg)
+    template_args: dict[str, Any] = {
+        "flavour": cfg.flavour, "port": cfg.port, "cluster_port": cfg.cluster_port,
+        "api_host": address if address != ANY_ADDRESS else "127.0.0.1",
+        "listeners": listeners(address), "data_dir": cfg.data_dir, "node_id": host.name,
+        "server_cert": SERVER_CERT, "server_key": SERVER_KEY, "seal": cfg.seal,
+        "seal_key": SEAL_KEY, "seal_env": SEAL_ENV, "transit": cfg.transit,
+        "transit_ca": f"{TLS_DIR}/transit-ca.crt" if cfg.transit and cfg.transit.ca_cert else "",
+        "audit_log": cfg.audit_log, "audit_dir": audit_dir, "mlock": cfg.mlock,
+        "mlock_setting": mlock_setting(cfg), "binary": binary, "config": SERVER_HCL,
+        "service_user": USER, "unit": UNIT, "data_is_dataset": cfg.data_is_dataset,
+    }  # fmt: skip
+    conf = files.template(name="Render the server configuration", src=str(HERE / "server.hcl.j2"),
+                          dest=SERVER_HCL, user="root", group=USER, mode="640",
+                          **template_args)  # fmt: skip
+    unit = files.template(name=f"Install {UNIT}", src=str(HERE / "vault.service.j2"),
+                          dest=f"/etc/systemd/system/{UNIT}", **template_args)  # fmt: skip
+    apt.packages(name="Install logrotate", packages=["logrotate"], no_recommends=True)
+    files.template(name="Rotate the audit log", src=str(HERE / "logrotate.j2"),
+                   dest="/etc/logrotate.d/sovereign-vault", **template_args)  # fmt: skip
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    start = systemd.service(name=f"Run {UNIT}", service=UNIT, running=True, enabled=True)
+    restart = any_changed(installed, conf, unit, *seal_changed)
+    systemd.service(
+        name=f"Restart {UNIT} for its new binary or configuration",
+        service=UNIT,
+        restarted=True,
+        _if=lambda: restart() and not start.did_change(),
+    )
+    systemd.service(
+        name=f"Reload {UNIT} for its new certificate",
+        service=UNIT,
+        reloaded=True,
+        _if=lambda: (
+            (ca.did_change() or cert.did_change() or key.did_change())
+            and not (restart() or start.did_change())
+        ),
+    )
+    ops.configure(
+        name="Initialise and configure Vault (engines, policies, AppRoles, credentials)",
+        binary=binary, port=cfg.port, kv_mount=cfg.kv_mount, transit_mount=cfg.transit_mount,
+        automatic_unseal=cfg.unseal_automatic, key_shares=cfg.key_shares,
+        key_threshold=cfg.key_threshold, controller_dir=str(local_dir),
+        ca_cert=str(tls.ca_cert), age_recipients=cfg.operator_age_recipients,
+    )  # fmt: skip
+
+
+def _install(cfg: VaultSettings, binary: str) -> OperationMeta:
+    if cfg.flavour == "openbao":
+        return files.put(name="Install OpenBao (verified artifact)", src=artifact_path("bao"),
+                         dest=binary, mode="755")  # fmt: skip
+    if cfg.hashicorp_source == "artifact":
+        return files.put(name="Install HashiCorp Vault (verified artifact)",
+                         src=artifact_path("vault"), dest=binary, mode="755")  # fmt: skip
+    # Not exercisable here (vendor unreachable): the vendor's documented apt setup.
+    apt.key(name="Trust HashiCorp's apt key", src=HASHICORP_KEY_URL)
+    codename = host.get_fact(LinuxDistribution)["release_meta"].get("CODENAME", "bookworm")
+    apt.repo(name="Add HashiCorp's apt repository", src=f"deb {HASHICORP_REPO} {codename} main")
+    return apt.packages(name="Install HashiCorp Vault (vendor apt repository)",
+                        packages=["vault"], update=True)  # fmt: skip
+
+
+def _seal(cfg: VaultSettings) -> list[OperationMeta]:
+    """The auto-unseal material on the host; what changed of it needs a restart."""
+    if cfg.seal == "static":
+        return [ops.seal_key(name="Generate the static seal key (stays on the host)")]
+    if cfg.seal == "transit":
+        assert cfg.transit is not None
+        token = transit_token(cfg, host.name)
+        changed = [
+            files.put(
+                name="Give the transit seal its token (root-only environment file)",
+                src=StringIO(f"VAULT_TOKEN={token}\nBAO_TOKEN={token}\n"),
+                dest=SEAL_ENV,
+                user="root",
+                group="root",
+                mode="600",
+            )
+        ]
+        if cfg.transit.ca_cert:
+            changed.append(files.put(name="Install the transit seal's CA certificate",
+                                     src=cfg.transit.ca_cert, dest=f"{TLS_DIR}/transit-ca.crt",
+                                     mode="644"))  # fmt: skip
+        return changed
+    return []

@@ -1,0 +1,64 @@
+"""Facts of the Vault role: one command reads the server's status and the host-side files the
+deploy manages (never a secret's content)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyinfra.api import FactBase
+
+from roles.vault.layout import AGENT_ACCESSOR, AGENT_ROLE_ID, CA_CERT, PG_SECRETS_DIR, SEAL_KEY
+
+MARK = "@@sovereign-vault@@"
+
+
+def parse_vault_host_state(lines: list[str]) -> dict[str, Any]:
+    """Parse the sections VaultHostState prints (pure; tested on captured output)."""
+    rows: dict[str, list[str]] = {}
+    section = None
+    for line in lines:
+        if line.startswith(MARK):
+            section = line[len(MARK) :].strip()
+            rows[section] = []
+        elif section is not None and line.strip():
+            rows[section].append(line.rstrip("\n"))
+    status: dict[str, Any] | None = None
+    if rows.get("status"):
+        try:
+            status = json.loads("\n".join(rows["status"]))
+        except json.JSONDecodeError:
+            status = None  # an error text: not answering yet
+    role_id = rows.get("role-id") or []
+    accessor = rows.get("accessor") or []
+    return {
+        "status": status,
+        "role_id": role_id[0].strip() if role_id else None,
+        "accessor": accessor[0].strip() if accessor else None,
+        "pg_secrets": sorted(rows.get("pg-secrets") or []),
+        "seal_key": bool(rows.get("seal-key")),
+    }
+
+
+class VaultHostState(FactBase[dict[str, Any]]):
+    """status: `status -format=json` of the local server (None when not installed or not
+    answering); the agent's role-id and secret-id accessor; PostgreSQL password files."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return parse_vault_host_state([])
+
+    def command(self, binary: str, port: int) -> str:
+        # `status` exits 2 when sealed but still prints the JSON.
+        return (
+            f"echo '{MARK}status'; test -x {binary} && test -f {CA_CERT} && {binary} status"
+            f" -format=json -address=https://127.0.0.1:{int(port)} -ca-cert={CA_CERT}"
+            " 2>/dev/null; "
+            f"echo '{MARK}role-id'; cat {AGENT_ROLE_ID} 2>/dev/null; "
+            f"echo '{MARK}accessor'; cat {AGENT_ACCESSOR} 2>/dev/null; "
+            f"echo '{MARK}pg-secrets'; ls -1 {PG_SECRETS_DIR} 2>/dev/null; "
+            f"echo '{MARK}seal-key'; test -s {SEAL_KEY} && echo present; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        return parse_vault_host_state(output)
