@@ -174,6 +174,42 @@ def artifacts_verify_cmd(directory: str | None) -> None:
         click.echo(f"{name:<8} {entry['version']!s:<10} ok  {entry['sha256']}")
 
 
+@cli.group()
+def vault() -> None:
+    """Each host's Vault: seal status, manual unseal."""
+
+
+VAULT_LIMIT = click.option("--limit", help="Only these hosts (comma-separated names).")
+
+
+@vault.command("status")
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+@VAULT_LIMIT
+def vault_status_cmd(inventory: str, limit: str | None) -> None:
+    """Show whether each host's Vault is initialised and unsealed (exit 2 if any is not)."""
+    from sovereign.vault import status
+
+    sys.exit(0 if status(inventory, limit, click.echo) else 2)
+
+
+@vault.command("unseal")
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+@VAULT_LIMIT
+@click.option(
+    "--identity",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Your age identity file: take the shares from the encrypted init file "
+    "instead of asking for them.",
+)
+def vault_unseal_cmd(inventory: str, limit: str | None, identity: str | None) -> None:
+    """Unseal each sealed Vault (shamir seal), asking for key shares without echoing them."""
+    from pathlib import Path
+
+    from sovereign.vault import unseal
+
+    unseal(inventory, limit, Path(identity) if identity else None, click.echo)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

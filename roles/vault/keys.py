@@ -2,7 +2,8 @@
 
 The unseal (or recovery) keys are encrypted to the operator's age public keys. With no key
 configured they go to a file only the operator can read, and the deploy says so loudly. The
-root token is not kept: the deploy revokes it once Vault is configured.
+initial root token is kept with them only as a record: the deploy revokes it once Vault is
+configured (and if a deploy died before that, it is the operator's way back in).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def init_document(host_name: str, response: dict[str, Any], threshold: int) -> dict[str, Any]:
-    """What to keep of `sys/init`'s answer: the key shares, never the root token."""
+    """What to keep of `sys/init`'s answer: the key shares and the (soon revoked) root token."""
     recovery = response.get("recovery_keys_b64") or []
     return {
         "host": host_name,
@@ -37,6 +38,8 @@ def init_document(host_name: str, response: dict[str, Any], threshold: int) -> d
         "kind": "recovery" if recovery else "unseal",
         "threshold": threshold,
         "keys_b64": recovery or response.get("keys_base64") or [],
+        "root_token": response.get("root_token"),
+        "root_token_note": "revoked by the deploy once Vault was configured",
     }
 
 

@@ -1,0 +1,162 @@
+"""`sovereign vault status|unseal INVENTORY`: the operator's hands on each host's Vault.
+
+Both go over the host's SSH connection to Vault's loopback listener (as the deploy does) and
+verify TLS with the CA the deploy keeps on the controller. Key shares are read without echo
+(or from the age-encrypted init file with the operator's identity) and never printed.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sovereign.errors import SovereignError
+from sovereign.inventory import InventoryHost, load_inventory
+from sovereign.tunnel import forward, ssh_transport
+
+
+@dataclass(frozen=True)
+class VaultHost:
+    host: InventoryHost
+    port: int
+    controller_dir: Path
+    automatic_unseal: bool
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.controller_dir / "tls" / "ca.crt"
+
+
+def vault_hosts(inventory: str, limit: str | None = None) -> list[VaultHost]:
+    from roles.settings import RoleSettingsError, parse_settings
+    from roles.vault.settings import VaultSettings, controller_dir
+
+    found = []
+    for host in load_inventory(inventory):
+        if host.data.get("vault") is None or (limit and host.name not in limit.split(",")):
+            continue
+        try:
+            cfg = parse_settings(VaultSettings, "vault", host.data["vault"], host.name)
+        except RoleSettingsError as exc:
+            raise SovereignError(str(exc)) from None
+        found.append(
+            VaultHost(host, cfg.port, controller_dir(cfg, host.name), cfg.unseal_automatic)
+        )
+    if not found:
+        raise SovereignError(f"no host of {inventory} has Vault (`vault` settings)")
+    return found
+
+
+@contextmanager
+def session(target: VaultHost) -> Iterator[Any]:
+    """An hvac client for the host's Vault, through SSH."""
+    from roles.vault.api import client
+
+    if not target.ca_cert.exists():
+        raise SovereignError(
+            f"{target.ca_cert} is missing: this controller has not deployed Vault to "
+            f"{target.host.name} (or its state directory moved)"
+        )
+    try:
+        with (
+            ssh_transport(target.host.data, target.host.name) as transport,
+            forward(transport, target.port) as port,
+        ):
+            yield client(f"https://127.0.0.1:{port}", target.ca_cert)
+    except OSError as exc:
+        raise SovereignError(f"{target.host.name}: cannot reach it over SSH: {exc}") from None
+
+
+def describe(status: dict[str, Any]) -> str:
+    """One line for the operator (pure)."""
+    if not status.get("initialized"):
+        return "not initialised (the next deploy initialises it)"
+    if status.get("sealed"):
+        return (
+            f"SEALED ({status.get('type')} seal), unseal progress "
+            f"{status.get('progress', 0)}/{status.get('t', '?')}"
+        )
+    return f"unsealed ({status.get('type')} seal), version {status.get('version')}"
+
+
+def status(inventory: str, limit: str | None, say: Callable[[str], None]) -> bool:
+    """Print each host's seal state; True when every Vault is unsealed."""
+    from roles.vault.api import seal_status
+
+    all_unsealed = True
+    for target in vault_hosts(inventory, limit):
+        with session(target) as vault:
+            state = seal_status(vault, wait_s=5)
+        say(f"{target.host.name}: {describe(state)}")
+        all_unsealed = all_unsealed and bool(state.get("initialized")) and not state["sealed"]
+    return all_unsealed
+
+
+def unseal(
+    inventory: str,
+    limit: str | None,
+    identity: Path | None,
+    say: Callable[[str], None],
+    ask: Callable[[str], str] = getpass.getpass,
+) -> None:
+    """Unseal every sealed Vault of the inventory with key shares: from the init file opened
+    with the operator's age identity, or typed in (not echoed)."""
+    from roles.vault.api import seal_status
+    from roles.vault.keys import keys_path, load_init_keys
+
+    for target in vault_hosts(inventory, limit):
+        with session(target) as vault:
+            state = seal_status(vault, wait_s=5)
+            if not state.get("initialized") or not state.get("sealed"):
+                say(f"{target.host.name}: {describe(state)}; nothing to do")
+                continue
+            if target.automatic_unseal:
+                say(
+                    f"{target.host.name}: sealed although its seal is automatic: the seal "
+                    "cannot reach its key (static key file, transit Vault). Its recovery keys "
+                    "cannot unseal it; fix the seal, then restart vault.service"
+                )
+                continue
+            shares: list[str] = []
+            if identity is not None:
+                path = keys_path(target.controller_dir)
+                if path is None:
+                    raise SovereignError(f"no init keys file in {target.controller_dir}")
+                try:
+                    shares = list(load_init_keys(path, identity)["keys_b64"])
+                except (ValueError, OSError) as exc:
+                    raise SovereignError(f"{path}: {exc}") from None
+            _submit(vault, target.host.name, shares, say, ask)
+
+
+def _submit(
+    vault: Any,
+    name: str,
+    shares: list[str],
+    say: Callable[[str], None],
+    ask: Callable[[str], str],
+) -> None:
+    from hvac.exceptions import InvalidRequest
+
+    from roles.vault.api import wait_unsealed
+
+    supplied = iter(shares)
+    while True:
+        share = next(supplied, None) or ask(f"{name}: unseal key share (hidden): ").strip()
+        if not share:
+            raise SovereignError(f"{name}: no key share given; Vault stays sealed")
+        try:
+            result = vault.sys.submit_unseal_key(key=share)
+        except InvalidRequest as exc:
+            # Vault's message says what is wrong with the share (never echoes it).
+            say(f"{name}: share refused: {exc}")
+            continue
+        if not result.get("sealed"):
+            wait_unsealed(vault, 30)
+            say(f"{name}: unsealed")
+            return
+        say(f"{name}: share accepted, {result.get('progress')}/{result.get('t')}")

@@ -1,0 +1,163 @@
+"""Vault on a real lab host: keys kept right, secrets nowhere in clear, unattended unseal.
+
+The lab's stand-in operator age identity opens the init keys file, as the operator's own would.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from sovereign.lab.state import LabPaths
+from tests.lab.conftest import INVENTORY, Deploys, sovereign, ssh
+
+
+@pytest.fixture(scope="module")
+def init_keys(lab: str, deploys: Deploys) -> dict[str, Any]:
+    from roles.vault.keys import load_init_keys
+
+    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    paths = LabPaths(lab)
+    return load_init_keys(
+        paths.vault_dir(f"{lab}-1") / "init-keys.json.age", paths.operator_age_key
+    )
+
+
+@contextmanager
+def vault_api(lab: str, deploy_login: bool = False) -> Iterator[Any]:
+    """hvac client on the lab host's Vault, through SSH as the operator CLI does."""
+    from roles.vault.api import login_deploy
+    from sovereign.vault import session, vault_hosts
+
+    target = vault_hosts(INVENTORY)[0]
+    with session(target) as client:
+        if deploy_login:
+            login_deploy(client, target.controller_dir / "deploy-approle.json")
+        yield client
+
+
+def wait_unsealed(lab: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        proc = ssh(
+            lab,
+            "/usr/local/bin/bao status -format=json -address=https://127.0.0.1:8200"
+            " -ca-cert=/etc/sovereign/vault/tls/ca.crt",
+            check=False,
+        )
+        if proc.stdout.strip().startswith("{"):
+            status = json.loads(proc.stdout)
+            if status.get("initialized") and not status.get("sealed"):
+                return status
+        time.sleep(1)
+    pytest.fail(f"Vault not unsealed within {timeout} s: {status}")
+
+
+def test_init_keys_are_on_the_controller_encrypted(lab: str, init_keys: dict[str, Any]) -> None:
+    directory = LabPaths(lab).vault_dir(f"{lab}-1")
+    encrypted = directory / "init-keys.json.age"
+    assert not (directory / "init-keys.json").exists()
+    assert stat.S_IMODE(encrypted.stat().st_mode) == 0o600
+    assert init_keys["kind"] == "recovery"  # static seal: recovery keys, not unseal keys
+    assert len(init_keys["keys_b64"]) == 5
+    assert init_keys["threshold"] == 3
+    raw = encrypted.read_bytes()
+    for key in init_keys["keys_b64"]:
+        assert key.encode() not in raw
+
+
+def test_root_token_was_revoked(lab: str, init_keys: dict[str, Any]) -> None:
+    from hvac.exceptions import Forbidden
+
+    with vault_api(lab) as client:
+        client.token = init_keys["root_token"]
+        with pytest.raises(Forbidden):
+            client.auth.token.lookup_self()
+
+
+def lab_secrets(lab: str, init_keys: dict[str, Any]) -> list[str]:
+    """Everything that must never be seen in clear: key shares, root token, PG passwords."""
+    with vault_api(lab, deploy_login=True) as client:
+        passwords = [
+            client.secrets.kv.v2.read_secret_version(
+                f"postgres/{role}", mount_point="sovereign", raise_on_deleted_version=True
+            )["data"]["data"]["password"]
+            for role in ("nextcloud", "sovereign")
+        ]
+    secrets = [*init_keys["keys_b64"], init_keys["root_token"], *passwords]
+    assert all(len(s) >= 20 for s in secrets)
+    return secrets
+
+
+def test_secrets_appear_nowhere_in_clear(
+    lab: str, deploys: Deploys, init_keys: dict[str, Any]
+) -> None:
+    secrets = lab_secrets(lab, init_keys)
+    for output in (deploys.first.output, deploys.second.output):
+        assert not [s for s in secrets if s in output], "a secret is in the deploy output"
+    journal = ssh(lab, "journalctl --no-pager -o cat").stdout
+    assert len(journal) > 10_000  # the journal was really read
+    assert not [s for s in secrets if s in journal], "a secret is in the journal"
+    # Every file of the host, the Vault dataset and audit log included; the patterns go in on
+    # stdin so they are never written to the host.
+    paths = LabPaths(lab)
+    proc = subprocess.run(
+        ["ssh", "-F", str(paths.ssh_config), f"{lab}-1",
+         "grep -rlsF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev"],
+        input="\n".join(secrets) + "\n", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, f"found in host files: {proc.stdout}"
+
+
+def test_restarted_vault_unseals_itself(lab: str, deploys: Deploys) -> None:
+    ssh(lab, "systemctl restart vault.service")
+    assert wait_unsealed(lab)["type"] == "static"
+
+
+def test_status_command_reports_unsealed(lab: str, deploys: Deploys) -> None:
+    proc = sovereign("vault", "status", INVENTORY, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{lab}-1: unsealed (static seal)" in proc.stdout
+
+
+def test_rebooted_host_comes_back_unsealed(lab: str, deploys: Deploys) -> None:
+    """A real reboot: the container's systemd goes down and boots again; ZFS imports the pool,
+    the dataset mounts, and Vault unseals with nobody there."""
+    before = ssh(lab, "cat /proc/sys/kernel/random/boot_id").stdout
+    ssh(lab, "systemctl reboot", check=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = sovereign("lab", "status", check=False).stdout
+        if "stopped" in status:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the lab host did not go down after `systemctl reboot`")
+    sovereign("lab", "up", "--hosts", "1", "--disks", "6")
+    assert ssh(lab, "cat /proc/sys/kernel/random/boot_id").stdout != before
+    wait_unsealed(lab)
+    assert ssh(lab, "mountpoint -q /tank/vault && echo mounted").stdout.strip() == "mounted"
+
+
+def test_unit_refuses_to_start_without_its_dataset(lab: str, deploys: Deploys) -> None:
+    """With tank/vault unmounted, Vault must not start on the empty directory (it would look
+    like a new, uninitialised Vault and invite a second init)."""
+    ssh(lab, "systemctl stop vault.service && zfs unmount tank/vault")
+    try:
+        ssh(lab, "systemctl start vault.service", check=False)
+        time.sleep(2)
+        state = ssh(lab, "systemctl is-active vault.service", check=False).stdout.strip()
+        assert state != "active"
+        leftover = ssh(lab, "ls -A /tank/vault | wc -l").stdout.strip()
+        assert leftover == "0", "Vault wrote into the bare mountpoint"
+    finally:
+        ssh(lab, "zfs mount tank/vault && systemctl restart vault.service")
+    wait_unsealed(lab)
