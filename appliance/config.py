@@ -31,7 +31,41 @@ Example file (every key, with its default)::
     systemd_units = ["sovereign-*", "zfs*", "postgresql*", "openbao*", "vault*",
                      "nextcloud*", "redpanda*", "tansu*", "nginx*"]
     command_timeout_s = 5.0
-    # postgres_health_dsn = "host=/var/run/postgresql port=5432 dbname=postgres user=sovereign"
+    # postgres_health_dsn = "host=127.0.0.1 port=5432 dbname=postgres user=sovereign"
+    # postgres_password_secret = "postgres/sovereign"   # secret whose field `password` is the
+    #                                                   # check's password; unset: none (peer auth)
+
+    [secrets]                       # where the agent's secrets live (appliance/secrets)
+    backend = "env"                 # env (development) | vault | aws
+    cache_ttl_s = 300.0             # a fetched value is served this long, also while the
+                                    # backend is down; then "unavailable"
+    # env_file = "/etc/sovereign/secrets.env"   # env backend: dotenv file under the environment
+
+    [secrets.vault]                 # backend = "vault": AppRole login, KV v2, transit
+    address = "https://127.0.0.1:8200"
+    ca_cert = "/etc/sovereign/vault/tls/ca.crt"   # "" : the system's CAs
+    role_id_file = "/etc/sovereign/vault/agent/role-id"
+    secret_id_file = "/etc/sovereign/vault/agent/secret-id"
+    approle_mount = "approle"
+    kv_mount = "sovereign"          # KV v2; secret names are paths below it
+    transit_mount = "transit"
+    timeout_s = 3.0                 # per HTTP request
+    retries = 2                     # extra attempts on transient errors (connection, 5xx, sealed)
+    backoff_initial_s = 0.1         # doubled per attempt, capped, with jitter
+    backoff_max_s = 1.0
+    breaker_failures = 5            # consecutive failed calls that open the circuit breaker
+    breaker_cooldown_s = 30.0       # open: fail fast this long, then let one call through
+
+    [secrets.aws]                   # backend = "aws": Secrets Manager (needs the `aws` extra)
+    # region = "eu-west-1"          # unset: boto3's default chain
+    prefix = "sovereign/"           # secret "postgres/sovereign" is "sovereign/postgres/sovereign"
+    timeout_s = 3.0
+
+    # [totp]                        # TOTP second factor (appliance/totp.py); needs backend vault
+    # issuer = "Sovereign Appliance"
+    # digits = 6
+    # period = 30
+    # valid_window = 1              # steps of clock drift accepted either side
 
     # [events]                      # the event bus; unset: none (see appliance/events/settings.py)
     # bootstrap_servers = "10.99.0.11:9092"
@@ -61,6 +95,7 @@ Example file (every key, with its default)::
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
@@ -136,6 +171,115 @@ class LeakSettings(BaseModel):
         return self
 
 
+#: A secret's name: a slash path of segments (letters, digits, ``_ - . @``; no empty, ``.`` or
+#: ``..`` segment), e.g. ``postgres/sovereign``; relative to the backend's root (the KV mount).
+SECRET_NAME = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]*(/[A-Za-z0-9_@-][A-Za-z0-9_.@-]*)*")
+#: A field of a secret (a secret is a mapping of fields to string values).
+SECRET_FIELD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def check_secret_name(name: str) -> str:
+    if len(name) > 512 or not SECRET_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid secret name {name!r}: expected a slash path such as 'postgres/sovereign'"
+        )
+    return name
+
+
+_MOUNT = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+
+
+class VaultSettings(BaseModel):
+    """The agent's Vault (OpenBao): AppRole login from two files, KV v2 reads and writes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str = Field(default="https://127.0.0.1:8200", pattern=r"^https?://[^/\s]+/?$")
+    ca_cert: Path | None = Field(
+        default=Path("/etc/sovereign/vault/tls/ca.crt"),
+        description="CA bundle the server certificate must chain to; empty: the system's CAs.",
+    )
+    role_id_file: Path = Path("/etc/sovereign/vault/agent/role-id")
+    secret_id_file: Path = Path("/etc/sovereign/vault/agent/secret-id")
+    approle_mount: str = Field(default="approle", pattern=_MOUNT)
+    kv_mount: str = Field(default="sovereign", pattern=_MOUNT)
+    transit_mount: str = Field(default="transit", pattern=_MOUNT)
+    timeout_s: float = Field(default=3.0, gt=0, le=60, description="Per HTTP request.")
+    retries: int = Field(
+        default=2, ge=0, le=10, description="Extra attempts after a transient failure."
+    )
+    backoff_initial_s: float = Field(default=0.1, gt=0, le=60)
+    backoff_max_s: float = Field(default=1.0, gt=0, le=300)
+    breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive failed calls that open the breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How long an open breaker fails fast."
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("ca_cert", mode="before")
+    @classmethod
+    def _empty_is_system(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> Self:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError("secrets.vault.backoff_initial_s must not exceed backoff_max_s")
+        return self
+
+
+class AwsSecretsSettings(BaseModel):
+    """AWS Secrets Manager; credentials come from boto3's default chain (instance role…)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str | None = Field(default=None, description="Unset: boto3's default region.")
+    prefix: str = Field(
+        default="sovereign/", description="Prepended to a secret's name to form its SecretId."
+    )
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+
+
+class SecretsSettings(BaseModel):
+    """Where the agent reads its secrets (see appliance/secrets)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["env", "vault", "aws"] = Field(
+        default="env", description="env: process environment (+ env_file), for development."
+    )
+    cache_ttl_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="How long a fetched value is served, also while the backend is down.",
+    )
+    env_file: Path | None = Field(
+        default=None, description="env backend: a dotenv file read under the process environment."
+    )
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+    aws: AwsSecretsSettings = Field(default_factory=AwsSecretsSettings)
+
+
+class TotpSettings(BaseModel):
+    """TOTP (RFC 6238) second factor for privileged operations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(default="Sovereign Appliance", min_length=1, max_length=64)
+    digits: int = Field(default=6, ge=6, le=8)
+    period: int = Field(default=30, ge=15, le=300, description="Seconds per time step.")
+    valid_window: int = Field(
+        default=1, ge=0, le=10, description="Steps of clock drift accepted either side of now."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="APPLIANCE_",
@@ -154,8 +298,17 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     postgres_health_dsn: SecretStr | None = Field(
         default=None,
-        description="DSN the postgres health check connects with; unset: no such check. The "
-        "role sets the local socket with peer auth (no password).",
+        description="DSN the postgres health check connects with; unset: no such check. "
+        "Without a password: see postgres_password_secret.",
+    )
+    postgres_password_secret: str | None = Field(
+        default=None,
+        description="Secret whose field `password` is the postgres check's password (given to "
+        "the driver apart from the DSN); unset: none, e.g. peer auth over the local socket.",
+    )
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    totp: TotpSettings | None = Field(
+        default=None, description="TOTP second factor; unset: no TOTP service."
     )
     events: EventBusSettings | None = Field(
         default=None,
@@ -207,6 +360,22 @@ class Settings(BaseSettings):
             # Never echo the value: it usually carries a password.
             raise ValueError(f"database_url must be a postgresql:// DSN, got scheme {scheme!r}")
         return value
+
+    @field_validator("postgres_password_secret")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_name(value)
+
+    @model_validator(mode="after")
+    def _totp_needs_cas(self) -> Self:
+        # Replay protection stores the last accepted step with check-and-set; only the Vault
+        # backend offers that (see appliance/totp.py).
+        if self.totp is not None and self.secrets.backend != "vault":
+            raise ValueError(
+                f"totp needs secrets.backend = 'vault' (got {self.secrets.backend!r}): seeds and "
+                "replay state are stored with check-and-set writes"
+            )
+        return self
 
     @property
     def store_description(self) -> str:
