@@ -1,42 +1,72 @@
-"""Health checks of the services the deploy provisions: PostgreSQL and the Kafka-API broker."""
+"""Health checks of the services the deploy provisions: PostgreSQL, the Kafka-API broker and
+Vault (OpenBao)."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from appliance.health.models import Probe, ServiceStatus
 from appliance.health.registry import BlockingCheck
+from appliance.secrets import SecretError, SecretManager
+
+if TYPE_CHECKING:
+    from appliance.config import VaultSettings
+
+PASSWORD_FIELD = "password"  # noqa: S105 - the field's name, not a password
+# sys/health answers these codes with a JSON body; any other is not Vault talking.
+_VAULT_STATES = {200: "active", 429: "standby", 472: "dr-secondary", 473: "perf-standby"}
 
 
 class PostgresCheck(BlockingCheck):
     """Connect, `select 1`, and report recovery and replication state.
 
-    On the appliance the DSN is the local socket with peer auth as the agent's OS user, which
-    the PostgreSQL role grants pg_monitor: no password to keep.
+    Without ``password_secret`` the DSN must authenticate by itself (peer auth over the local
+    socket). With it, field ``password`` of that secret is fetched through the SecretManager
+    (cached: the check keeps working while Vault is sealed, until the cache TTL) and given to
+    the driver as a keyword, so it is never part of a DSN string that could be logged. A
+    refused password is fetched once more at once, so a rotation does not wait for the TTL.
     """
 
     name = "postgres"
 
-    def __init__(self, dsn: str, connect_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        connect_timeout_s: float = 3.0,
+        *,
+        secrets: SecretManager | None = None,
+        password_secret: str | None = None,
+    ) -> None:
+        if (secrets is None) != (password_secret is None):
+            raise ValueError("password_secret and secrets go together")
         self._dsn = dsn
         self._timeout = connect_timeout_s
+        self._secrets = secrets
+        self._password_secret = password_secret
 
     def probe_blocking(self) -> Probe:
         import psycopg
 
         try:
-            with psycopg.connect(
-                self._dsn, connect_timeout=max(1, int(self._timeout)), autocommit=True
-            ) as conn:
-                conn.execute("select 1")
-                row = conn.execute(
-                    "select pg_is_in_recovery(), current_setting('server_version'),"
-                    " (select count(*) from pg_stat_replication)"
-                ).fetchone()
+            row = self._query()
+        except SecretError as exc:
+            return Probe(ServiceStatus.DOWN, str(exc))
+        except psycopg.OperationalError as exc:
+            if self._secrets is None or self._password_secret is None:
+                return _pg_down(exc)
+            if "password authentication failed" not in str(exc):
+                return _pg_down(exc)
+            self._secrets.invalidate(self._password_secret)
+            try:
+                row = self._query()
+            except SecretError as again:
+                return Probe(ServiceStatus.DOWN, str(again))
+            except psycopg.Error as again:
+                return _pg_down(again)
         except psycopg.Error as exc:
-            # The message names host/socket and role, never a password.
-            return Probe(ServiceStatus.DOWN, str(exc).strip().splitlines()[0])
-        assert row is not None
+            return _pg_down(exc)
         in_recovery, version, replicas = row
         details: dict[str, Any] = {
             "server_version": version,
@@ -44,6 +74,29 @@ class PostgresCheck(BlockingCheck):
             "replicas": int(replicas),
         }
         return Probe(ServiceStatus.UP, "", details)
+
+    def _query(self) -> tuple[Any, ...]:
+        import psycopg
+
+        extra: dict[str, Any] = {}
+        if self._secrets is not None and self._password_secret is not None:
+            secret = self._secrets.get(self._password_secret, PASSWORD_FIELD)
+            extra["password"] = secret.get_secret_value()
+        with psycopg.connect(
+            self._dsn, connect_timeout=max(1, int(self._timeout)), autocommit=True, **extra
+        ) as conn:
+            conn.execute("select 1")
+            row = conn.execute(
+                "select pg_is_in_recovery(), current_setting('server_version'),"
+                " (select count(*) from pg_stat_replication)"
+            ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+
+def _pg_down(exc: Exception) -> Probe:
+    # libpq's message names host/socket and role, never a password.
+    return Probe(ServiceStatus.DOWN, str(exc).strip().splitlines()[0])
 
 
 class BrokerCheck(BlockingCheck):
@@ -69,3 +122,91 @@ class BrokerCheck(BlockingCheck):
         if brokers == 0:
             return Probe(ServiceStatus.DOWN, "no broker in the metadata", details)
         return Probe(ServiceStatus.UP, "", details)
+
+
+class VaultCheck(BlockingCheck):
+    """``GET sys/health`` (unauthenticated): initialised, sealed, HA role, version.
+
+    Down when unreachable, not initialised or sealed; a standby is up (it forwards). Degraded
+    when Vault looks fine but the agent's own client has its circuit breaker open. The
+    details add the agent's client state (breaker, token TTL) when given ``client_status``.
+    """
+
+    name = "vault"
+
+    def __init__(
+        self,
+        settings: VaultSettings,
+        client_status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        import hvac
+
+        self._client_status = client_status
+        self._timeout = settings.timeout_s
+        self._client = hvac.Client(
+            url=settings.address,
+            token="",
+            verify=str(settings.ca_cert) if settings.ca_cert else True,
+            timeout=settings.timeout_s,
+            adapter=hvac.adapters.RawAdapter,
+        )
+        self._client.session.trust_env = False
+
+    def probe_blocking(self) -> Probe:
+        import requests
+
+        from appliance.secrets.vault import describe
+
+        details: dict[str, Any] = {}
+        if self._client_status is not None:
+            client = self._client_status()
+            details.update({k: v for k, v in client.items() if k != "backend"})
+        start = time.perf_counter()
+        try:
+            response = self._client.adapter.get("/v1/sys/health", raise_exception=False)
+        except requests.exceptions.RequestException as exc:
+            return Probe(ServiceStatus.DOWN, describe(exc, self._timeout), details)
+        details["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
+        try:
+            body = response.json()
+        except ValueError:  # not JSON: something else answers on that port
+            body = None
+        if not isinstance(body, dict):
+            return Probe(
+                ServiceStatus.DOWN, f"sys/health answered HTTP {response.status_code}", details
+            )
+        sealed, initialized = bool(body.get("sealed")), bool(body.get("initialized"))
+        state = _VAULT_STATES.get(response.status_code, "unknown")
+        if state == "active" and self._ha_enabled() is False:
+            state = "standalone"
+        details.update(
+            sealed=sealed,
+            initialized=initialized,
+            ha_state=state if initialized and not sealed else None,
+            version=body.get("version"),
+        )
+        if not initialized:
+            return Probe(ServiceStatus.DOWN, "vault not initialised", details)
+        if sealed:
+            return Probe(ServiceStatus.DOWN, "vault sealed", details)
+        if state == "unknown":
+            return Probe(
+                ServiceStatus.DOWN, f"sys/health answered HTTP {response.status_code}", details
+            )
+        if details.get("breaker", "closed") != "closed":
+            reason = details.get("last_failure") or "failing calls"
+            return Probe(
+                ServiceStatus.DEGRADED, f"agent's vault client breaker open: {reason}", details
+            )
+        return Probe(ServiceStatus.UP, "" if state in ("active", "standalone") else state, details)
+
+    def _ha_enabled(self) -> bool | None:
+        """sys/health does not say whether HA is on; sys/leader (unauthenticated) does."""
+        import requests
+
+        try:
+            leader = self._client.adapter.get("/v1/sys/leader", raise_exception=False)
+            value = leader.json().get("ha_enabled") if leader.ok else None
+        except (ValueError, requests.exceptions.RequestException):
+            return None
+        return value if isinstance(value, bool) else None
