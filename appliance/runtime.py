@@ -11,15 +11,17 @@ from appliance.events import EventBus
 from appliance.health.checks import AgentCheck, HostCheck
 from appliance.health.monitor import HealthMonitor
 from appliance.health.registry import HealthCheck, HealthRegistry
-from appliance.health.services import BrokerCheck, PostgresCheck
+from appliance.health.services import BrokerCheck, PostgresCheck, VaultCheck
 from appliance.infrastructure.service import InfrastructureService
 from appliance.lifecycle import Lifecycle, LifecycleState
 from appliance.monitoring import MonitoringService
 from appliance.performance import RequestStats
+from appliance.secrets import SecretManager, build_secret_manager
 from appliance.storage.backends import detect_backend
 from appliance.storage.check import ZfsPoolsCheck
 from appliance.storage.service import StorageService, ZfsBackend
 from appliance.store import Store, open_store
+from appliance.totp import TotpService
 from appliance.vitals.models import RawSnapshot
 from appliance.vitals.sampler import VitalsSampler
 
@@ -37,6 +39,10 @@ class AgentRuntime:
     monitoring: MonitoringService
     infrastructure: InfrastructureService
     storage: StorageService
+    #: The agent's secrets (env, Vault or AWS behind a TTL cache).
+    secrets: SecretManager
+    #: TOTP second factor, when ``[totp]`` is configured.
+    totp: TotpService | None = None
     #: The event bus, opened at start when configured (its outbox keeps events while the
     #: broker is away).
     events: EventBus | None = None
@@ -52,8 +58,12 @@ class AgentRuntime:
         infrastructure: InfrastructureService | None = None,
         checks: list[HealthCheck] | None = None,
         zfs_backend: Callable[[], ZfsBackend] | None = None,
+        secrets: SecretManager | None = None,
     ) -> AgentRuntime:
         """Every collaborator can be injected, so tests run without a host or a database."""
+        # No I/O here: the Vault backend logs in on first use, so the agent starts (and reports
+        # vault down) while Vault is sealed.
+        secrets = secrets or build_secret_manager(settings.secrets)
         if store is None and open_default_store:
             secret = settings.database_url
             store = open_store(
@@ -77,7 +87,16 @@ class AgentRuntime:
         )
         registry.register(ZfsPoolsCheck(storage))
         if settings.postgres_health_dsn is not None:
-            registry.register(PostgresCheck(settings.postgres_health_dsn.get_secret_value()))
+            password_secret = settings.postgres_password_secret
+            registry.register(
+                PostgresCheck(
+                    settings.postgres_health_dsn.get_secret_value(),
+                    secrets=secrets if password_secret else None,
+                    password_secret=password_secret,
+                )
+            )
+        if settings.secrets.backend == "vault":
+            registry.register(VaultCheck(settings.secrets.vault, secrets.status))
         if settings.events is not None:
             registry.register(BrokerCheck(settings.events.client_config()))
         for check in checks or []:
@@ -95,6 +114,8 @@ class AgentRuntime:
             infrastructure=infrastructure
             or InfrastructureService(settings.systemd_units, settings.command_timeout_s),
             storage=storage,
+            secrets=secrets,
+            totp=TotpService(secrets, settings.totp) if settings.totp is not None else None,
         )
 
     async def start(self, background: bool = True) -> None:
@@ -124,5 +145,6 @@ class AgentRuntime:
             self.events = None
         if self.store is not None:
             self.store.close()
+        self.secrets.close()  # revokes the Vault token, best effort
         self.lifecycle.transition(LifecycleState.STOPPED)
         log.info("agent stopped")
