@@ -13,6 +13,8 @@ fields, naming them, before anything changes on a host:
 - storage:  disks (of the default pool `tank`), pools, datasets         (roles/zfs/settings.py)
 - postgres: listen_addresses, allowed_networks, roles, databases, …     (roles/postgres/settings.py)
 - broker:   flavour (redpanda|tansu), redpanda_source (apt|artifact), topics, port
+- vault:    flavour (openbao|hashicorp), seal (static|transit|shamir), operator_age_recipients,
+            controller_dir, key_shares/key_threshold, …  (roles/vault/settings.py, docs/vault.md)
 - agent:    listen_address, port, config (any agent setting, appliance/config.py)
 - zfs_backend: openzfs (default) or zfs-fuse; appliance_subnet: the CIDR allowed to reach
   PostgreSQL; artifacts_dir: the artifact cache (default ./artifacts).
@@ -35,6 +37,14 @@ appliance = [
                 "databases": [{"name": "nextcloud", "owner": "nextcloud"}],
             },
             "broker": {"flavour": "redpanda", "redpanda_source": "apt"},
+            "vault": {
+                "flavour": "openbao",
+                "seal": "static",
+                # Your age public key (age-keygen -y key.txt): the init keys are encrypted to it.
+                "operator_age_recipients": [
+                    "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+                ],
+            },
         },
     ),
 ]
