@@ -22,6 +22,9 @@ from roles.broker.settings import BrokerSettings
 from roles.broker.settings import resolve_listen_address as resolve_broker_address
 from roles.postgres.settings import MONITOR_ROLE, PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error, parse_settings
+from roles.vault.desired import PG_MONITOR_SECRET
+from roles.vault.layout import AGENT_ROLE_ID, AGENT_SECRET_ID, CA_CERT
+from roles.vault.settings import VaultSettings
 from sovereign.artifacts import WHEELHOUSE
 
 HERE = Path(__file__).parent
@@ -42,6 +45,8 @@ def service_defaults(data: dict[str, Any]) -> dict[str, Any]:
             f"host=/var/run/postgresql port={pg.port} dbname=postgres user={MONITOR_ROLE}"
         ),
     }
+    if data.get("vault") is not None:
+        defaults.update(vault_defaults(VaultSettings.model_validate(data["vault"]), pg))
     broker = BrokerSettings.model_validate(data.get("broker") or {})
     try:
         address = resolve_broker_address(broker, data.get("ssh_hostname"))
@@ -52,6 +57,28 @@ def service_defaults(data: dict[str, Any]) -> dict[str, Any]:
         "outbox_path": "/var/lib/sovereign/events.db",
     }
     return defaults
+
+
+def vault_defaults(vault: VaultSettings, pg: PostgresSettings) -> dict[str, Any]:
+    """With Vault on the host the agent takes its secrets from it (AppRole from the files the
+    vault role delivers) and logs in to PostgreSQL over loopback with the password kept there."""
+    return {
+        "postgres_health_dsn": (
+            f"host=127.0.0.1 port={pg.port} dbname=postgres user={MONITOR_ROLE}"
+        ),
+        "postgres_password_secret": PG_MONITOR_SECRET,
+        "secrets": {
+            "backend": "vault",
+            "vault": {
+                "address": f"https://127.0.0.1:{vault.port}",
+                "ca_cert": CA_CERT,
+                "role_id_file": AGENT_ROLE_ID,
+                "secret_id_file": AGENT_SECRET_ID,
+                "kv_mount": vault.kv_mount,
+                "transit_mount": vault.transit_mount,
+            },
+        },
+    }
 
 
 def config_text(cfg: AgentRoleSettings, data: dict[str, Any], host_name: str) -> str:
@@ -71,7 +98,7 @@ def config_text(cfg: AgentRoleSettings, data: dict[str, Any], host_name: str) ->
 @deploy("Appliance agent")
 def agent() -> None:
     cfg = settings()
-    data = {key: host.data.get(key) for key in ("ssh_hostname", "postgres", "broker")}
+    data = {key: host.data.get(key) for key in ("ssh_hostname", "postgres", "broker", "vault")}
     config = config_text(cfg, data, host.name)
     wheelhouse = artifact_path(WHEELHOUSE)
     entry = artifact_entry(WHEELHOUSE)
