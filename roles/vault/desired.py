@@ -9,6 +9,9 @@ from typing import Any
 
 AGENT_ROLE = "sovereign-agent"
 DEPLOY_ROLE = "sovereign-deploy"
+# Break-glass: the operator's way in once the root token is revoked (credentials only in the
+# operator's age-encrypted file on the controller).
+ADMIN_ROLE = "sovereign-admin"
 AGENT_TRANSIT_KEY = "agent"
 PG_MONITOR_SECRET = "postgres/sovereign"  # noqa: S105 - a path; the agent's own PostgreSQL role (see roles/postgres)
 # Both AppRoles log in from the host itself (the agent on loopback, the deploy through its SSH
@@ -89,6 +92,13 @@ path "{kv}/metadata/postgres/*" {{
 """
 
 
+ADMIN_POLICY = """# Managed by Sovereign Appliance (roles/vault): break-glass administration.
+path "*" {
+  capabilities = ["create", "read", "update", "patch", "delete", "list", "sudo"]
+}
+"""
+
+
 def desired(kv: str, transit: str) -> Desired:
     role = {
         "token_ttl": 3600,
@@ -103,7 +113,11 @@ def desired(kv: str, transit: str) -> Desired:
             f"{transit}/": {"type": "transit", "options": {}},
         },
         auth={"approle/": "approle"},
-        policies={AGENT_ROLE: agent_policy(kv, transit), DEPLOY_ROLE: deploy_policy(kv, transit)},
+        policies={
+            AGENT_ROLE: agent_policy(kv, transit),
+            DEPLOY_ROLE: deploy_policy(kv, transit),
+            ADMIN_ROLE: ADMIN_POLICY,
+        },
         approles={
             AGENT_ROLE: {**role, "token_policies": [AGENT_ROLE]},
             DEPLOY_ROLE: {
@@ -111,6 +125,12 @@ def desired(kv: str, transit: str) -> Desired:
                 "token_ttl": 900,
                 "token_max_ttl": 3600,
                 "token_policies": [DEPLOY_ROLE],
+            },
+            ADMIN_ROLE: {
+                **role,
+                "token_ttl": 3600,
+                "token_max_ttl": 14400,
+                "token_policies": [ADMIN_ROLE],
             },
         },
         transit_keys=[(transit, AGENT_TRANSIT_KEY)],

@@ -4,6 +4,10 @@ The unseal (or recovery) keys are encrypted to the operator's age public keys. W
 configured they go to a file only the operator can read, and the deploy says so loudly. The
 initial root token is kept with them only as a record: the deploy revokes it once Vault is
 configured (and if a deploy died before that, it is the operator's way back in).
+
+After the revocation the operator's way in is the break-glass AppRole `sovereign-admin`,
+whose credentials are kept the same way (`admin-approle.json.age`): OpenBao 2.7 no longer
+makes root tokens from recovery keys without an authenticated caller.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-INIT_PLAIN = "init-keys.json"
-INIT_AGE = "init-keys.json.age"
+INIT_KEYS = "init-keys.json"
+INIT_PLAIN, INIT_AGE = INIT_KEYS, f"{INIT_KEYS}.age"
+ADMIN_CREDENTIALS = "admin-approle.json"
 DEPLOY_CREDENTIALS = "deploy-approle.json"
 
 
@@ -43,34 +48,48 @@ def init_document(host_name: str, response: dict[str, Any], threshold: int) -> d
     }
 
 
-def keys_path(directory: Path) -> Path | None:
-    for name in (INIT_AGE, INIT_PLAIN):
-        if (directory / name).exists():
-            return directory / name
+def operator_file(directory: Path, name: str) -> Path | None:
+    """The operator's copy of `name` (encrypted or not), if there is one."""
+    for candidate in (f"{name}.age", name):
+        if (directory / candidate).exists():
+            return directory / candidate
     return None
 
 
-def save_init_keys(directory: Path, document: dict[str, Any], recipients: list[str]) -> Path:
-    """Write the key shares; returns the file. Refuses to overwrite keys of an earlier init."""
-    if existing := keys_path(directory):
-        raise FileExistsError(
-            f"{existing} already holds keys of an earlier initialisation: not overwritten"
-        )
+def keys_path(directory: Path) -> Path | None:
+    return operator_file(directory, INIT_KEYS)
+
+
+def save_for_operator(
+    directory: Path, name: str, document: dict[str, Any], recipients: list[str]
+) -> Path:
+    """Write a document only the operator can open: age-encrypted to `recipients`, else a
+    mode-600 file. Refuses to overwrite an earlier one."""
+    if existing := operator_file(directory, name):
+        raise FileExistsError(f"{existing} already exists: not overwritten")
     payload = json.dumps(document, indent=2).encode()
     if recipients:
         import pyrage
 
         parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
-        path = directory / INIT_AGE
+        path = directory / f"{name}.age"
         write_private(path, pyrage.encrypt(payload, parsed))
     else:
-        path = directory / INIT_PLAIN
+        path = directory / name
         write_private(path, payload)
     return path
 
 
+def save_init_keys(directory: Path, document: dict[str, Any], recipients: list[str]) -> Path:
+    """Write the key shares; returns the file. Refuses to overwrite keys of an earlier init."""
+    try:
+        return save_for_operator(directory, INIT_KEYS, document, recipients)
+    except FileExistsError as exc:
+        raise FileExistsError(f"{exc} (keys of an earlier initialisation)") from None
+
+
 def load_init_keys(path: Path, identity_file: Path | None = None) -> dict[str, Any]:
-    """Read a key file written by save_init_keys (decrypting with the operator's age identity)."""
+    """Read a file written by save_for_operator (decrypting with the operator's age identity)."""
     raw = path.read_bytes()
     if path.name.endswith(".age"):
         if identity_file is None:

@@ -21,12 +21,14 @@ from pyinfra.api.host import Host
 
 from roles.vault import api
 from roles.vault.api import VaultDeployError
-from roles.vault.desired import AGENT_ROLE, DEPLOY_ROLE, Desired, desired, plan
+from roles.vault.desired import ADMIN_ROLE, AGENT_ROLE, DEPLOY_ROLE, Desired, desired, plan
 from roles.vault.facts import VaultHostState
 from roles.vault.keys import (
+    ADMIN_CREDENTIALS,
     DEPLOY_CREDENTIALS,
     init_document,
     keys_path,
+    save_for_operator,
     save_init_keys,
     write_private,
 )
@@ -239,6 +241,15 @@ def _initialise(
     api.wait_unsealed(vault)
     vault.token = root_token
     api.apply(vault, plan(want, api.read_state(vault, want)))
+    admin_secret, _ = api.new_secret_id(vault, ADMIN_ROLE)
+    admin = {
+        "role_id": api.role_id(vault, ADMIN_ROLE),
+        "secret_id": admin_secret,
+        "note": "break-glass AppRole; log in from the host (bound to 127.0.0.1)",
+    }
+    admin_path = save_for_operator(controller, ADMIN_CREDENTIALS, admin, recipients)
+    del admin, admin_secret
+    logger.info(f"{target.print_prefix}Vault: break-glass admin AppRole in {admin_path}")
     secret_id, _ = api.new_secret_id(vault, DEPLOY_ROLE)
     payload = f'{{"role_id": "{api.role_id(vault, DEPLOY_ROLE)}", "secret_id": "{secret_id}"}}\n'
     write_private(credentials, payload.encode())

@@ -5,6 +5,7 @@ The lab's stand-in operator age identity opens the init keys file, as the operat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 import subprocess
@@ -161,3 +162,76 @@ def test_unit_refuses_to_start_without_its_dataset(lab: str, deploys: Deploys) -
     finally:
         ssh(lab, "zfs mount tank/vault && systemctl restart vault.service")
     wait_unsealed(lab)
+
+
+def agent_health(lab: str) -> dict[str, Any]:
+    import httpx
+
+    from sovereign.lab.state import load_state
+
+    state = load_state(lab)
+    assert state is not None
+    address = state.hosts[f"{lab}-1"].address
+    response = httpx.get(f"http://{address}:8013/health/detailed", timeout=10)
+    services: dict[str, Any] = response.json()["services"]
+    return services
+
+
+def wait_health(lab: str, check: Any, timeout: float = 60) -> dict[str, Any]:
+    """Poll /health/detailed (the agent re-checks every 15 s) until check(services) holds."""
+    deadline = time.monotonic() + timeout
+    services: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the agent may be restarting
+            services = agent_health(lab)
+            if check(services):
+                return services
+        time.sleep(1)
+    pytest.fail(f"agent health did not reach the expected state: {services}")
+
+
+def test_admin_credentials_are_for_the_operator_only(lab: str, init_keys: dict[str, Any]) -> None:
+    from roles.vault.keys import load_init_keys
+
+    paths = LabPaths(lab)
+    path = paths.vault_dir(f"{lab}-1") / "admin-approle.json.age"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    admin = load_init_keys(path, paths.operator_age_key)
+    assert admin["secret_id"].encode() not in path.read_bytes()
+
+
+def test_sealed_vault_is_down_and_the_agent_serves_cached_secrets(
+    lab: str, deploys: Deploys
+) -> None:
+    """Seal Vault for real (break-glass admin AppRole, sudo on sys/seal): the agent reports it
+    down and keeps checking PostgreSQL with the password it cached; after a restart Vault
+    unseals itself and the agent sees it up again."""
+    from roles.vault.keys import load_init_keys
+
+    services = wait_health(
+        lab,
+        lambda s: (
+            s["postgres"]["status"] == "up"
+            and s["vault"]["status"] == "up"
+            and s["vault"]["details"].get("cached_secrets", 0) >= 1
+        ),
+    )
+    paths = LabPaths(lab)
+    admin = load_init_keys(
+        paths.vault_dir(f"{lab}-1") / "admin-approle.json.age", paths.operator_age_key
+    )
+    with vault_api(lab) as client:
+        client.auth.approle.login(role_id=admin["role_id"], secret_id=admin["secret_id"])
+        client.sys.seal()
+    try:
+        services = wait_health(lab, lambda s: s["vault"]["status"] == "down")
+        assert services["vault"]["details"]["sealed"] is True
+        assert services["postgres"]["status"] == "up", services["postgres"]
+        # A fresh round, well after the seal, still logs in to PostgreSQL from the cache.
+        checked = services["postgres"]["checked_at"]
+        services = wait_health(lab, lambda s: s["postgres"]["checked_at"] > checked)
+        assert services["postgres"]["status"] == "up", services["postgres"]
+    finally:
+        ssh(lab, "systemctl restart vault.service")
+    wait_unsealed(lab)
+    wait_health(lab, lambda s: s["vault"]["status"] == "up")
