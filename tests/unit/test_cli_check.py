@@ -27,6 +27,11 @@ def check(tmp_path: Path, hosts: str) -> subprocess.CompletedProcess[str]:
         ('{"broker": {"flavour": "kafka"}}', "broker.flavour"),
         ('{"postgres": {"databases": [{"name": "x", "owner": "ghost"}]}}', "databases.0.owner"),
         ('{"zfs_backend": "btrfs"}', "zfs_backend"),
+        ('{"vault": {"flavour": "hashicorp"}}', "'static' is OpenBao's"),
+        ('{"vault": {"operator_age_recipients": ["ssh-ed25519 AAAA"]}}',
+         "vault.operator_age_recipients"),
+        ('{"vault": {"seal": "transit", "transit": {"address": "https://v:8200"}}}',
+         "$SOVEREIGN_VAULT_TRANSIT_TOKEN is not set"),
     ],
 )  # fmt: skip
 def test_bad_inventory_is_refused_naming_the_field(tmp_path: Path, data: str, message: str) -> None:
