@@ -235,3 +235,23 @@ def test_sealed_vault_is_down_and_the_agent_serves_cached_secrets(
         ssh(lab, "systemctl restart vault.service")
     wait_unsealed(lab)
     wait_health(lab, lambda s: s["vault"]["status"] == "up")
+
+
+def test_passwords_moved_into_vault_are_the_ones_postgres_accepts(
+    lab: str, init_keys: dict[str, Any]
+) -> None:
+    with vault_api(lab, deploy_login=True) as client:
+        password = client.secrets.kv.v2.read_secret_version(
+            "postgres/nextcloud", mount_point="sovereign", raise_on_deleted_version=True
+        )["data"]["data"]["password"]
+    paths = LabPaths(lab)
+    login = (
+        "read -r PGPASSWORD && export PGPASSWORD && psql -X -At -h 127.0.0.1 -U nextcloud "
+        "-d nextcloud -c 'select current_user'"
+    )
+    proc = subprocess.run(
+        ["ssh", "-F", str(paths.ssh_config), f"{lab}-1", login],
+        input=password + "\n", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "nextcloud"
