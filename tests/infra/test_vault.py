@@ -118,14 +118,18 @@ def test_postgres_passwords_are_not_on_disk(host: Any, vault: VaultSettings) -> 
     assert all(name.endswith(".in-vault") for name in names), names
 
 
-def agent_reads(host: Any, vault: VaultSettings, path: str) -> Any:
-    """Log in as the agent's AppRole (from its files, on the host) and read a KV path."""
+def agent_reads(host: Any, vault: VaultSettings, path: str, then: str = "") -> Any:
+    """Log in as the agent's AppRole (from its files, on the host) and read a KV path; `then`
+    runs with the secret's `password` field in $PW (never printed)."""
     login = cli(
         vault,
         "write",
         f'-field=token auth/approle/login role_id="$(cat {AGENT_ROLE_ID})" '
         f'secret_id="$(cat {AGENT_SECRET_ID})"',
     )
+    if then:
+        read = cli(vault, "kv get", f"-mount={vault.kv_mount} -field=password {path}")
+        return host.run(f'T="$({login})"; PW="$(VAULT_TOKEN="$T" BAO_TOKEN="$T" {read})" && {then}')
     read = cli(vault, "kv get", f"-mount={vault.kv_mount} -format=json {path}")
     return host.run(f'T="$({login})"; VAULT_TOKEN="$T" BAO_TOKEN="$T" {read} >/dev/null')
 
@@ -139,3 +143,20 @@ def test_agent_approle_is_denied_other_paths(host: Any, vault: VaultSettings) ->
     result = agent_reads(host, vault, "postgres/nextcloud")
     assert result.rc != 0
     assert "permission denied" in result.stderr
+
+
+def test_postgres_accepts_the_password_the_agent_reads(
+    host: Any, vault: VaultSettings, host_data: dict[str, Any]
+) -> None:
+    """The move into Vault kept the password PostgreSQL has: the agent's role logs in over
+    loopback with what Vault holds."""
+    port = (host_data.get("postgres") or {}).get("port", 5432)
+    result = agent_reads(
+        host,
+        vault,
+        "postgres/sovereign",
+        then=f'PGPASSWORD="$PW" psql -X -At -h 127.0.0.1 -p {port} -U sovereign -d postgres '
+        "-c 'select current_user'",
+    )
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "sovereign"
