@@ -39,6 +39,7 @@ from roles.vault.settings import (
     VaultSettings,
     certificate_names,
     controller_dir,
+    host_port,
     listeners,
     resolve_listen_address,
 )
@@ -77,6 +78,40 @@ def mlock_setting(cfg: VaultSettings) -> str | None:
     return "false" if cfg.mlock else "true"
 
 
+def render_args(
+    cfg: VaultSettings,
+    address: str,
+    node_id: str,
+    binary: str,
+    paths: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the server config, unit and logrotate templates are rendered with (pure).
+
+    `paths` moves the host-side files (tests run a real server from a temporary directory).
+    """
+    where = {
+        "server_cert": SERVER_CERT, "server_key": SERVER_KEY, "seal_key": SEAL_KEY,
+        "seal_env": SEAL_ENV, "config": SERVER_HCL, "transit_ca": f"{TLS_DIR}/transit-ca.crt",
+        **(paths or {}),
+    }  # fmt: skip
+    api_host = address if address != ANY_ADDRESS else "127.0.0.1"
+    bound = listeners(address)
+    return {
+        **where,
+        "flavour": cfg.flavour, "port": cfg.port, "cluster_port": cfg.cluster_port,
+        "api_addr": f"https://{host_port(api_host, cfg.port)}",
+        "cluster_addr": f"https://{host_port(api_host, cfg.cluster_port)}",
+        "listen": [host_port(a, cfg.port) for a in bound],
+        "cluster_listen": host_port(bound[0], cfg.cluster_port),
+        "data_dir": cfg.data_dir, "node_id": node_id, "seal": cfg.seal,
+        "transit": cfg.transit,
+        "transit_ca": where["transit_ca"] if cfg.transit and cfg.transit.ca_cert else "",
+        "audit_log": cfg.audit_log, "audit_dir": str(Path(cfg.audit_log).parent),
+        "mlock": cfg.mlock, "mlock_setting": mlock_setting(cfg), "binary": binary,
+        "service_user": USER, "unit": UNIT, "data_is_dataset": cfg.data_is_dataset,
+    }  # fmt: skip
+
+
 @deploy("Vault")
 def vault() -> None:
     cfg = settings()
@@ -112,17 +147,7 @@ def vault() -> None:
     files.directory(name=f"Create {audit_dir} (audit log)", path=audit_dir, user=USER,
                     group=USER, mode="700")  # fmt: skip
     seal_changed = _seal(cfg)
-    template_args: dict[str, Any] = {
-        "flavour": cfg.flavour, "port": cfg.port, "cluster_port": cfg.cluster_port,
-        "api_host": address if address != ANY_ADDRESS else "127.0.0.1",
-        "listeners": listeners(address), "data_dir": cfg.data_dir, "node_id": host.name,
-        "server_cert": SERVER_CERT, "server_key": SERVER_KEY, "seal": cfg.seal,
-        "seal_key": SEAL_KEY, "seal_env": SEAL_ENV, "transit": cfg.transit,
-        "transit_ca": f"{TLS_DIR}/transit-ca.crt" if cfg.transit and cfg.transit.ca_cert else "",
-        "audit_log": cfg.audit_log, "audit_dir": audit_dir, "mlock": cfg.mlock,
-        "mlock_setting": mlock_setting(cfg), "binary": binary, "config": SERVER_HCL,
-        "service_user": USER, "unit": UNIT, "data_is_dataset": cfg.data_is_dataset,
-    }  # fmt: skip
+    template_args = render_args(cfg, address, host.name, binary)
     conf = files.template(name="Render the server configuration", src=str(HERE / "server.hcl.j2"),
                           dest=SERVER_HCL, user="root", group=USER, mode="640",
                           **template_args)  # fmt: skip

@@ -134,25 +134,36 @@ def read_state(vault: hvac.Client, want: Desired) -> dict[str, Any]:
 
 def apply(vault: hvac.Client, changes: list[Change]) -> None:
     for change in changes:
-        path = change.name.rstrip("/")
-        if change.kind == "mount":
-            if change.why.startswith("upgrade"):
-                vault.sys.tune_mount_configuration(path, options=change.spec["options"])
-            else:
-                vault.sys.enable_secrets_engine(
-                    backend_type=change.spec["type"], path=path, options=change.spec["options"]
-                )
-        elif change.kind == "auth":
-            vault.sys.enable_auth_method(method_type=change.spec["type"], path=path)
-        elif change.kind == "policy":
-            vault.sys.create_or_update_acl_policy(name=path, policy=change.spec["policy"])
-        elif change.kind == "approle":
-            vault.adapter.post(f"/v1/auth/approle/role/{path}", json=change.spec)
-        elif change.kind == "transit-key":
-            mount, key = path.split("/", 1)
-            vault.secrets.transit.create_key(name=key, mount_point=mount)
-        else:  # pragma: no cover - plan() produces only the kinds above
-            raise ValueError(f"unknown change kind {change.kind}")
+        try:
+            _apply_one(vault, change)
+        except Forbidden:
+            raise VaultDeployError(
+                f"{change}: the deploy's AppRole may not make this change (it guards the "
+                "break-glass admin and its own policy); make it with the admin AppRole "
+                "(docs/vault.md)"
+            ) from None
+
+
+def _apply_one(vault: hvac.Client, change: Change) -> None:
+    path = change.name.rstrip("/")
+    if change.kind == "mount":
+        if change.why.startswith("upgrade"):
+            vault.sys.tune_mount_configuration(path, options=change.spec["options"])
+        else:
+            vault.sys.enable_secrets_engine(
+                backend_type=change.spec["type"], path=path, options=change.spec["options"]
+            )
+    elif change.kind == "auth":
+        vault.sys.enable_auth_method(method_type=change.spec["type"], path=path)
+    elif change.kind == "policy":
+        vault.sys.create_or_update_acl_policy(name=path, policy=change.spec["policy"])
+    elif change.kind == "approle":
+        vault.adapter.post(f"/v1/auth/approle/role/{path}", json=change.spec)
+    elif change.kind == "transit-key":
+        mount, key = path.split("/", 1)
+        vault.secrets.transit.create_key(name=key, mount_point=mount)
+    else:  # pragma: no cover - plan() produces only the kinds above
+        raise ValueError(f"unknown change kind {change.kind}")
 
 
 def login_deploy(vault: hvac.Client, credentials: Path) -> None:

@@ -89,6 +89,20 @@ path "{kv}/data/postgres/*" {{
 path "{kv}/metadata/postgres/*" {{
   capabilities = ["read", "list"]
 }}
+# The break-glass role and these two policies stay out of the deploy's reach (the most
+# specific path wins): changing them takes the operator's admin AppRole.
+path "auth/approle/role/{ADMIN_ROLE}" {{
+  capabilities = ["read"]
+}}
+path "auth/approle/role/{ADMIN_ROLE}/*" {{
+  capabilities = ["deny"]
+}}
+path "sys/policies/acl/{ADMIN_ROLE}" {{
+  capabilities = ["read"]
+}}
+path "sys/policies/acl/{DEPLOY_ROLE}" {{
+  capabilities = ["read"]
+}}
 """
 
 

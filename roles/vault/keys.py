@@ -36,13 +36,14 @@ def write_private(path: Path, data: bytes) -> None:
 
 def init_document(host_name: str, response: dict[str, Any], threshold: int) -> dict[str, Any]:
     """What to keep of `sys/init`'s answer: the key shares and the (soon revoked) root token."""
-    recovery = response.get("recovery_keys_b64") or []
+    # The API answers `recovery_keys_base64` / `keys_base64` (`…_b64` is the CLI's JSON).
+    recovery = response.get("recovery_keys_base64") or response.get("recovery_keys_b64") or []
     return {
         "host": host_name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "kind": "recovery" if recovery else "unseal",
         "threshold": threshold,
-        "keys_b64": recovery or response.get("keys_base64") or [],
+        "keys_b64": recovery or response.get("keys_base64") or response.get("keys_b64") or [],
         "root_token": response.get("root_token"),
         "root_token_note": "revoked by the deploy once Vault was configured",
     }

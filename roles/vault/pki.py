@@ -26,11 +26,6 @@ CA_USAGE = x509.KeyUsage(
     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
     encipher_only=False, decipher_only=False,
 )  # fmt: skip
-CA_USAGE = x509.KeyUsage(
-    digital_signature=False, content_commitment=False, key_encipherment=False,
-    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-    encipher_only=False, decipher_only=False,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -136,16 +131,24 @@ def reissue_reason(
     return None
 
 
+def ca_expiring(ca_cert: Path, now: dt.datetime) -> bool:
+    """A CA that would expire before a server certificate issued now: make a new one (the
+    deploy hands its certificate to the host; clients of this Vault need it too)."""
+    ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+    return ca.not_valid_after_utc - now < dt.timedelta(days=SERVER_DAYS) + RENEW_BEFORE
+
+
 def ensure_tls(
     directory: Path, host_name: str, dns: list[str], ips: list[str], now: dt.datetime | None = None
 ) -> tuple[TlsFiles, str | None]:
-    """Make the CA once and the server certificate when needed; returns the files and the
-    reason a new certificate was issued (None when nothing changed)."""
+    """Make the CA once (again only before it expires) and the server certificate when
+    needed; returns the files and the reason a new certificate was issued (None when nothing
+    changed)."""
     now = now or dt.datetime.now(dt.UTC)
     tls = directory / "tls"
     files = TlsFiles(tls / "ca.crt", tls / "server.crt", tls / "server.key")
     ca_key = tls / "ca.key"
-    if not (files.ca_cert.exists() and ca_key.exists()):
+    if not (files.ca_cert.exists() and ca_key.exists()) or ca_expiring(files.ca_cert, now):
         cert_pem, key_pem = make_ca(f"Sovereign Appliance Vault CA ({host_name})", now)
         _write_private(ca_key, key_pem)
         _write_private(files.ca_cert, cert_pem)

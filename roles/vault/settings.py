@@ -208,6 +208,11 @@ def listeners(address: str) -> list[str]:
     return [address, "127.0.0.1"]
 
 
+def host_port(address: str, port: int) -> str:
+    """address:port, with an IPv6 address in brackets (as Go's net package needs)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def certificate_names(
     cfg: VaultSettings, address: str, host_name: str, ssh_hostname: str | None
 ) -> tuple[list[str], list[str]]:
@@ -222,4 +227,5 @@ def certificate_names(
         except ValueError:
             if SAN_DNS_RE.match(item):
                 dns.append(item)
-    return sorted(set(dns)), sorted(set(ips), key=lambda ip: ipaddress.ip_address(ip))
+    by_family = sorted({ipaddress.ip_address(ip) for ip in ips}, key=lambda a: (a.version, a))
+    return sorted(set(dns)), [str(a) for a in by_family]

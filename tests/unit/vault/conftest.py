@@ -25,11 +25,11 @@ import hvac
 import pytest
 from pyinfra.api.util import get_template
 
-from roles.vault import api, binary_path, mlock_setting
+from roles.vault import api, binary_path, render_args
 from roles.vault.facts import VaultHostState
 from roles.vault.layout import CA_CERT
 from roles.vault.pki import TlsFiles, ensure_tls
-from roles.vault.settings import ANY_ADDRESS, VaultSettings, listeners
+from roles.vault.settings import VaultSettings
 from sovereign import artifacts
 
 ROLE_DIR = Path(__file__).parents[3] / "roles" / "vault"
@@ -61,36 +61,11 @@ def role_template_args(
     seal_key: str = "/etc/sovereign/vault/seal.key",
     config: str = "/etc/sovereign/vault/server.hcl",
 ) -> dict[str, Any]:
-    """The arguments roles/vault/__init__.py passes to its templates (same keys, same
-    derivations); file locations can be moved for a server run by the test."""
-    audit_dir = str(Path(cfg.audit_log).parent)
-    return {
-        "flavour": cfg.flavour,
-        "port": cfg.port,
-        "cluster_port": cfg.cluster_port,
-        "api_host": address if address != ANY_ADDRESS else "127.0.0.1",
-        "listeners": listeners(address),
-        "data_dir": cfg.data_dir,
-        "node_id": node_id,
-        "server_cert": server_cert,
-        "server_key": server_key,
-        "seal": cfg.seal,
-        "seal_key": seal_key,
-        "seal_env": "/etc/sovereign/vault/seal.env",
-        "transit": cfg.transit,
-        "transit_ca": (
-            "/etc/sovereign/vault/tls/transit-ca.crt" if cfg.transit and cfg.transit.ca_cert else ""
-        ),
-        "audit_log": cfg.audit_log,
-        "audit_dir": audit_dir,
-        "mlock": cfg.mlock,
-        "mlock_setting": mlock_setting(cfg),
-        "binary": binary or binary_path(cfg),
-        "config": config,
-        "service_user": "vault",
-        "unit": "vault.service",
-        "data_is_dataset": cfg.data_is_dataset,
-    }
+    """The role's own template arguments (roles.vault.render_args); file locations can be
+    moved for a server run by the test."""
+    paths = {"server_cert": server_cert, "server_key": server_key, "seal_key": seal_key,
+             "config": config}  # fmt: skip
+    return render_args(cfg, address, node_id, binary or binary_path(cfg), paths)
 
 
 def render(template: str, args: dict[str, Any]) -> str:

@@ -171,11 +171,6 @@ def test_controller_holds_encrypted_keys_and_private_credentials(deployed: Deplo
     assert keys["threshold"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: roles/vault/keys.py init_document looks for 'recovery_keys_b64'; sys/init "
-    "answers 'recovery_keys_base64', so the first deploy saves no recovery key at all",
-)
 def test_first_deploy_keeps_the_recovery_keys(deployed: Deployed) -> None:
     keys = deployed.credentials(INIT_AGE)
     assert keys["keys_b64"] == deployed.init["recovery_keys_base64"]

@@ -55,12 +55,6 @@ def test_init_document_keeps_the_unseal_shares() -> None:
     assert unseal["keys_b64"] == SHARES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: roles/vault/keys.py init_document reads response['recovery_keys_b64'], but "
-    "sys/init answers 'recovery_keys_base64' (captured from OpenBao 2.7.2 in test_live.py): "
-    "with an auto-unseal seal the document has kind 'unseal' and keys_b64 []",
-)
 def test_init_document_keeps_the_recovery_shares() -> None:
     recovery = document("recovery")
     assert recovery["keys_b64"] == SHARES

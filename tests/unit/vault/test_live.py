@@ -222,14 +222,6 @@ def test_deploy_token_is_denied(live: Live, deploy: hvac.Client, action: str) ->
     assert live.plan() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: roles/vault/desired.py deploy_policy grants create/update on "
-    "`auth/approle/role/*`, which includes auth/approle/role/sovereign-admin/secret-id: the "
-    "deploy credential (deploy-approle.json, kept in clear on the controller) mints a secret-id "
-    'of the break-glass admin AppRole (policy path "*" with sudo) and so holds every power '
-    "its policy comment says it lacks",
-)
 def test_deploy_token_cannot_become_admin(live: Live, deploy: hvac.Client) -> None:
     with pytest.raises(Forbidden):
         api.new_secret_id(deploy, ADMIN_ROLE)

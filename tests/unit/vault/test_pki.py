@@ -158,13 +158,6 @@ def test_missing_server_key_reissues(issued: tuple[Path, TlsFiles]) -> None:
     assert files.server_cert.read_bytes() != old
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=VerificationError,
-    reason="bug: roles/vault/pki.py never renews the CA (ensure_tls makes it only when absent, "
-    "reissue_reason checks only the leaf): from the CA's not_valid_after (CA_DAYS=3650) on, "
-    "every certificate it returns chains to an expired CA",
-)
 def test_chain_still_valid_after_the_ca_expired(issued: tuple[Path, TlsFiles]) -> None:
     directory, files = issued
     later = load(files.ca_cert).not_valid_after_utc + dt.timedelta(days=1)

@@ -134,13 +134,6 @@ def test_certificate_names_split_ips_from_dns_and_dedupe() -> None:
     assert ips == ["9.9.9.9", "10.99.0.11", "127.0.0.1", "192.0.2.7"]  # numeric order, once each
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: roles/vault/settings.py certificate_names sorts IPv4 and IPv6 addresses "
-    "together (key=ipaddress.ip_address) and raises TypeError for an IPv6 SAN that the "
-    "extra_sans validator accepts",
-)
 def test_certificate_names_with_an_ipv6_san() -> None:
     cfg = VaultSettings(extra_sans=["fd00::5"])
     _, ips = certificate_names(cfg, "10.99.0.11", "nas1", "10.99.0.11")
