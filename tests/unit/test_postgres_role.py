@@ -88,7 +88,10 @@ def test_password_moved_to_vault_counts_as_present() -> None:
 
 
 def test_roles_converged_is_empty() -> None:
-    state = {"roles": {"postgres": "t", "sovereign": "t", "app": "t"}, "secrets": ["app", "sovereign"]}
+    state = {
+        "roles": {"postgres": "t", "sovereign": "t", "app": "t"},
+        "secrets": ["app", "sovereign"],
+    }
     assert plan_roles(state, [{"name": "app", "login": True}]) == []
 
 
