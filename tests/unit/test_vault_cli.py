@@ -3,7 +3,6 @@ status line an operator reads."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,28 +12,17 @@ import pytest
 
 from roles.vault import api
 from roles.vault.pki import ensure_tls
-from sovereign import artifacts
 from sovereign.errors import SovereignError
 from sovereign.vault import _submit, describe
+from tests.support import cached_binary, free_port
 
 ROOT: dict[str, str] = {}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def shamir_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
     """A raft + TLS OpenBao without a seal stanza (shamir), initialised 3-of-5, sealed."""
-    directory = artifacts.default_dir()
-    try:
-        bao = artifacts.verify(directory, "bao")
-    except artifacts.ArtifactError:
-        artifacts.fetch(directory, ["bao"])
-        bao = artifacts.verify(directory, "bao")
+    bao = cached_binary("bao")
     tmp = tmp_path_factory.mktemp("shamir")
     tls, _ = ensure_tls(tmp / "ctl", "unit", ["localhost"], ["127.0.0.1"])
     port, cluster = free_port(), free_port()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,22 +12,7 @@ from pathlib import Path
 import pytest
 
 from appliance.events import Event, EventBusSettings
-from sovereign import artifacts
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
+from tests.support import cached_binary, free_port, wait_until
 
 
 class Broker:
@@ -81,12 +65,7 @@ class Broker:
 
 @pytest.fixture(scope="session")
 def tansu_binary() -> Path:
-    directory = artifacts.default_dir()
-    try:
-        return artifacts.verify(directory, "tansu")
-    except artifacts.ArtifactError:
-        artifacts.fetch(directory, ["tansu"])
-        return artifacts.verify(directory, "tansu")
+    return cached_binary("tansu")
 
 
 @pytest.fixture

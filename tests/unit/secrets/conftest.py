@@ -14,10 +14,8 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,32 +25,13 @@ import hvac
 import pytest
 
 from appliance.config import VaultSettings
-from sovereign import artifacts
+from roles.vault.desired import agent_policy
+from tests.support import cached_binary, free_port, wait_until
 
-AGENT_POLICY = """
-path "sovereign/data/agent/*" { capabilities = ["create", "read", "update", "delete"] }
-path "sovereign/metadata/agent/*" { capabilities = ["read", "list"] }
-path "sovereign/data/postgres/sovereign" { capabilities = ["read"] }
-path "transit/encrypt/agent" { capabilities = ["update"] }
-path "transit/decrypt/agent" { capabilities = ["update"] }
-"""
+# The policy the Vault role gives the agent (roles/vault/desired.py), not a copy of it.
+AGENT_POLICY = agent_policy("sovereign", "transit")
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Bao:
@@ -155,12 +134,7 @@ def configure_like_the_role(bao: Bao, creds_dir: Path) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def bao_binary() -> Path:
-    directory = artifacts.default_dir()
-    try:
-        return artifacts.verify(directory, "bao")
-    except artifacts.ArtifactError:
-        artifacts.fetch(directory, ["bao"])
-        return artifacts.verify(directory, "bao")
+    return cached_binary("bao")
 
 
 @dataclass

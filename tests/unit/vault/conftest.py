@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,24 +29,9 @@ from roles.vault.facts import VaultHostState
 from roles.vault.layout import CA_CERT
 from roles.vault.pki import TlsFiles, ensure_tls
 from roles.vault.settings import VaultSettings
-from sovereign import artifacts
+from tests.support import cached_binary, free_port, wait_until
 
 ROLE_DIR = Path(__file__).parents[3] / "roles" / "vault"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def role_template_args(
@@ -75,12 +59,7 @@ def render(template: str, args: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="session")
 def bao_binary() -> Path:
-    directory = artifacts.default_dir()
-    try:
-        return artifacts.verify(directory, "bao")
-    except artifacts.ArtifactError:
-        artifacts.fetch(directory, ["bao"])
-        return artifacts.verify(directory, "bao")
+    return cached_binary("bao")
 
 
 @dataclass
