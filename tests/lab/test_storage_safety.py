@@ -65,10 +65,10 @@ def test_degraded_pool_keeps_data_and_deploy_leaves_it(
     offline = [leaf.name for v in degraded.vdevs for leaf in v.leaves() if leaf.state == "OFFLINE"]
     assert len(offline) == 2
     # Re-import so that the canary is read from the four remaining disks, not the cache.
-    # (PostgreSQL keeps its dataset busy: stop it for the export, start it after.)
-    ssh(lab, "systemctl stop postgresql@15-main sovereign-agent")
+    # (PostgreSQL and Vault keep their datasets busy: stop them for the export, start after.)
+    ssh(lab, "systemctl stop postgresql@15-main vault sovereign-agent")
     ssh(lab, "zpool export tank && zpool import -d /lab/disks tank")
-    ssh(lab, "systemctl start postgresql@15-main sovereign-agent")
+    ssh(lab, "systemctl start postgresql@15-main vault sovereign-agent")
     assert canary_sum(lab) == canary
 
     result = run_deploy(INVENTORY, echo=False)
