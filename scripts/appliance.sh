@@ -20,6 +20,10 @@ address=$($sv lab status | awk -v h="$SOVEREIGN_LAB-1" '$1 == h {print $2}')
 echo
 echo "  agent:    http://$address:8013/health/detailed   (API docs: http://$address:8013/docs)"
 echo "  broker:   $address:9092 (Kafka API)"
+echo "  vault:    https://$address:8200 (CA: /var/lib/sovereign/labs/$SOVEREIGN_LAB/vault/$SOVEREIGN_LAB-1/tls/ca.crt)"
+echo "            keys: /var/lib/sovereign/labs/$SOVEREIGN_LAB/vault/$SOVEREIGN_LAB-1/init-keys.json.age"
+echo "            (open with the lab's operator key /var/lib/sovereign/labs/$SOVEREIGN_LAB/operator.age)"
+echo "            status: .venv/bin/sovereign vault status inventory/lab.py"
 echo "  shell:    .venv/bin/sovereign lab ssh $SOVEREIGN_LAB-1"
 echo "  redeploy: .venv/bin/sovereign deploy inventory/lab.py"
 echo "  verify:   .venv/bin/sovereign verify inventory/lab.py"
