@@ -12,11 +12,22 @@ from roles.postgres.facts import SECRETS_DIR, PgState
 from roles.postgres.settings import MONITOR_ROLE
 
 
-def _psql_stdin(port: int, sql: str, variables: str = "") -> StringCommand:
-    # SQL on stdin so that :'var' interpolation works; variables expand on the host only.
+def _psql_stdin(port: int, sql: str, password_file: str | None = None) -> StringCommand:
+    """SQL on psql's stdin, run as postgres. With `password_file`, the script starts with
+    `\\set pw <file content>` (read by root's shell) so the SQL can use :'pw'.
+
+    The password goes through the pipe, never on a command line: journald records the
+    command line (_CMDLINE) of every process that logs, and runuser logs its PAM session.
+    """
+    script = StringCommand("echo", QuoteString(sql))
+    if password_file:
+        script = StringCommand(
+            "{ printf '%s' '\\set pw '; cat", QuoteString(password_file), "; echo;",
+            "echo", QuoteString(sql), "; }",
+        )  # fmt: skip
     return StringCommand(
-        "echo", QuoteString(sql), "| (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1",
-        f"-p {int(port)} -d postgres", variables, ")",
+        script, "| (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1",
+        f"-p {int(port)} -d postgres)",
     )  # fmt: skip
 
 
@@ -102,7 +113,7 @@ def roles(roles: list[dict[str, Any]], port: int) -> Generator[StringCommand, No
         return
     for action, name in actions:
         secret = f"{SECRETS_DIR}/{name}"
-        pw = f'-v pw="$(cat {secret})"'
+        pw = secret
         if action == "monitor":
             yield _psql_stdin(
                 port, f"CREATE ROLE \"{name}\" LOGIN PASSWORD :'pw' IN ROLE pg_monitor;", pw

@@ -104,7 +104,8 @@ def test_secrets_appear_nowhere_in_clear(
     secrets = lab_secrets(lab, init_keys)
     for output in (deploys.first.output, deploys.second.output):
         assert not [s for s in secrets if s in output], "a secret is in the deploy output"
-    journal = ssh(lab, "journalctl --no-pager -o cat").stdout
+    # verbose: every field, the _CMDLINE of each logging process included
+    journal = ssh(lab, "journalctl --no-pager -o verbose").stdout
     assert len(journal) > 10_000  # the journal was really read
     assert not [s for s in secrets if s in journal], "a secret is in the journal"
     # Every file of the host, the Vault dataset and audit log included; the patterns go in on
@@ -127,6 +128,13 @@ def test_status_command_reports_unsealed(lab: str, deploys: Deploys) -> None:
     proc = sovereign("vault", "status", INVENTORY, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{lab}-1: unsealed (static seal)" in proc.stdout
+
+
+def test_unseal_command_leaves_an_unsealed_vault_alone(lab: str, deploys: Deploys) -> None:
+    proc = sovereign("vault", "unseal", INVENTORY, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{lab}-1: unsealed (static seal)" in proc.stdout
+    assert "nothing to do" in proc.stdout
 
 
 def test_rebooted_host_comes_back_unsealed(lab: str, deploys: Deploys) -> None:

@@ -142,3 +142,15 @@ def test_pg_state_server_down_leaves_roles_unknown() -> None:
 def test_pg_state_not_installed() -> None:
     assert parse_pg_state([]) == PgState.default()
     assert parse_pg_state([])["installed"] is False
+
+
+def test_password_reaches_psql_through_the_pipe_not_its_command_line() -> None:
+    """journald keeps the command line of every process that logs (runuser logs its PAM
+    session): the password file is read by root's shell and piped into psql's script."""
+    from roles.postgres.ops import _psql_stdin
+
+    command = _psql_stdin(5432, "ALTER ROLE \"app\" PASSWORD :'pw';", "/s/app").get_raw_value()
+    producer, consumer = command.split(" | ", 1)
+    assert "cat /s/app" in producer and "\\set pw " in producer
+    assert "runuser -u postgres -- psql" in consumer
+    assert "pw" not in consumer and "/s/app" not in consumer
