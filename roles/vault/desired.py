@@ -129,8 +129,8 @@ def desired(kv: str, transit: str) -> Desired:
         auth={"approle/": "approle"},
         policies={
             AGENT_ROLE: agent_policy(kv, transit),
-            DEPLOY_ROLE: deploy_policy(kv, transit),
             ADMIN_ROLE: ADMIN_POLICY,
+            DEPLOY_ROLE: deploy_policy(kv, transit),
         },
         approles={
             AGENT_ROLE: {**role, "token_policies": [AGENT_ROLE]},
@@ -211,4 +211,7 @@ def plan(want: Desired, have: dict[str, Any]) -> list[Change]:
     for mount, key in want.transit_keys:
         if (mount, key) not in keys:
             changes.append(Change("transit-key", f"{mount}/{key}", "create", {"mount": mount}))
-    return changes
+    # The deploy's own policy goes last: once in force, the deploy may not touch the
+    # break-glass objects any more.
+    own = [c for c in changes if c.kind == "policy" and c.name == DEPLOY_ROLE]
+    return [c for c in changes if c not in own] + own

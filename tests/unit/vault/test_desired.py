@@ -109,15 +109,16 @@ def test_plan_on_an_empty_vault_creates_everything_in_order() -> None:
         "mount transit/: enable transit",
         "auth approle/: enable approle",
         f"policy {AGENT_ROLE}: create",
-        f"policy {DEPLOY_ROLE}: create",
         f"policy {ADMIN_ROLE}: create",
         f"approle {AGENT_ROLE}: create",
         f"approle {DEPLOY_ROLE}: create",
         f"approle {ADMIN_ROLE}: create",
         "transit-key transit/agent: create",
+        # Last: once it is in force the deploy may not touch the break-glass objects.
+        f"policy {DEPLOY_ROLE}: create",
     ]
     assert changes[0].spec == {"type": "kv", "options": {"version": "2"}}
-    assert changes[6].spec["token_policies"] == [AGENT_ROLE]
+    assert changes[5].spec["token_policies"] == [AGENT_ROLE]
     assert plan(WANT, {}) == changes  # read_state of nothing at all
 
 
@@ -174,3 +175,17 @@ def test_desired_follows_the_mount_names() -> None:
     for role in want.approles.values():
         assert role["secret_id_bound_cidrs"] == ["127.0.0.1/32"]
         assert role["token_bound_cidrs"] == ["127.0.0.1/32"]
+
+
+def test_upgrading_deploy_policy_comes_after_the_break_glass_objects() -> None:
+    """A Vault configured before the break-glass role existed: the old, wider deploy policy
+    still lets the deploy create it, then the deploy narrows its own policy."""
+    have = converged()
+    have["policies"][DEPLOY_ROLE] = "old rules"
+    del have["policies"][ADMIN_ROLE]
+    have["approles"][ADMIN_ROLE] = None
+    assert [str(c) for c in plan(WANT, have)] == [
+        f"policy {ADMIN_ROLE}: create",
+        f"approle {ADMIN_ROLE}: create",
+        f"policy {DEPLOY_ROLE}: rules differ",
+    ]
