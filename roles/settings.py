@@ -46,3 +46,13 @@ def check_ip(value: str | None) -> str | None:
     if value is not None:
         ipaddress.ip_address(value)
     return value
+
+
+def listen_address_or_host_ip(key: str, declared: str | None, ssh_hostname: str | None) -> str:
+    """A service's declared listen address, else the host's IP; raises naming `key`."""
+    address = declared or host_ip(ssh_hostname)
+    if address is None:
+        raise ValueError(
+            f"{key}.listen_address: required when the host's ssh_hostname is not an IP address"
+        )
+    return address

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from roles.settings import check_ip, host_ip
+from roles.settings import check_ip, listen_address_or_host_ip
 
 TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
@@ -65,9 +65,4 @@ class BrokerSettings(BaseModel):
 
 
 def resolve_listen_address(cfg: BrokerSettings, ssh_hostname: str | None) -> str:
-    address = cfg.listen_address or host_ip(ssh_hostname)
-    if address is None:
-        raise ValueError(
-            "broker.listen_address: required when the host's ssh_hostname is not an IP address"
-        )
-    return address
+    return listen_address_or_host_ip("broker", cfg.listen_address, ssh_hostname)

@@ -14,7 +14,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from roles.settings import check_ip, host_ip
+from roles.settings import check_ip, listen_address_or_host_ip
 
 SAN_DNS_RE = re.compile(
     r"^(?=.{1,253}$)(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})(\.[a-zA-Z0-9-]{1,63})*$"
@@ -192,12 +192,7 @@ def controller_dir(cfg: VaultSettings, host_name: str) -> Path:
 
 
 def resolve_listen_address(cfg: VaultSettings, ssh_hostname: str | None) -> str:
-    address = cfg.listen_address or host_ip(ssh_hostname)
-    if address is None:
-        raise ValueError(
-            "vault.listen_address: required when the host's ssh_hostname is not an IP address"
-        )
-    return address
+    return listen_address_or_host_ip("vault", cfg.listen_address, ssh_hostname)
 
 
 def listeners(address: str) -> list[str]:
