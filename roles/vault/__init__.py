@@ -146,7 +146,7 @@ def vault() -> None:
     audit_dir = str(Path(cfg.audit_log).parent)
     files.directory(name=f"Create {audit_dir} (audit log)", path=audit_dir, user=USER,
                     group=USER, mode="700")  # fmt: skip
-    seal_changed = _seal(cfg)
+    seal_changed = _seal(cfg, binary)
     template_args = render_args(cfg, address, host.name, binary)
     conf = files.template(name="Render the server configuration", src=str(HERE / "server.hcl.j2"),
                           dest=SERVER_HCL, user="root", group=USER, mode="640",
@@ -198,10 +198,16 @@ def _install(cfg: VaultSettings, binary: str) -> OperationMeta:
                         packages=["vault"], update=True)  # fmt: skip
 
 
-def _seal(cfg: VaultSettings) -> list[OperationMeta]:
+def _seal(cfg: VaultSettings, binary: str) -> list[OperationMeta]:
     """The auto-unseal material on the host; what changed of it needs a restart."""
     if cfg.seal == "static":
-        return [ops.seal_key(name="Generate the static seal key (stays on the host)")]
+        return [
+            ops.seal_key(
+                name="Generate the static seal key (stays on the host)",
+                binary=binary,
+                port=cfg.port,
+            )
+        ]
     if cfg.seal == "transit":
         assert cfg.transit is not None
         token = transit_token(cfg, host.name)

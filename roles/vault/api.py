@@ -35,7 +35,7 @@ def seal_status(vault: hvac.Client, wait_s: float = WAIT_S) -> dict[str, Any]:
         try:
             status: dict[str, Any] = vault.sys.read_seal_status()
             return status
-        except (OSError, VaultError, Exception) as exc:  # connection refused, TLS not yet up…
+        except Exception as exc:  # connection refused, TLS not up yet, 5xx while starting
             if time.monotonic() > deadline:
                 raise VaultDeployError(
                     f"Vault did not answer within {wait_s:.0f} s: {exc}"

@@ -46,12 +46,14 @@ from sovereign.tunnel import forward
 
 
 @operation()
-def seal_key() -> Generator[str, None, None]:
+def seal_key(binary: str, port: int) -> Generator[str, None, None]:
     """
     Generate the static seal key on the host once (32 random bytes, readable by Vault only).
-    It never leaves the host; losing it means unsealing with the recovery keys' help.
+    It never leaves the host. Recovery keys cannot unseal without it: back it up with the host.
+
+    + binary, port: as for `configure`, whose host-state fact this reads (one command for both)
     """
-    state = host.get_fact(VaultHostState, binary="/bin/true", port=1)
+    state = host.get_fact(VaultHostState, binary=binary, port=port)
     if state["seal_key"]:
         host.noop(f"{SEAL_KEY} exists")
         return
@@ -83,7 +85,8 @@ def pending(
 ) -> list[str]:
     """What converge would do on an initialised, unsealed Vault (empty: nothing)."""
     api.login_deploy(vault, credentials)
-    work = [str(c) for c in plan(desired(kv, transit), api.read_state(vault, desired(kv, transit)))]
+    want = desired(kv, transit)
+    work = [str(c) for c in plan(want, api.read_state(vault, want))]
     if state["role_id"] != api.role_id(vault, AGENT_ROLE):
         work.append("deliver the agent's AppRole credentials")
     elif not state["accessor"] or not api.accessor_valid(vault, AGENT_ROLE, state["accessor"]):

@@ -170,10 +170,6 @@ class VaultSettings(BaseModel):
         return self
 
     @property
-    def binary(self) -> str:
-        return "/usr/local/bin/bao" if self.flavour == "openbao" else "/usr/bin/vault"
-
-    @property
     def unseal_automatic(self) -> bool:
         return self.seal != "shamir"
 
