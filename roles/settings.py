@@ -32,6 +32,13 @@ def parse_settings(model: type[M], key: str, raw: Any, host_name: str) -> M:
         ) from None
 
 
+def absolute_path(value: str) -> str:
+    """Field validator body for a path on the host: absolute, no `..`, no trailing slash."""
+    if not value.startswith("/") or ".." in value.split("/"):
+        raise ValueError("must be an absolute path")
+    return value.rstrip("/")
+
+
 def host_ip(ssh_hostname: str | None) -> str | None:
     """The host's IP when the inventory reaches it by address (the default listen address of
     the services), else None."""

@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from roles.settings import host_ip
+from roles.settings import absolute_path, host_ip
 
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RESERVED_ROLES = {"postgres", "public"}
@@ -65,9 +65,7 @@ class PostgresSettings(BaseModel):
     @field_validator("data_dir")
     @classmethod
     def _abs(cls, value: str) -> str:
-        if not value.startswith("/") or ".." in value.split("/"):
-            raise ValueError("must be an absolute path")
-        return value.rstrip("/")
+        return absolute_path(value)
 
     @field_validator("listen_addresses")
     @classmethod

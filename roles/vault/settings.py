@@ -14,7 +14,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from roles.settings import check_ip, listen_address_or_host_ip
+from roles.settings import absolute_path, check_ip, listen_address_or_host_ip
 
 SAN_DNS_RE = re.compile(
     r"^(?=.{1,253}$)(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})(\.[a-zA-Z0-9-]{1,63})*$"
@@ -113,9 +113,7 @@ class VaultSettings(BaseModel):
     @field_validator("data_dir", "audit_log")
     @classmethod
     def _abs(cls, value: str) -> str:
-        if not value.startswith("/") or ".." in value.split("/"):
-            raise ValueError("must be an absolute path")
-        return value.rstrip("/")
+        return absolute_path(value)
 
     @field_validator("operator_age_recipients")
     @classmethod
