@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from appliance.events import Event, EventBus, EventBusSettings
-from sovereign import artifacts
+from controller import artifacts
 
 
 def free_port() -> int:

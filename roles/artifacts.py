@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pyinfra import host
 
-from sovereign.artifacts import default_dir, read_manifest, verify
+from controller.artifacts import default_dir, read_manifest, verify
 
 
 def artifact_path(name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from controller.artifacts import WHEELHOUSE
 from roles.agent.settings import AgentRoleSettings
 from roles.base.settings import BaseSettings
 from roles.broker.settings import BrokerSettings
@@ -18,7 +19,6 @@ from roles.vault import transit_token
 from roles.vault.settings import VaultSettings
 from roles.zfs import resolve_settings
 from roles.zfs.backends import parse_backend
-from sovereign.artifacts import WHEELHOUSE
 
 
 def preflight_host(host_name: str, data: dict[str, Any]) -> set[str]:

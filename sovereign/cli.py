@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
 from sovereign.lab.state import DEFAULT_LAB
 from sovereign.progress import Progress
 
@@ -149,7 +149,7 @@ def artifacts_fetch_cmd(directory: str | None, names: tuple[str, ...]) -> None:
     """Gather the artifacts (all, or NAMES) with their checksums into the cache."""
     from pathlib import Path
 
-    from sovereign import artifacts as cache
+    from controller import artifacts as cache
 
     target = Path(directory) if directory else cache.default_dir()
     progress = Progress("artifacts")
@@ -163,7 +163,7 @@ def artifacts_verify_cmd(directory: str | None) -> None:
     """Check every artifact in the cache against its recorded checksum."""
     from pathlib import Path
 
-    from sovereign import artifacts as cache
+    from controller import artifacts as cache
 
     target = Path(directory) if directory else cache.default_dir()
     manifest = cache.read_manifest(target)

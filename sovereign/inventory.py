@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sovereign.errors import SovereignError
-from sovereign.paths import PROJECT_ROOT, pyinfra_bin
+from controller.errors import SovereignError
+from controller.paths import PROJECT_ROOT, pyinfra_bin
 
 EXCEPTION_LINE = re.compile(r"^[\w.]+(?:Error|Exception): (.+)$")
 

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from sovereign.errors import PrerequisiteError
+from controller.errors import PrerequisiteError
 
 # tool -> Debian package that provides it
 LAB_TOOLS = {

@@ -10,9 +10,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
+from controller.paths import PROJECT_ROOT, pyinfra_bin
 from sovereign.inventory import InventoryHost, load_inventory, render_ssh_config
-from sovereign.paths import PROJECT_ROOT, pyinfra_bin
 
 SITE = PROJECT_ROOT / "deploy" / "site.py"
 INFRA_TESTS = PROJECT_ROOT / "tests" / "infra"
@@ -54,9 +54,9 @@ def parse_pyinfra_output(output: str) -> list[tuple[str, str, str]]:
 
 def preflight(hosts: list[InventoryHost]) -> None:
     """Validate each host's role settings and verify the artifacts it needs."""
+    from controller.artifacts import WHEELHOUSE, default_dir, ensure_wheelhouse, verify
     from roles.requirements import preflight_host
     from roles.settings import RoleSettingsError
-    from sovereign.artifacts import WHEELHOUSE, default_dir, ensure_wheelhouse, verify
 
     # Hosts share a cache: hash each artifact once, not once per host (bao is ~180 MB).
     wanted: set[tuple[Path, str]] = set()

@@ -6,7 +6,7 @@ import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
 
 
 class CommandError(SovereignError):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
+from controller.tunnel import forward, ssh_transport
 from sovereign.inventory import InventoryHost, load_inventory
-from sovereign.tunnel import forward, ssh_transport
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sovereign import artifacts
+from controller import artifacts
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from appliance.config import validate_config
+from controller.artifacts import WHEELHOUSE
 from roles.agent import ops
 from roles.agent.settings import AgentRoleSettings, render_config, resolve_listen_address
 from roles.artifacts import artifact_entry, artifact_path
@@ -25,7 +26,6 @@ from roles.settings import RoleSettingsError, format_validation_error, parse_set
 from roles.vault.desired import PG_MONITOR_SECRET
 from roles.vault.layout import AGENT_ROLE_ID, AGENT_SECRET_ID, CA_CERT
 from roles.vault.settings import VaultSettings
-from sovereign.artifacts import WHEELHOUSE
 
 HERE = Path(__file__).parent
 WHEELHOUSE_DIR = "/opt/sovereign/wheelhouse"

@@ -19,6 +19,7 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, OperationError, StringCommand, operation
 from pyinfra.api.host import Host
 
+from controller.tunnel import forward
 from roles.vault import api
 from roles.vault.api import VaultDeployError
 from roles.vault.desired import ADMIN_ROLE, AGENT_ROLE, DEPLOY_ROLE, Desired, desired, plan
@@ -42,7 +43,6 @@ from roles.vault.layout import (
     SEAL_KEY,
     USER,
 )  # fmt: skip
-from sovereign.tunnel import forward
 
 
 @operation()

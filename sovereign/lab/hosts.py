@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
 from sovereign.lab.state import HostState, LabPaths, LabState
 from sovereign.system import run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
 from sovereign.lab.manager import operator_age_recipient
 from sovereign.lab.state import DEFAULT_LAB, LabPaths, load_state, validate_lab_name
 

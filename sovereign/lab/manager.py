@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
 from sovereign.lab import hosts, network, rootfs
 from sovereign.lab.state import (
     LabPaths,

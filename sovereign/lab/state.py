@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
 
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 DEFAULT_LAB = "lab"

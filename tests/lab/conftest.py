@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sovereign.errors import PrerequisiteError
+from controller.errors import PrerequisiteError
 from sovereign.prereq import require_lab_prerequisites
 from sovereign.runner import DeployResult, run_deploy
 

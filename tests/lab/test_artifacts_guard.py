@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sovereign.artifacts import default_dir, fetch
+from controller.artifacts import default_dir, fetch
 from tests.lab.conftest import INVENTORY, sovereign
 
 

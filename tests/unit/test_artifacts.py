@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sovereign import artifacts
-from sovereign.artifacts import ArtifactError, fetch, sha256_file, verify
+from controller import artifacts
+from controller.artifacts import ArtifactError, fetch, sha256_file, verify
 
 
 def fake_downloader(calls: list[str]) -> artifacts.Downloader:

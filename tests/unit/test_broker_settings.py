@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from controller.artifacts import WHEELHOUSE
 from roles.broker.settings import BrokerSettings, resolve_listen_address
 from roles.requirements import required_artifacts
 from roles.settings import RoleSettingsError, parse_settings
-from sovereign.artifacts import WHEELHOUSE
 
 
 def test_defaults_are_redpanda_with_appliance_topics() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.errors import PrerequisiteError
 from roles.base.settings import BaseSettings
 from roles.settings import RoleSettingsError, parse_settings
-from sovereign.errors import PrerequisiteError
 from sovereign.inventory import InventoryHost, render_ssh_config
 from sovereign.prereq import require_tools
 from sovereign.runner import parse_pyinfra_output

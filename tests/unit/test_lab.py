@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sovereign.errors import SovereignError
+from controller.errors import SovereignError
 from sovereign.lab.hosts import network_file
 from sovereign.lab.manager import render_known_hosts, render_ssh_config
 from sovereign.lab.network import parse_ip_addr_json, plan_nat, wanted_nat_rule

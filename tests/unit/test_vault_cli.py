@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from controller.errors import SovereignError
 from roles.vault import api
 from roles.vault.pki import ensure_tls
-from sovereign.errors import SovereignError
 from sovereign.vault import _submit, describe
 from tests.support import cached_binary, free_port
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from controller import artifacts
 from roles.vault import api
 from roles.vault.layout import AGENT_ACCESSOR, AGENT_ROLE_ID, PG_SECRETS_DIR, SEAL_KEY
-from sovereign import artifacts
 from tests.unit.vault.conftest import BaoServer, SandboxHost
 
 FIXTURES = Path(__file__).parent / "fixtures"

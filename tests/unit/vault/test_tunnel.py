@@ -1,4 +1,4 @@
-"""The deploy reaches the host's Vault through its SSH connection: sovereign.tunnel.forward and
+"""The deploy reaches the host's Vault through its SSH connection: controller.tunnel.forward and
 roles.vault.ops.vault_session over a real paramiko transport (an in-process SSH server that
 opens direct-tcpip channels the way sshd does) to a real OpenBao."""
 
@@ -16,9 +16,9 @@ import pytest
 import requests
 from fabric.tunnels import Tunnel
 
+from controller.tunnel import forward
 from roles.vault import api
 from roles.vault.ops import vault_session
-from sovereign.tunnel import forward
 from tests.unit.vault.conftest import BaoServer
 
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sovereign.errors import SovereignError
-from sovereign.paths import PROJECT_ROOT
+from controller.errors import SovereignError
+from controller.paths import PROJECT_ROOT
 
 MANIFEST = "manifest.json"
 FORMAT = 1
