@@ -10,7 +10,8 @@ Sources, highest priority first:
    the pyinfra role). A missing default file is fine; a missing file that was named explicitly
    is an error. Unknown keys are rejected so a typo does not silently fall back to a default.
 
-Example file (every key, with its default)::
+Example file (every key, with its default; each table's model lives beside its subsystem, named
+in the table's comment)::
 
     host = "127.0.0.1"
     port = 8013
@@ -35,7 +36,7 @@ Example file (every key, with its default)::
     # postgres_password_secret = "postgres/sovereign"   # secret whose field `password` is the
     #                                                   # check's password; unset: none (peer auth)
 
-    [secrets]                       # where the agent's secrets live (appliance/secrets)
+    [secrets]                       # where the agent's secrets live (appliance/secrets/settings.py)
     backend = "env"                 # env (development) | vault | aws
     cache_ttl_s = 300.0             # a fetched value is served this long, also while the
                                     # backend is down; then "unavailable"
@@ -61,7 +62,8 @@ Example file (every key, with its default)::
     prefix = "sovereign/"           # secret "postgres/sovereign" is "sovereign/postgres/sovereign"
     timeout_s = 3.0
 
-    # [totp]                        # TOTP second factor (appliance/totp.py); needs backend vault
+    # [totp]                        # TOTP second factor (appliance/totp_settings.py);
+    #                               # needs secrets.backend = "vault"
     # issuer = "Sovereign Appliance"
     # digits = 6
     # period = 30
@@ -71,7 +73,7 @@ Example file (every key, with its default)::
     # bootstrap_servers = "10.99.0.11:9092"
     # outbox_path = "/var/lib/sovereign/events.db"
 
-    [thresholds]
+    [thresholds]                    # appliance/vitals/settings.py
     cpu_warning = 85.0
     cpu_critical = 95.0
     memory_warning = 85.0
@@ -84,7 +86,7 @@ Example file (every key, with its default)::
     disk_critical = 95.0
     zombie_warning = 5
 
-    [leak]
+    [leak]                          # appliance/vitals/settings.py
     min_samples = 10
     min_growth_bytes = 10485760
     min_growth_ratio = 0.10
@@ -95,12 +97,11 @@ Example file (every key, with its default)::
 from __future__ import annotations
 
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -109,6 +110,10 @@ from pydantic_settings import (
 )
 
 from appliance.events.settings import EventBusSettings
+from appliance.secrets.names import check_secret_name
+from appliance.secrets.settings import SecretsSettings
+from appliance.totp_settings import TotpSettings
+from appliance.vitals.settings import LeakSettings, VitalsThresholds
 
 DEFAULT_CONFIG_FILE = Path("/etc/sovereign/agent.toml")
 CONFIG_FILE_ENV = "APPLIANCE_CONFIG_FILE"
@@ -116,168 +121,6 @@ CONFIG_FILE_ENV = "APPLIANCE_CONFIG_FILE"
 
 class ConfigError(ValueError):
     """The settings cannot be loaded (missing file, invalid value)."""
-
-
-class VitalsThresholds(BaseModel):
-    """Percentages are 0-100; load is the 1-minute load average divided by the core count."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu_warning: float = Field(default=85.0, ge=0, le=100)
-    cpu_critical: float = Field(default=95.0, ge=0, le=100)
-    memory_warning: float = Field(default=85.0, ge=0, le=100)
-    memory_critical: float = Field(default=95.0, ge=0, le=100)
-    swap_warning: float = Field(default=50.0, ge=0, le=100)
-    swap_critical: float = Field(default=80.0, ge=0, le=100)
-    load_per_core_warning: float = Field(default=1.5, gt=0)
-    load_per_core_critical: float = Field(default=3.0, gt=0)
-    disk_warning: float = Field(default=85.0, ge=0, le=100)
-    disk_critical: float = Field(default=95.0, ge=0, le=100)
-    zombie_warning: int = Field(default=5, ge=1)
-
-    @model_validator(mode="after")
-    def _warning_below_critical(self) -> Self:
-        for metric in ("cpu", "memory", "swap", "load_per_core", "disk"):
-            warning = getattr(self, f"{metric}_warning")
-            critical = getattr(self, f"{metric}_critical")
-            if warning >= critical:
-                raise ValueError(
-                    f"thresholds.{metric}_warning ({warning}) must be below "
-                    f"thresholds.{metric}_critical ({critical})"
-                )
-        return self
-
-
-class LeakSettings(BaseModel):
-    """When a process counts as a memory-leak suspect (see appliance.vitals.leaks)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_samples: int = Field(default=10, ge=3)
-    min_growth_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
-    min_growth_ratio: float = Field(default=0.10, ge=0)
-    # Bounds the per-process RSS bookkeeping on hosts with very many processes.
-    max_processes: int = Field(default=2000, ge=1)
-    # Samples of RSS kept per process: the window over which growth is judged.
-    window_samples: int = Field(default=60, ge=3, le=10_000)
-
-    @model_validator(mode="after")
-    def _window_holds_min_samples(self) -> Self:
-        if self.window_samples < self.min_samples:
-            raise ValueError(
-                f"leak.window_samples ({self.window_samples}) must be >= "
-                f"leak.min_samples ({self.min_samples})"
-            )
-        return self
-
-
-#: A secret's name: a slash path of segments (letters, digits, ``_ - . @``; no empty, ``.`` or
-#: ``..`` segment), e.g. ``postgres/sovereign``; relative to the backend's root (the KV mount).
-SECRET_NAME = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]*(/[A-Za-z0-9_@-][A-Za-z0-9_.@-]*)*")
-#: A field of a secret (a secret is a mapping of fields to string values).
-SECRET_FIELD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
-
-
-def check_secret_name(name: str) -> str:
-    if len(name) > 512 or not SECRET_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid secret name {name!r}: expected a slash path such as 'postgres/sovereign'"
-        )
-    return name
-
-
-_MOUNT = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
-
-
-class VaultSettings(BaseModel):
-    """The agent's Vault (OpenBao): AppRole login from two files, KV v2 reads and writes."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    address: str = Field(default="https://127.0.0.1:8200", pattern=r"^https?://[^/\s]+/?$")
-    ca_cert: Path | None = Field(
-        default=Path("/etc/sovereign/vault/tls/ca.crt"),
-        description="CA bundle the server certificate must chain to; empty: the system's CAs.",
-    )
-    role_id_file: Path = Path("/etc/sovereign/vault/agent/role-id")
-    secret_id_file: Path = Path("/etc/sovereign/vault/agent/secret-id")
-    approle_mount: str = Field(default="approle", pattern=_MOUNT)
-    kv_mount: str = Field(default="sovereign", pattern=_MOUNT)
-    transit_mount: str = Field(default="transit", pattern=_MOUNT)
-    timeout_s: float = Field(default=3.0, gt=0, le=60, description="Per HTTP request.")
-    retries: int = Field(
-        default=2, ge=0, le=10, description="Extra attempts after a transient failure."
-    )
-    backoff_initial_s: float = Field(default=0.1, gt=0, le=60)
-    backoff_max_s: float = Field(default=1.0, gt=0, le=300)
-    breaker_failures: int = Field(
-        default=5, ge=1, le=1000, description="Consecutive failed calls that open the breaker."
-    )
-    breaker_cooldown_s: float = Field(
-        default=30.0, gt=0, le=3600, description="How long an open breaker fails fast."
-    )
-
-    @field_validator("address")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    @field_validator("ca_cert", mode="before")
-    @classmethod
-    def _empty_is_system(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @model_validator(mode="after")
-    def _backoff_order(self) -> Self:
-        if self.backoff_initial_s > self.backoff_max_s:
-            raise ValueError("secrets.vault.backoff_initial_s must not exceed backoff_max_s")
-        return self
-
-
-class AwsSecretsSettings(BaseModel):
-    """AWS Secrets Manager; credentials come from boto3's default chain (instance role…)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    region: str | None = Field(default=None, description="Unset: boto3's default region.")
-    prefix: str = Field(
-        default="sovereign/", description="Prepended to a secret's name to form its SecretId."
-    )
-    timeout_s: float = Field(default=3.0, gt=0, le=60)
-
-
-class SecretsSettings(BaseModel):
-    """Where the agent reads its secrets (see appliance/secrets)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    backend: Literal["env", "vault", "aws"] = Field(
-        default="env", description="env: process environment (+ env_file), for development."
-    )
-    cache_ttl_s: float = Field(
-        default=300.0,
-        ge=0,
-        le=86_400,
-        description="How long a fetched value is served, also while the backend is down.",
-    )
-    env_file: Path | None = Field(
-        default=None, description="env backend: a dotenv file read under the process environment."
-    )
-    vault: VaultSettings = Field(default_factory=VaultSettings)
-    aws: AwsSecretsSettings = Field(default_factory=AwsSecretsSettings)
-
-
-class TotpSettings(BaseModel):
-    """TOTP (RFC 6238) second factor for privileged operations."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    issuer: str = Field(default="Sovereign Appliance", min_length=1, max_length=64)
-    digits: int = Field(default=6, ge=6, le=8)
-    period: int = Field(default=30, ge=15, le=300, description="Seconds per time step.")
-    valid_window: int = Field(
-        default=1, ge=0, le=10, description="Steps of clock drift accepted either side of now."
-    )
 
 
 class Settings(BaseSettings):

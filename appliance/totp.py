@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import pyotp
 from pydantic import SecretStr
 
-from appliance.config import TotpSettings
 from appliance.errors import ApplianceError
 from appliance.secrets import SecretConflict, SecretManager
+from appliance.totp_settings import TotpSettings
 
 #: One path segment: letters, digits and ``_ - . @``, not starting with a dot.
 PRINCIPAL = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,127}")

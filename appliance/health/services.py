@@ -12,7 +12,7 @@ from appliance.health.registry import BlockingCheck
 from appliance.secrets import SecretError, SecretManager
 
 if TYPE_CHECKING:
-    from appliance.config import VaultSettings
+    from appliance.secrets.settings import VaultClientSettings
 
 PASSWORD_FIELD = "password"  # noqa: S105 - the field's name, not a password
 # sys/health answers these codes with a JSON body; any other is not Vault talking.
@@ -136,7 +136,7 @@ class VaultCheck(BlockingCheck):
 
     def __init__(
         self,
-        settings: VaultSettings,
+        settings: VaultClientSettings,
         client_status: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         import hvac

@@ -28,7 +28,7 @@ from appliance.secrets.errors import (
 from appliance.secrets.manager import SecretManager
 
 if TYPE_CHECKING:
-    from appliance.config import SecretsSettings
+    from appliance.secrets.settings import SecretsSettings
 
 __all__ = [
     "CasBackend",

@@ -25,7 +25,7 @@ from appliance.secrets.errors import (
 )
 
 if TYPE_CHECKING:
-    from appliance.config import AwsSecretsSettings
+    from appliance.secrets.settings import AwsSecretsSettings
 
 _DENIED = {"AccessDeniedException", "DecryptionFailure", "UnrecognizedClientException"}
 _NOT_FOUND = {"ResourceNotFoundException"}

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from appliance.config import SECRET_FIELD
 from appliance.secrets.errors import SecretReadOnly
+from appliance.secrets.names import SECRET_FIELD
 
 Fields = dict[str, SecretStr]
 

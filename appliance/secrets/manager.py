@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from appliance.config import check_secret_name
 from appliance.secrets.backend import (
     CasBackend,
     Fields,
@@ -25,6 +24,7 @@ from appliance.secrets.backend import (
     check_fields,
 )
 from appliance.secrets.errors import SecretNotFound, SecretReadOnly
+from appliance.secrets.names import check_secret_name
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from appliance.secrets.errors import (
 from appliance.secrets.resilience import Backoff, BreakerState, CircuitBreaker
 
 if TYPE_CHECKING:
-    from appliance.config import VaultSettings
+    from appliance.secrets.settings import VaultClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class VaultBackend(CasBackend):
 
     def __init__(
         self,
-        settings: VaultSettings,
+        settings: VaultClientSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

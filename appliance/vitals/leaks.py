@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from appliance.config import LeakSettings
 from appliance.vitals.models import LeakSuspect
+from appliance.vitals.settings import LeakSettings
 
 # Allocators give memory back now and then; a leak still rises in most steps.
 MIN_RISING_SHARE = 0.6

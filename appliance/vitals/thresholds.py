@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from appliance.config import VitalsThresholds
 from appliance.vitals.models import VitalsStatus
+from appliance.vitals.settings import VitalsThresholds
 
 
 @dataclass(frozen=True, slots=True)

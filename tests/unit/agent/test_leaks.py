@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.config import LeakSettings
 from appliance.vitals.leaks import find_leak_suspects, is_steady_growth
+from appliance.vitals.settings import LeakSettings
 
 MB = 1024 * 1024
 S = LeakSettings(min_samples=5, min_growth_bytes=10 * MB, min_growth_ratio=0.1, window_samples=10)

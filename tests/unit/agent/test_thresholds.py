@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.config import VitalsThresholds
 from appliance.vitals.models import VitalsStatus
+from appliance.vitals.settings import VitalsThresholds
 from appliance.vitals.thresholds import Readings, evaluate
 
 T = VitalsThresholds()  # cpu 85/95, memory 85/95, swap 50/80, load 1.5/3, disk 85/95, zombies 5

@@ -24,7 +24,7 @@ from typing import Any
 import hvac
 import pytest
 
-from appliance.config import VaultSettings
+from appliance.secrets.settings import VaultClientSettings
 from roles.vault.desired import agent_policy
 from tests.support import cached_binary, free_port, wait_until
 
@@ -143,7 +143,7 @@ class VaultLab:
     role_id_file: Path
     secret_id_file: Path
 
-    def settings(self, **overrides: Any) -> VaultSettings:
+    def settings(self, **overrides: Any) -> VaultClientSettings:
         """Settings for the agent's client: short timeouts and backoff so failures are fast."""
         values: dict[str, Any] = {
             "address": self.bao.address,
@@ -158,7 +158,7 @@ class VaultLab:
             "breaker_cooldown_s": 0.3,
         }
         values.update(overrides)
-        return VaultSettings.model_validate(values)
+        return VaultClientSettings.model_validate(values)
 
     def write(self, name: str, fields: dict[str, str]) -> None:
         self.bao.root().secrets.kv.v2.create_or_update_secret(

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from appliance.config import AwsSecretsSettings
 from appliance.secrets import (
     SecretDenied,
     SecretError,
@@ -20,6 +19,7 @@ from appliance.secrets import (
     SecretUnavailable,
 )
 from appliance.secrets.aws import AwsBackend
+from appliance.secrets.settings import AwsSecretsSettings
 
 boto3 = pytest.importorskip("boto3")
 from botocore.stub import Stubber  # noqa: E402

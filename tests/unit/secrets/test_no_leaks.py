@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pyotp
 import pytest
 
-from appliance.config import TotpSettings
 from appliance.health.services import PostgresCheck, VaultCheck
 from appliance.secrets import SecretError, SecretManager
 from appliance.secrets.vault import VaultBackend
 from appliance.totp import TotpError, TotpService
+from appliance.totp_settings import TotpSettings
 from tests.unit.secrets.conftest import FakeClock, PasswordPostgres, VaultLab
 
 PG_VALUE = "leak-canary-pg-7f3a91"

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 
-from appliance.config import TotpSettings
 from appliance.secrets import SecretManager, SecretUnavailable
 from appliance.secrets.env import EnvBackend
 from appliance.secrets.vault import VaultBackend
@@ -21,6 +20,7 @@ from appliance.totp import (
     TotpService,
     UnknownPrincipal,
 )
+from appliance.totp_settings import TotpSettings
 from tests.unit.secrets.conftest import FakeClock, VaultLab
 
 T0 = 1_800_000_000.0  # a wall-clock time on a step boundary (period 30)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import VaultSettings
 from appliance.health.models import ServiceStatus
 from appliance.health.services import VaultCheck
 from appliance.secrets import SecretUnavailable
+from appliance.secrets.settings import VaultClientSettings
 from appliance.secrets.vault import VaultBackend
 from tests.unit.secrets.conftest import VaultLab, free_port
 
@@ -78,7 +78,7 @@ def test_uninitialised_server_is_down(bao_binary: Path, tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     try:
-        check = VaultCheck(VaultSettings(address=f"http://127.0.0.1:{port}", timeout_s=1))
+        check = VaultCheck(VaultClientSettings(address=f"http://127.0.0.1:{port}", timeout_s=1))
         deadline = time.monotonic() + 10
         probe = check.probe_blocking()
         while probe.message == "vault unreachable" and time.monotonic() < deadline:
