@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from appliance.zfs import commands
-from appliance.zfs.parse import parse_state, split_sections, state_to_dict
+from appliance.zfs.state import parse_state, split_sections, state_to_dict
 
 FIXTURE = Path(__file__).parent.parent / "tests/unit/zfs/fixtures/zfs-fuse/state-lab-default.txt"
 

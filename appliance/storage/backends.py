@@ -16,7 +16,10 @@ from appliance.command import CommandError, CommandResult, available, run
 from appliance.errors import BackendUnavailable
 from appliance.storage.models import PoolState, ZfsReading
 from appliance.zfs import commands
-from appliance.zfs.parse import Capabilities, PoolStatus, ZfsUnavailableError, parse_state
+from appliance.zfs.capabilities import Capabilities
+from appliance.zfs.errors import ZfsUnavailableError
+from appliance.zfs.state import parse_state
+from appliance.zfs.status import PoolStatus
 
 log = logging.getLogger(__name__)
 

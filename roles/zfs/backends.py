@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from appliance.zfs.parse import Capabilities
+from appliance.zfs.capabilities import Capabilities
 
 Backend = Literal["openzfs", "zfs-fuse"]
 

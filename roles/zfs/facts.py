@@ -12,13 +12,13 @@ from typing import Any
 from pyinfra.api import FactBase
 
 from appliance.zfs.commands import state_command
-from appliance.zfs.parse import parse_state, state_to_dict
+from appliance.zfs.state import parse_state, state_to_dict
 
 
 class ZfsStorage(FactBase[dict[str, Any] | None]):
     """Pools (health, vdev tree), datasets (exact `zfs get -Hp` values) and capabilities.
 
-    Returns a plain dict (see `appliance.zfs.parse.state_to_dict`); None where `zpool` is not
+    Returns a plain dict (see `appliance.zfs.state.state_to_dict`); None where `zpool` is not
     installed yet. When the backend is installed but unreachable, `error` says why.
     """
 

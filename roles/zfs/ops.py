@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
-from appliance.zfs.parse import Capabilities, ZfsState, state_from_dict
+from appliance.zfs.capabilities import Capabilities
+from appliance.zfs.state import ZfsState, state_from_dict
 from roles.settings import format_validation_error
 from roles.zfs import plan
 from roles.zfs.backends import BASELINE, Backend

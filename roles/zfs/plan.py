@@ -10,7 +10,11 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Literal
 
-from appliance.zfs.parse import Capabilities, PoolStatus, ZfsState, parse_size, pool_usable_bytes
+from appliance.zfs.capabilities import Capabilities
+from appliance.zfs.properties import pool_usable_bytes
+from appliance.zfs.sizes import parse_size
+from appliance.zfs.state import ZfsState
+from appliance.zfs.status import PoolStatus
 from roles.zfs.settings import DatasetSpec, PoolSpec
 
 SIZE_PROPS = ("quota", "refquota", "reservation")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from appliance.zfs.parse import parse_size
+from appliance.zfs.sizes import parse_size
 from roles.zfs.backends import BASELINE, Backend
 
 POOL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")

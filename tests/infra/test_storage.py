@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from appliance.zfs.commands import state_command
-from appliance.zfs.parse import ZfsState, parse_size, parse_state, pool_usable_bytes
+from appliance.zfs.properties import pool_usable_bytes
+from appliance.zfs.sizes import parse_size
+from appliance.zfs.state import ZfsState, parse_state
 from roles.zfs import resolve_settings
 from roles.zfs.backends import parse_backend
 from roles.zfs.settings import DatasetSpec, StorageSettings

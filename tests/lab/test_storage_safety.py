@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from appliance.zfs.commands import state_command
-from appliance.zfs.parse import PoolStatus, parse_state
+from appliance.zfs.state import parse_state
+from appliance.zfs.status import PoolStatus
 from sovereign.runner import run_deploy
 from tests.lab.conftest import INVENTORY, PROJECT_ROOT, Deploys, ssh
 

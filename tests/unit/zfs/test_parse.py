@@ -7,17 +7,12 @@ from pathlib import Path
 import pytest
 
 from appliance.zfs import commands
-from appliance.zfs.parse import (
-    ZfsUnavailableError,
-    parse_capabilities,
-    parse_size,
-    parse_state,
-    parse_zfs_get,
-    parse_zpool_status,
-    pool_usable_bytes,
-    state_from_dict,
-    state_to_dict,
-)
+from appliance.zfs.capabilities import parse_capabilities
+from appliance.zfs.errors import ZfsUnavailableError
+from appliance.zfs.properties import parse_zfs_get, pool_usable_bytes
+from appliance.zfs.sizes import parse_size
+from appliance.zfs.state import parse_state, state_from_dict, state_to_dict
+from appliance.zfs.status import parse_zpool_status
 from roles.zfs.backends import BASELINE
 
 FIX = Path(__file__).parent / "fixtures"
