@@ -1,6 +1,8 @@
 """The agent's event bus on the Kafka API, with a durable SQLite outbox.
 
-See bus.py for usage, envelope.py for the wire format, kafka.py for the delivery contract.
+See bus.py for usage, envelope.py for the wire format, forwarder.py (outbox → broker) and
+consumer.py (broker → handler) for the two halves of the delivery contract: at-least-once on
+the wire, exactly-once as a handler sees it, in order per key.
 """
 
 from appliance.events.bus import EventBus, EventBusHealth, Subscription

@@ -22,8 +22,10 @@ from typing import Any, Self
 
 from confluent_kafka.admin import AdminClient
 
+from appliance.events.broker import probe_broker
+from appliance.events.consumer import ConsumerLoop, Handler
 from appliance.events.envelope import Event, new_event, validate_topic
-from appliance.events.kafka import ConsumerLoop, Forwarder, Handler, probe_broker
+from appliance.events.forwarder import Forwarder
 from appliance.events.outbox import Outbox
 from appliance.events.settings import EventBusSettings
 
