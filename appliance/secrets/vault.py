@@ -1,8 +1,8 @@
-"""Vault (OpenBao) backend: AppRole login, token renewal, KV v2 secrets, transit.
+"""Vault (OpenBao) backend: KV v2 secrets and transit, through an AppRole token.
 
 - Login with the role-id and secret-id files the role installs; the token is renewed once two
   thirds of its lease are gone, and replaced by a fresh login when renewal fails, when the
-  token reaches its max TTL, or when Vault says it is gone (revoked).
+  token reaches its max TTL, or when Vault says it is gone (revoked): see vault_token.py.
 - Transient failures (connection, timeout, 5xx, sealed) are retried with exponential backoff
   and jitter; each failed call counts toward a circuit breaker that, once open, fails fast
   until its cooldown ends. Answers (not found, denied) are not failures.
@@ -18,13 +18,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import hvac
@@ -41,6 +38,7 @@ from appliance.secrets.errors import (
     SecretUnavailable,
 )
 from appliance.secrets.resilience import Backoff, BreakerState, CircuitBreaker
+from appliance.secrets.vault_token import LoginRefused, VaultTokenLifecycle
 
 if TYPE_CHECKING:
     from appliance.secrets.settings import VaultClientSettings
@@ -48,12 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Renew once this fraction of the lease is gone; a renewal granting less than the remaining
-#: fraction means the token is near its max TTL, and a fresh login is due.
-RENEW_AFTER = 2 / 3
-#: A token this close to its end (fraction of the lease) is not used any more.
-EXPIRY_MARGIN = 0.1
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
     requests.exceptions.RequestException,  # connection refused/reset, timeouts, broken reads
@@ -68,30 +60,6 @@ _NOT_RETRIED: tuple[type[BaseException], ...] = (
     requests.exceptions.SSLError,
     vault_errors.VaultNotInitialized,
 )
-
-
-class _LoginRefused(Exception):
-    """Vault answered the AppRole login with a refusal, or the credential files are unusable."""
-
-
-@dataclass(slots=True)
-class _Lease:
-    expires_at: float
-    renew_at: float
-    duration_s: float
-    renewable: bool
-
-    @classmethod
-    def from_auth(cls, auth: dict[str, Any], now: float) -> _Lease:
-        duration = float(auth.get("lease_duration") or 0)
-        if duration <= 0:  # a token without expiry (never an AppRole token, but be exact)
-            return cls(math.inf, math.inf, 0.0, False)
-        return cls(
-            expires_at=now + duration * (1 - EXPIRY_MARGIN),
-            renew_at=now + duration * RENEW_AFTER,
-            duration_s=duration,
-            renewable=bool(auth.get("renewable")),
-        )
 
 
 def describe(exc: BaseException, timeout_s: float) -> str:
@@ -137,7 +105,6 @@ class VaultBackend(CasBackend):
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings
-        self._clock = clock
         self._sleep = sleep
         self._rng = rng
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
@@ -153,14 +120,18 @@ class VaultBackend(CasBackend):
         )
         self._client.session.trust_env = False
         self._lock = threading.RLock()
-        self._lease: _Lease | None = None
-        # The lease a fresh login grants: a renewal granting much less means max TTL is near.
-        self._login_lease_s = 0.0
-        self.logins = 0
-        self.renewals = 0
+        self._token = VaultTokenLifecycle(self._client, settings, clock)
 
     def __repr__(self) -> str:
         return f"VaultBackend(address={self._settings.address!r})"
+
+    @property
+    def logins(self) -> int:
+        return self._token.logins
+
+    @property
+    def renewals(self) -> int:
+        return self._token.renewals
 
     # -- KV v2 ------------------------------------------------------------------------------
 
@@ -249,20 +220,20 @@ class VaultBackend(CasBackend):
                 if not self.breaker.allow():
                     raise SecretUnavailable(name, self._open_reason())
                 try:
-                    self._ensure_token()
+                    self._token.ensure()
                     result = op(self._client)
                 except SecretError:
                     self.breaker.record_success()  # Vault answered (a conflict)
                     raise
-                except _LoginRefused as exc:
+                except LoginRefused as exc:
                     self.breaker.record_success()
                     raise SecretUnavailable(name, str(exc)) from None
                 except vault_errors.Forbidden:
                     self.breaker.record_success()
                     # A revoked or expired token and a policy refusal both answer 403; only the
                     # first is cured by logging in again.
-                    if not logged_in_again and not self._token_alive():
-                        self._lease = None
+                    if not logged_in_again and not self._token.alive():
+                        self._token.forget()
                         logged_in_again = True
                         continue
                     raise SecretDenied(name, "vault") from None
@@ -293,81 +264,14 @@ class VaultBackend(CasBackend):
             f"in {self.breaker.retry_in_s():.0f} s)"
         )
 
-    def _ensure_token(self) -> None:
-        now = self._clock()
-        lease = self._lease
-        if lease is None or now >= lease.expires_at:
-            self._login()
-        elif lease.renewable and now >= lease.renew_at:
-            self._renew()
-
-    def _login(self) -> None:
-        role_id = self._read_credential(self._settings.role_id_file, "role-id")
-        secret_id = self._read_credential(self._settings.secret_id_file, "secret-id")
-        self._client.token = ""
-        try:
-            response = self._client.auth.approle.login(
-                role_id=role_id, secret_id=secret_id, mount_point=self._settings.approle_mount
-            )
-        except (vault_errors.InvalidRequest, vault_errors.Forbidden) as exc:
-            # Vault's reason ("invalid role or secret ID", a CIDR restriction) never echoes the
-            # credentials.
-            detail = "; ".join(exc.errors or []) or type(exc).__name__
-            raise _LoginRefused(f"vault AppRole login refused: {detail[:200]}") from None
-        self._lease = _Lease.from_auth(response["auth"], self._clock())
-        self._login_lease_s = self._lease.duration_s
-        self.logins += 1
-        log.info("vault: logged in with AppRole (lease %.0f s)", self._lease.duration_s)
-
-    def _renew(self) -> None:
-        try:
-            response = self._client.auth.token.renew_self()
-        except (vault_errors.Forbidden, vault_errors.InvalidRequest):
-            log.info("vault: token renewal refused; logging in again")
-            self._login()
-            return
-        renewed = _Lease.from_auth(response["auth"], self._clock())
-        self.renewals += 1
-        if renewed.duration_s < self._login_lease_s * (1 - RENEW_AFTER):
-            log.info("vault: token near its max TTL; logging in again")
-            self._login()
-            return
-        self._lease = renewed
-
-    def _token_alive(self) -> bool:
-        try:
-            self._client.auth.token.lookup_self()
-        except vault_errors.Forbidden:
-            return False
-        except (vault_errors.VaultError, requests.exceptions.RequestException):
-            # Cannot tell: a fresh login is the safe guess; a real denial repeats after it.
-            return False
-        return True
-
-    @staticmethod
-    def _read_credential(path: Path, what: str) -> str:
-        try:
-            value = path.read_text().strip()
-        except OSError as exc:
-            raise _LoginRefused(
-                f"cannot read the AppRole {what} ({path}): {exc.strerror}"
-            ) from None
-        if not value:
-            raise _LoginRefused(f"the AppRole {what} file {path} is empty")
-        return value
-
     # -- lifecycle and facts ----------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        lease = self._lease
-        ttl: float | None = None
-        if lease is not None and lease.expires_at != math.inf:
-            ttl = round(max(0.0, lease.expires_at - self._clock()), 1)
         return {
             "backend": self.kind,
             **self.breaker.snapshot(),
-            "logged_in": lease is not None,
-            "token_ttl_s": ttl,
+            "logged_in": self._token.logged_in,
+            "token_ttl_s": self._token.ttl_s(),
             "logins": self.logins,
             "renewals": self.renewals,
         }
@@ -375,11 +279,8 @@ class VaultBackend(CasBackend):
     def close(self) -> None:
         """Revoke the token (best effort, one try: Vault may be down at shutdown)."""
         with self._lock:
-            if self._lease is not None and self.breaker.state is BreakerState.CLOSED:
-                try:
-                    self._client.auth.token.revoke_self()
-                except (vault_errors.VaultError, requests.exceptions.RequestException) as exc:
-                    log.info("vault: token not revoked at shutdown (%s)", type(exc).__name__)
-            self._lease = None
+            if self._token.logged_in and self.breaker.state is BreakerState.CLOSED:
+                self._token.revoke()
+            self._token.forget()
             self._client.token = ""
             self._client.session.close()
