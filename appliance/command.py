@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 
 
-class CommandError(RuntimeError):
+class HostCommandError(RuntimeError):
     """A command is missing, timed out or failed."""
 
 
@@ -29,13 +29,13 @@ def run(argv: list[str], timeout: float, check: bool = True) -> CommandResult:
             argv, capture_output=True, text=True, timeout=timeout, check=False, env=None
         )
     except FileNotFoundError as exc:
-        raise CommandError(f"{argv[0]}: not installed") from exc
+        raise HostCommandError(f"{argv[0]}: not installed") from exc
     except subprocess.TimeoutExpired as exc:
-        raise CommandError(f"{argv[0]}: no answer within {timeout:g} s") from exc
+        raise HostCommandError(f"{argv[0]}: no answer within {timeout:g} s") from exc
     result = CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
         detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-        raise CommandError(
+        raise HostCommandError(
             f"{' '.join(argv[:2])}: exit {proc.returncode}: {detail[0] if detail else ''}"
         )
     return result

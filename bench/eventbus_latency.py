@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from appliance.events import Event, EventBus, EventBusSettings
+from appliance.events import BusEvent, EventBus, EventBusSettings
 from controller import artifacts
 
 
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, bootstrap: str, outbox: Path) -> None:
     done = threading.Event()
     lock = threading.Lock()
 
-    def handler(event: Event) -> None:
+    def handler(event: BusEvent) -> None:
         now = time.perf_counter()
         with lock:
             start = started.get(event.payload.get("i", -1))

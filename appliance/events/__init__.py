@@ -8,7 +8,7 @@ the wire, exactly-once as a handler sees it, in order per key.
 from appliance.events.bus import EventBus, EventBusHealth, Subscription
 from appliance.events.envelope import (
     ENVELOPE_VERSION,
-    Event,
+    BusEvent,
     InvalidEnvelopeError,
     InvalidPayloadError,
     InvalidTopicError,
@@ -20,7 +20,7 @@ from appliance.events.settings import EventBusSettings
 
 __all__ = [
     "ENVELOPE_VERSION",
-    "Event",
+    "BusEvent",
     "EventBus",
     "EventBusHealth",
     "EventBusSettings",

@@ -23,8 +23,8 @@ from typing import Any, Self
 from confluent_kafka.admin import AdminClient
 
 from appliance.events.broker import probe_broker
-from appliance.events.consumer import ConsumerLoop, Handler
-from appliance.events.envelope import Event, new_event, validate_topic
+from appliance.events.consumer import ConsumerLoop, EventHandler
+from appliance.events.envelope import BusEvent, new_event, validate_topic
 from appliance.events.forwarder import Forwarder
 from appliance.events.outbox import Outbox
 from appliance.events.settings import EventBusSettings
@@ -101,7 +101,7 @@ class EventBus:
 
     def publish(
         self, topic: str, payload: object, *, key: str | None = None, schema_version: int = 1
-    ) -> Event:
+    ) -> BusEvent:
         """Record the event durably and return it; the forwarder sends it when it can.
 
         Raises InvalidTopicError / InvalidPayloadError (both ValueError) before anything is stored.
@@ -115,7 +115,7 @@ class EventBus:
         return event
 
     def subscribe(
-        self, topic: str | Sequence[str], handler: Handler, *, group_id: str | None = None
+        self, topic: str | Sequence[str], handler: EventHandler, *, group_id: str | None = None
     ) -> Subscription:
         """Run ``handler`` for each event of the topic(s), as a member of the consumer group.
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message
 
-from appliance.events.envelope import Event, InvalidEnvelopeError, decode
+from appliance.events.envelope import BusEvent, InvalidEnvelopeError, decode
 from appliance.events.outbox import Outbox
 from appliance.events.settings import EventBusSettings
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Event], None]
+EventHandler = Callable[[BusEvent], None]
 
 
 class ConsumerLoop:
@@ -31,7 +31,7 @@ class ConsumerLoop:
         settings: EventBusSettings,
         outbox: Outbox,
         topics: list[str],
-        handler: Handler,
+        handler: EventHandler,
         group_id: str,
     ) -> None:
         self._s = settings

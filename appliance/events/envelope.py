@@ -1,4 +1,4 @@
-"""The event envelope: what travels on the wire, and the typed Event handlers receive.
+"""The event envelope: what travels on the wire, and the typed BusEvent handlers receive.
 
 Wire format (JSON, UTF-8)::
 
@@ -56,7 +56,9 @@ def validate_topic(topic: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class BusEvent:
+    """One event as a publisher sent it and a handler receives it."""
+
     id: uuid.UUID
     topic: str
     key: str | None
@@ -70,7 +72,7 @@ class Event:
 
 def new_event(
     topic: str, payload: object, *, key: str | None, schema_version: int, now: datetime
-) -> tuple[Event, bytes]:
+) -> tuple[BusEvent, bytes]:
     """Validate and build an event with its wire bytes (the bytes are what the outbox stores)."""
     validate_topic(topic)
     if key is not None and not isinstance(key, str):
@@ -88,7 +90,7 @@ def new_event(
         raise InvalidPayloadError(
             f"payload for topic {topic!r} is not JSON-serialisable: {exc}"
         ) from exc
-    event = Event(
+    event = BusEvent(
         id=uuid.uuid4(),
         topic=topic,
         key=key,
@@ -99,7 +101,7 @@ def new_event(
     return event, encode(event)
 
 
-def encode(event: Event) -> bytes:
+def encode(event: BusEvent) -> bytes:
     return json.dumps(
         {
             "envelope": ENVELOPE_VERSION,
@@ -116,7 +118,7 @@ def encode(event: Event) -> bytes:
     ).encode()
 
 
-def decode(data: bytes, *, partition: int | None = None, offset: int | None = None) -> Event:
+def decode(data: bytes, *, partition: int | None = None, offset: int | None = None) -> BusEvent:
     try:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -138,7 +140,7 @@ def decode(data: bytes, *, partition: int | None = None, offset: int | None = No
         created_at = datetime.fromisoformat(raw["created_at"])
         if created_at.tzinfo is None:
             raise ValueError("created_at has no time zone")
-        return Event(
+        return BusEvent(
             id=uuid.UUID(raw["id"]),
             topic=validate_topic(raw["topic"]),
             key=key,

@@ -20,7 +20,7 @@ class UnitSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class Container:
+class ContainerSummary:
     runtime: str
     id: str
     name: str
@@ -72,14 +72,14 @@ def optional_int(value: str | None) -> int | None:
     return None if number == _UINT64_MAX else number
 
 
-def parse_docker_ps(text: str, runtime: str = "docker") -> list[Container]:
+def parse_docker_ps(text: str, runtime: str = "docker") -> list[ContainerSummary]:
     """``docker ps --all --no-trunc --format '{{json .}}'``: one JSON object per line."""
     containers = []
     for line in text.splitlines():
         if line.strip():
             row = json.loads(line)
             containers.append(
-                Container(
+                ContainerSummary(
                     runtime=runtime,
                     id=str(row.get("ID", "")),
                     name=str(row.get("Names", "")),
@@ -91,11 +91,11 @@ def parse_docker_ps(text: str, runtime: str = "docker") -> list[Container]:
     return containers
 
 
-def parse_podman_ps(text: str) -> list[Container]:
+def parse_podman_ps(text: str) -> list[ContainerSummary]:
     """``podman ps --all --format json``: a JSON array, ``Names`` is a list."""
     rows: list[dict[str, Any]] = json.loads(text) if text.strip() else []
     return [
-        Container(
+        ContainerSummary(
             runtime="podman",
             id=str(row.get("Id", "")),
             name=",".join(row.get("Names") or []),

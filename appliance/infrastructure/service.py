@@ -6,10 +6,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from appliance.command import CommandError, CommandResult, available, run
+from appliance.command import CommandResult, HostCommandError, available, run
 from appliance.host import HostInfo, host_info
 from appliance.infrastructure.parse import (
-    Container,
+    ContainerSummary,
     optional_int,
     parse_docker_ps,
     parse_list_units_json,
@@ -52,7 +52,7 @@ class UnitsReport:
 @dataclass(frozen=True, slots=True)
 class ContainersReport:
     runtimes: list[str]
-    containers: list[Container]
+    containers: list[ContainerSummary]
     errors: list[str]
 
 
@@ -88,7 +88,7 @@ class InfrastructureService:
                     self._timeout,
                 ).stdout
             )
-        except (CommandError, ValueError) as exc:
+        except (HostCommandError, ValueError) as exc:
             # e.g. "System has not been booted with systemd" inside a plain container.
             return UnitsReport(False, str(exc))
         details: dict[str, dict[str, str]] = {}
@@ -100,7 +100,7 @@ class InfrastructureService:
                     self._timeout,
                 ).stdout
                 details = {block.get("Id", ""): block for block in parse_show(shown)}
-            except CommandError as exc:
+            except HostCommandError as exc:
                 log.info("systemctl show failed, listing without details: %s", exc)
         units = []
         for summary in listed:
@@ -123,14 +123,14 @@ class InfrastructureService:
 
     def containers(self) -> ContainersReport:
         runtimes: list[str] = []
-        found: list[Container] = []
+        found: list[ContainerSummary] = []
         errors: list[str] = []
         if self._which("podman"):
             runtimes.append("podman")
             try:
                 out = self._run(["podman", "ps", "--all", "--format", "json"], self._timeout)
                 found += parse_podman_ps(out.stdout)
-            except (CommandError, ValueError) as exc:
+            except (HostCommandError, ValueError) as exc:
                 errors.append(f"podman: {exc}")
         if self._which("docker"):
             runtimes.append("docker")
@@ -140,6 +140,6 @@ class InfrastructureService:
                     self._timeout,
                 )
                 found += parse_docker_ps(out.stdout)
-            except (CommandError, ValueError) as exc:
+            except (HostCommandError, ValueError) as exc:
                 errors.append(f"docker: {exc}")
         return ContainersReport(runtimes, found, errors)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from appliance.command import CommandError, CommandResult, available, run
+from appliance.command import CommandResult, HostCommandError, available, run
 from appliance.errors import BackendUnavailable
 from appliance.storage.models import PoolState, ZfsReading
 from appliance.zfs import commands
@@ -89,7 +89,7 @@ class CliBackend:
         try:
             # The script is the shared constant from appliance.zfs.commands, not user input.
             out = self._run(["sh", "-c", script], self._timeout)
-        except CommandError as exc:
+        except HostCommandError as exc:
             raise BackendUnavailable(str(exc)) from exc
         reading = reading_from_state_output(out.stdout, self.name)
         if not self._capabilities_known and reading.capabilities:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from appliance.errors import BackendUnavailable
-from appliance.storage.math import pool_report
+from appliance.storage.capacity import pool_report
 from appliance.storage.models import StorageReport, ZfsReading
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.command import CommandError, CommandResult
+from appliance.command import CommandResult, HostCommandError
 from appliance.host import HostInfo
 from appliance.infrastructure.parse import (
     optional_int,
@@ -119,7 +119,7 @@ def test_units_joins_list_and_show_with_patterns() -> None:
 
 def test_units_without_systemd_is_reported_not_raised() -> None:
     runner = FakeRunner(
-        {"systemctl list-units": CommandError("System has not been booted with systemd")}
+        {"systemctl list-units": HostCommandError("System has not been booted with systemd")}
     )
     report = InfrastructureService(["x"], 5.0, runner, lambda _: True, host).units()
     assert not report.available and "booted with systemd" in report.reason
@@ -130,7 +130,7 @@ def test_containers_collects_errors_per_runtime() -> None:
     runner = FakeRunner(
         {
             "podman ps": text("podman-ps.json"),
-            "docker ps": CommandError("Cannot connect to the Docker daemon"),
+            "docker ps": HostCommandError("Cannot connect to the Docker daemon"),
         }
     )
     report = InfrastructureService([], 5.0, runner, lambda _: True, host).containers()

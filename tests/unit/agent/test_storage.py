@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from appliance.command import CommandError, CommandResult
+from appliance.command import CommandResult, HostCommandError
 from appliance.errors import BackendUnavailable
 from appliance.health.models import ServiceStatus
 from appliance.storage.backends import CliBackend, LibzfsBackend, reading_from_state_output
+from appliance.storage.capacity import dataset_report, pool_report
 from appliance.storage.check import ZfsPoolsCheck
-from appliance.storage.math import dataset_report, pool_report
 from appliance.storage.models import PoolState, ZfsReading
 from appliance.storage.service import StorageService
 from appliance.zfs import commands
@@ -141,7 +141,7 @@ def test_cli_backend_reads_capabilities_once() -> None:
 
 def test_cli_backend_command_failure() -> None:
     def runner(argv: list[str], timeout: float) -> CommandResult:
-        raise CommandError("sh: no answer within 5 s")
+        raise HostCommandError("sh: no answer within 5 s")
 
     with pytest.raises(BackendUnavailable, match="no answer"):
         CliBackend(5.0, runner).read_state()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.events import Event, EventBusSettings
+from appliance.events import BusEvent, EventBusSettings
 from tests.support import cached_binary, free_port, wait_until
 
 
@@ -101,14 +101,14 @@ class Collector:
     """A handler that records events; tests wait on counts with deadlines, never fixed sleeps."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.events: list[BusEvent] = []
         self._lock = threading.Lock()
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: BusEvent) -> None:
         with self._lock:
             self.events.append(event)
 
-    def wait_for(self, count: int, timeout_s: float = 20) -> list[Event]:
+    def wait_for(self, count: int, timeout_s: float = 20) -> list[BusEvent]:
         wait_until(lambda: len(self.events) >= count, timeout_s, f"{count} events")
         with self._lock:
             return list(self.events)

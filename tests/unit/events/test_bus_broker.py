@@ -10,14 +10,14 @@ from collections.abc import Callable
 
 from confluent_kafka import Producer
 
-from appliance.events import Event, EventBus, EventBusSettings, encode
+from appliance.events import BusEvent, EventBus, EventBusSettings, encode
 from appliance.events.outbox import Outbox
 from tests.unit.events.conftest import Broker, Collector, wait_until
 
 MakeSettings = Callable[..., EventBusSettings]
 
 
-def assert_once_in_order(events: list[Event], published: list[Event]) -> None:
+def assert_once_in_order(events: list[BusEvent], published: list[BusEvent]) -> None:
     assert sorted(str(e.id) for e in events) == sorted(str(e.id) for e in published)
     by_key: dict[str | None, list[uuid.UUID]] = defaultdict(list)
     for event in events:
@@ -131,7 +131,7 @@ def test_failing_handler_is_retried_then_committed(
     calls: list[uuid.UUID] = []
     done = threading.Event()
 
-    def flaky(event: Event) -> None:
+    def flaky(event: BusEvent) -> None:
         calls.append(event.id)
         if len(calls) == 1:
             raise RuntimeError("transient")
