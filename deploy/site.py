@@ -1,20 +1,21 @@
 """The appliance deploy: composes the roles, in order, for every host of the inventory.
 
-The vault role runs for hosts whose inventory data has a `vault` key."""
-
-from pyinfra import host
+Each host's inventory data is validated once into its HostSpec, which every role reads. The
+vault role runs for hosts whose spec has `vault` settings."""
 
 from roles.agent import agent
 from roles.base import base
 from roles.broker import broker
 from roles.postgres import postgres
+from roles.spec import current_host_spec
 from roles.vault import vault
 from roles.zfs import zfs
 
-base()
-zfs()
-postgres()
-if host.data.get("vault") is not None:
-    vault()  # after postgres: moves its generated passwords in
-broker()
-agent()
+spec = current_host_spec()
+base(spec=spec)
+zfs(spec=spec)
+postgres(spec=spec)
+if spec.vault is not None:
+    vault(spec=spec)  # after postgres: moves its generated passwords in
+broker(spec=spec)
+agent(spec=spec)

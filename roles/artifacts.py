@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyinfra import host
+from controller.artifacts import read_manifest, verify
 
-from controller.artifacts import default_dir, read_manifest, verify
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
 
 
-def artifact_path(name: str) -> str:
+def artifact_path(spec: HostSpec, name: str) -> str:
     """Local path of a verified artifact; raises (before any op runs) when missing or tampered."""
-    directory = host.data.get("artifacts_dir")
-    return str(verify(Path(directory) if directory else default_dir(), name))
+    return str(verify(spec.artifacts_dir, name))
 
 
-def artifact_entry(name: str) -> dict[str, object]:
+def artifact_entry(spec: HostSpec, name: str) -> dict[str, object]:
     """The manifest entry of an artifact (version, sha256, files of a wheelhouse…)."""
-    directory = host.data.get("artifacts_dir")
-    return read_manifest(Path(directory) if directory else default_dir())[name]
+    return read_manifest(spec.artifacts_dir)[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,8 +11,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.artifacts import WHEELHOUSE, ensure_wheelhouse, verify
 from controller.errors import SovereignError
 from controller.paths import PROJECT_ROOT, pyinfra_bin
+from roles.requirements import preflight_host
+from roles.settings import RoleSettingsError
+from roles.spec import HostSpec
 from sovereign.inventory import InventoryHost, load_inventory, render_ssh_config
 
 SITE = PROJECT_ROOT / "deploy" / "site.py"
@@ -52,26 +57,31 @@ def parse_pyinfra_output(output: str) -> list[tuple[str, str, str]]:
     return results
 
 
-def preflight(hosts: list[InventoryHost]) -> None:
-    """Validate each host's role settings and verify the artifacts it needs."""
-    from controller.artifacts import WHEELHOUSE, default_dir, ensure_wheelhouse, verify
-    from roles.requirements import preflight_host
-    from roles.settings import RoleSettingsError
+def preflight(hosts: list[InventoryHost]) -> dict[str, HostSpec]:
+    """Validate each host's inventory data into its spec and verify the artifacts it needs.
 
-    # Hosts share a cache: hash each artifact once, not once per host (bao is ~180 MB).
-    wanted: set[tuple[Path, str]] = set()
+    Every bad field of every host is reported at once, before any artifact is hashed.
+    """
+    specs: dict[str, HostSpec] = {}
+    needed: set[tuple[Path, str]] = set()
+    problems: list[str] = []
     for h in hosts:
         try:
-            needed = preflight_host(h.name, h.data)
+            spec, artifacts = preflight_host(h.name, h.data)
         except RoleSettingsError as exc:
-            raise SovereignError(str(exc)) from None
-        directory = Path(h.data["artifacts_dir"]) if h.data.get("artifacts_dir") else default_dir()
-        wanted |= {(directory, name) for name in needed}
-    for directory, name in sorted(wanted):
+            problems.append(str(exc))
+            continue
+        specs[h.name] = spec
+        needed |= {(spec.artifacts_dir, name) for name in artifacts}
+    if problems:
+        raise SovereignError("\n".join(problems))
+    # Hosts share a cache: hash each artifact once, not once per host (bao is ~180 MB).
+    for directory, name in sorted(needed):
         if name == WHEELHOUSE:  # built from this checkout: rebuilt when the code changed
             ensure_wheelhouse(directory, say=lambda text: print(f"[artifacts] {text}"))
         else:
             verify(directory, name)
+    return specs
 
 
 def run_deploy(
@@ -102,13 +112,22 @@ def run_deploy(
 
 
 def run_verify(inventory: str, pytest_args: list[str]) -> int:
-    """Run the testinfra suite against every host of the inventory."""
+    """Run the testinfra suite against every host of the inventory.
+
+    The suite imports no project code: it gets each host's inventory data as a JSON file
+    (`SOVEREIGN_HOSTS_JSON`, `{host name: data}`, private to this user) and states its
+    expectations from that and the documented defaults.
+    """
     hosts = load_inventory(inventory)
     if not INFRA_TESTS.is_dir():
         raise SovereignError(f"the verification suite is missing ({INFRA_TESTS})")
     with tempfile.TemporaryDirectory(prefix="sovereign-verify-") as tmp:
         ssh_config = Path(tmp) / "ssh_config"
         ssh_config.write_text(render_ssh_config(hosts))
+        hosts_json = Path(tmp) / "hosts.json"
+        fd = os.open(hosts_json, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({h.name: h.data for h in hosts}, out)
         argv = [
             sys.executable,
             "-m",
@@ -120,5 +139,5 @@ def run_verify(inventory: str, pytest_args: list[str]) -> int:
             "no:cacheprovider",
             *pytest_args,
         ]
-        env = {**os.environ, "SOVEREIGN_INVENTORY": str(Path(inventory).resolve())}
+        env = {**os.environ, "SOVEREIGN_HOSTS_JSON": str(hosts_json)}
         return subprocess.call(argv, env=env, cwd=PROJECT_ROOT)

@@ -16,6 +16,9 @@ from typing import Any
 
 from controller.errors import SovereignError
 from controller.tunnel import forward, ssh_transport
+from roles.settings import RoleSettingsError
+from roles.spec import parse_host_spec
+from roles.vault.settings import controller_dir
 from sovereign.inventory import InventoryHost, load_inventory
 
 
@@ -32,17 +35,17 @@ class VaultHost:
 
 
 def vault_hosts(inventory: str, limit: str | None = None) -> list[VaultHost]:
-    from roles.settings import RoleSettingsError, parse_settings
-    from roles.vault.settings import VaultSettings, controller_dir
-
     found = []
     for host in load_inventory(inventory):
-        if host.data.get("vault") is None or (limit and host.name not in limit.split(",")):
+        if limit and host.name not in limit.split(","):
             continue
         try:
-            cfg = parse_settings(VaultSettings, "vault", host.data["vault"], host.name)
+            spec = parse_host_spec(host.name, host.data)
         except RoleSettingsError as exc:
             raise SovereignError(str(exc)) from None
+        if spec.vault is None:
+            continue
+        cfg = spec.vault
         found.append(
             VaultHost(host, cfg.port, controller_dir(cfg, host.name), cfg.unseal_automatic)
         )

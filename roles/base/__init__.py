@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from roles.base import ops
-from roles.base.settings import ESSENTIAL_PACKAGES, BaseSettings
-from roles.settings import parse_settings
+from roles.base.settings import ESSENTIAL_PACKAGES
+
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
 
 HERE = Path(__file__).parent
 CONFIG_DIR = "/etc/sovereign"
 SERVICE_USER = "sovereign"
 
 
-def settings() -> BaseSettings:
-    return parse_settings(BaseSettings, "base", host.data.get("base"), host.name)
-
-
 @deploy("Base system")
-def base() -> None:
-    cfg = settings()
+def base(spec: HostSpec) -> None:
+    cfg = spec.base
 
-    server.hostname(name="Set the host name", hostname=cfg.hostname or host.name)
+    server.hostname(name="Set the host name", hostname=cfg.hostname or spec.name)
     apt.packages(
         name="Install essential packages",
         packages=[*ESSENTIAL_PACKAGES, *cfg.extra_packages],

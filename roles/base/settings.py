@@ -22,7 +22,7 @@ ESSENTIAL_PACKAGES = [
 ]
 
 
-class BaseSettings(BaseModel):
+class BaseRoleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hostname: str | None = Field(None, description="Host name; the inventory name by default.")

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.artifacts import artifact_path
 from roles.broker.settings import BrokerSettings, resolve_listen_address
-from roles.settings import RoleSettingsError, parse_settings
+
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
 
 HERE = Path(__file__).parent
 TOPICS_SCRIPT = "/usr/local/lib/sovereign/broker-topics"
-
-
-def settings() -> BrokerSettings:
-    return parse_settings(BrokerSettings, "broker", host.data.get("broker"), host.name)
 
 
 def unit_name(cfg: BrokerSettings) -> str:
@@ -32,19 +29,16 @@ def unit_name(cfg: BrokerSettings) -> str:
 
 
 @deploy("Event broker")
-def broker() -> None:
-    cfg = settings()
-    try:
-        address = resolve_listen_address(cfg, host.data.get("ssh_hostname"))
-    except ValueError as exc:
-        raise RoleSettingsError(f"host {host.name}: {exc}") from None
+def broker(spec: HostSpec) -> None:
+    cfg = spec.broker
+    address = resolve_listen_address(cfg, spec.ssh_hostname)  # checked by the spec
     template_args: dict[str, Any] = {"address": address, "port": cfg.port, "flavour": cfg.flavour,
                      "topics": cfg.topics}  # fmt: skip
 
     if cfg.flavour == "tansu":
         binary = files.put(
             name="Install the tansu broker (verified artifact)",
-            src=artifact_path("tansu"),
+            src=artifact_path(spec, "tansu"),
             dest="/usr/local/bin/tansu",
             mode="755",
         )
@@ -56,7 +50,7 @@ def broker() -> None:
         )
         changed = any_changed(binary, unit)
     else:
-        changed = _install_redpanda(cfg, address)
+        changed = _install_redpanda(spec, address)
 
     topics_script = files.template(
         name="Install the topic declaration script",
@@ -83,16 +77,17 @@ def broker() -> None:
     )
 
 
-def _install_redpanda(cfg: BrokerSettings, address: str) -> Callable[[], bool]:
+def _install_redpanda(spec: HostSpec, address: str) -> Callable[[], bool]:
     """Install and configure Redpanda; returns whether it must restart (after execution).
 
     Not exercisable on the lab (vendor unreachable, no .deb there). The config is a template,
     so a second deploy changes nothing.
     """
+    cfg = spec.broker
     if cfg.redpanda_source == "artifact":
         deb = files.put(
             name="Upload the redpanda package (verified artifact)",
-            src=artifact_path("redpanda.deb"),
+            src=artifact_path(spec, "redpanda.deb"),
             dest="/var/cache/sovereign/redpanda.deb",
             create_remote_dir=True,
         )

@@ -5,6 +5,7 @@ host) and databases, memory settings sized from the host."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -18,13 +19,11 @@ from roles.postgres.settings import (
     resolve_listen,
     resolve_networks,
 )
-from roles.settings import parse_settings
+
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
 
 HERE = Path(__file__).parent
-
-
-def settings() -> PostgresSettings:
-    return parse_settings(PostgresSettings, "postgres", host.data.get("postgres"), host.name)
 
 
 def unit_name(cfg: PostgresSettings) -> str:
@@ -32,8 +31,8 @@ def unit_name(cfg: PostgresSettings) -> str:
 
 
 @deploy("PostgreSQL")
-def postgres() -> None:
-    cfg = settings()
+def postgres(spec: HostSpec) -> None:
+    cfg = spec.postgres
     etc = f"/etc/postgresql/{cfg.version}/{cfg.cluster}"
 
     files.put(
@@ -68,7 +67,7 @@ def postgres() -> None:
         user="postgres",
         group="postgres",
         mode="644",
-        listen=resolve_listen(cfg, host.data.get("ssh_hostname")),
+        listen=resolve_listen(cfg, spec.ssh_hostname),
         port=cfg.port,
         max_connections=cfg.max_connections,
         memory=memory_settings(host.get_fact(MemTotalMb), cfg.max_connections),
@@ -80,7 +79,7 @@ def postgres() -> None:
         user="postgres",
         group="postgres",
         mode="640",
-        networks=resolve_networks(cfg, host.data.get("appliance_subnet")),
+        networks=resolve_networks(cfg, spec.appliance_subnet),
     )
     start = systemd.service(
         name=f"Run {unit_name(cfg)}", service=unit_name(cfg), running=True, enabled=True

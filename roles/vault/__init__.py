@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from io import StringIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -19,7 +19,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.artifacts import artifact_path
-from roles.settings import RoleSettingsError, parse_settings
+from roles.settings import RoleSettingsError
 from roles.vault import ops
 from roles.vault.layout import (
     CA_CERT,
@@ -36,7 +36,7 @@ from roles.vault.layout import (
 from roles.vault.pki import ensure_tls
 from roles.vault.settings import (
     ANY_ADDRESS,
-    VaultSettings,
+    VaultServerSettings,
     certificate_names,
     controller_dir,
     host_port,
@@ -44,22 +44,21 @@ from roles.vault.settings import (
     resolve_listen_address,
 )
 
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
+
 HERE = Path(__file__).parent
 HASHICORP_KEY_URL = "https://apt.releases.hashicorp.com/gpg"
 HASHICORP_REPO = "https://apt.releases.hashicorp.com"
 
 
-def settings() -> VaultSettings:
-    return parse_settings(VaultSettings, "vault", host.data.get("vault"), host.name)
-
-
-def binary_path(cfg: VaultSettings) -> str:
+def binary_path(cfg: VaultServerSettings) -> str:
     if cfg.flavour == "openbao":
         return "/usr/local/bin/bao"
     return "/usr/local/bin/vault" if cfg.hashicorp_source == "artifact" else "/usr/bin/vault"
 
 
-def transit_token(cfg: VaultSettings, host_name: str) -> str:
+def transit_token(cfg: VaultServerSettings, host_name: str) -> str:
     """The transit seal's token, from the controller's environment (never the inventory)."""
     assert cfg.transit is not None
     token = os.environ.get(cfg.transit.token_env)
@@ -71,7 +70,7 @@ def transit_token(cfg: VaultSettings, host_name: str) -> str:
     return token
 
 
-def mlock_setting(cfg: VaultSettings) -> str | None:
+def mlock_setting(cfg: VaultServerSettings) -> str | None:
     """disable_mlock for the HCL: OpenBao has no mlock at all (the key is unknown to it)."""
     if cfg.flavour == "openbao":
         return None
@@ -79,7 +78,7 @@ def mlock_setting(cfg: VaultSettings) -> str | None:
 
 
 def render_args(
-    cfg: VaultSettings,
+    cfg: VaultServerSettings,
     address: str,
     node_id: str,
     binary: str,
@@ -113,19 +112,17 @@ def render_args(
 
 
 @deploy("Vault")
-def vault() -> None:
-    cfg = settings()
-    ssh_hostname = host.data.get("ssh_hostname")
-    try:
-        address = resolve_listen_address(cfg, ssh_hostname)
-    except ValueError as exc:
-        raise RoleSettingsError(f"host {host.name}: {exc}") from None
-    local_dir = controller_dir(cfg, host.name)
-    dns, ips = certificate_names(cfg, address, host.name, ssh_hostname)
-    tls, _ = ensure_tls(local_dir, host.name, dns, ips)
+def vault(spec: HostSpec) -> None:
+    cfg = spec.vault
+    assert cfg is not None, "deploy/site.py runs the vault role only for hosts with `vault`"
+    ssh_hostname = spec.ssh_hostname
+    address = resolve_listen_address(cfg, ssh_hostname)  # checked by the spec
+    local_dir = controller_dir(cfg, spec.name)
+    dns, ips = certificate_names(cfg, address, spec.name, ssh_hostname)
+    tls, _ = ensure_tls(local_dir, spec.name, dns, ips)
     binary = binary_path(cfg)
 
-    installed = _install(cfg, binary)
+    installed = _install(spec, binary)
     server.group(name=f"Create the {USER} group", group=USER, system=True)
     server.user(
         name=f"Create the {USER} system user",
@@ -146,8 +143,8 @@ def vault() -> None:
     audit_dir = str(Path(cfg.audit_log).parent)
     files.directory(name=f"Create {audit_dir} (audit log)", path=audit_dir, user=USER,
                     group=USER, mode="700")  # fmt: skip
-    seal_changed = _seal(cfg, binary)
-    template_args = render_args(cfg, address, host.name, binary)
+    seal_changed = _seal(spec, binary)
+    template_args = render_args(cfg, address, spec.name, binary)
     conf = files.template(name="Render the server configuration", src=str(HERE / "server.hcl.j2"),
                           dest=SERVER_HCL, user="root", group=USER, mode="640",
                           **template_args)  # fmt: skip
@@ -183,13 +180,15 @@ def vault() -> None:
     )  # fmt: skip
 
 
-def _install(cfg: VaultSettings, binary: str) -> OperationMeta:
+def _install(spec: HostSpec, binary: str) -> OperationMeta:
+    cfg = spec.vault
+    assert cfg is not None
     if cfg.flavour == "openbao":
-        return files.put(name="Install OpenBao (verified artifact)", src=artifact_path("bao"),
+        return files.put(name="Install OpenBao (verified artifact)", src=artifact_path(spec, "bao"),
                          dest=binary, mode="755")  # fmt: skip
     if cfg.hashicorp_source == "artifact":
         return files.put(name="Install HashiCorp Vault (verified artifact)",
-                         src=artifact_path("vault"), dest=binary, mode="755")  # fmt: skip
+                         src=artifact_path(spec, "vault"), dest=binary, mode="755")  # fmt: skip
     # Not exercisable here (vendor unreachable): the vendor's documented apt setup.
     apt.key(name="Trust HashiCorp's apt key", src=HASHICORP_KEY_URL)
     codename = host.get_fact(LinuxDistribution)["release_meta"].get("CODENAME", "bookworm")
@@ -198,8 +197,10 @@ def _install(cfg: VaultSettings, binary: str) -> OperationMeta:
                         packages=["vault"], update=True)  # fmt: skip
 
 
-def _seal(cfg: VaultSettings, binary: str) -> list[OperationMeta]:
+def _seal(spec: HostSpec, binary: str) -> list[OperationMeta]:
     """The auto-unseal material on the host; what changed of it needs a restart."""
+    cfg = spec.vault
+    assert cfg is not None
     if cfg.seal == "static":
         return [
             ops.seal_key(
@@ -210,7 +211,7 @@ def _seal(cfg: VaultSettings, binary: str) -> list[OperationMeta]:
         ]
     if cfg.seal == "transit":
         assert cfg.transit is not None
-        token = transit_token(cfg, host.name)
+        token = transit_token(cfg, spec.name)
         changed = [
             files.put(
                 name="Give the transit seal its token (root-only environment file)",

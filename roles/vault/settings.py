@@ -57,7 +57,7 @@ class TransitSeal(BaseModel):
         return value
 
 
-class VaultSettings(BaseModel):
+class VaultServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flavour: Literal["openbao", "hashicorp"] = Field(
@@ -177,7 +177,7 @@ def default_controller_dir(host_name: str) -> Path:
     return state / "sovereign" / "vault" / host_name
 
 
-def controller_dir(cfg: VaultSettings, host_name: str) -> Path:
+def controller_dir(cfg: VaultServerSettings, host_name: str) -> Path:
     return (
         Path(cfg.controller_dir).expanduser()
         if cfg.controller_dir
@@ -185,7 +185,7 @@ def controller_dir(cfg: VaultSettings, host_name: str) -> Path:
     )
 
 
-def resolve_listen_address(cfg: VaultSettings, ssh_hostname: str | None) -> str:
+def resolve_listen_address(cfg: VaultServerSettings, ssh_hostname: str | None) -> str:
     return listen_address_or_host_ip("vault", cfg.listen_address, ssh_hostname)
 
 
@@ -203,7 +203,7 @@ def host_port(address: str, port: int) -> str:
 
 
 def certificate_names(
-    cfg: VaultSettings, address: str, host_name: str, ssh_hostname: str | None
+    cfg: VaultServerSettings, address: str, host_name: str, ssh_hostname: str | None
 ) -> tuple[list[str], list[str]]:
     """(DNS names, IPs) the server certificate must carry."""
     dns: list[str] = ["localhost"]

@@ -1,69 +1,29 @@
 """zfs role: install the host's ZFS backend, create its pools, converge its datasets.
 
-Host data: `zfs_backend` ("openzfs", the default, or "zfs-fuse" on lab hosts) and `storage`
-(see roles/zfs/settings.py); lab hosts get their pool disks from `lab_disks`.
+Host spec: `zfs_backend` ("openzfs", the default, or "zfs-fuse" on lab hosts) and `storage`
+(see roles/zfs/settings.py; its defaults are filled in by roles/spec.py).
 """
 
 from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 
-from roles.settings import RoleSettingsError, format_validation_error
 from roles.zfs import ops
-from roles.zfs.backends import (
-    OPENZFS_DKMS_PACKAGES,
-    OPENZFS_PACKAGES,
-    ZFS_FUSE_PACKAGES,
-    Backend,
-    parse_backend,
-)
+from roles.zfs.backends import OPENZFS_DKMS_PACKAGES, OPENZFS_PACKAGES, ZFS_FUSE_PACKAGES
 from roles.zfs.facts import ZfsKernelModule
-from roles.zfs.settings import StorageSettings, default_datasets
+
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
 
 HERE = Path(__file__).parent
 ZFS_FUSE_DROPIN = "/etc/systemd/system/zfs-fuse.service.d/10-sovereign.conf"
-
-
-def backend() -> Backend:
-    try:
-        return parse_backend(host.data.get("zfs_backend"), host.name)
-    except ValueError as exc:
-        raise RoleSettingsError(str(exc)) from None
-
-
-def resolve_settings(
-    raw: dict[str, Any] | None, lab_disks: list[str] | None, backend: Backend, host_name: str
-) -> StorageSettings:
-    """Fill the defaults (pool `tank` over `storage.disks` or `lab_disks`, default datasets)."""
-    data = dict(raw or {})
-    if not data.get("pools"):
-        disks = data.get("disks") or lab_disks or []
-        data["pools"] = [{"name": "tank", "layout": "raidz2", "disks": disks}]
-    if "datasets" not in data:
-        first = data["pools"][0]
-        pool = str(first.get("name", "tank")) if isinstance(first, dict) else "tank"
-        data["datasets"] = [d.model_dump(exclude_none=True) for d in default_datasets(pool)]
-    try:
-        return StorageSettings.model_validate(data, context={"backend": backend})
-    except ValidationError as exc:
-        raise RoleSettingsError(
-            f"host {host_name}: invalid `storage` settings:\n"
-            f"{format_validation_error('storage', exc)}"
-        ) from None
-
-
-def settings() -> StorageSettings:
-    return resolve_settings(
-        host.data.get("storage"), host.data.get("lab_disks"), backend(), host.name
-    )
 
 
 def _install_zfs_fuse() -> None:
@@ -125,20 +85,20 @@ def _install_openzfs() -> None:
 
 
 @deploy("ZFS storage")
-def zfs() -> None:
-    cfg = settings()  # validated before anything runs
-    kind = backend()
+def zfs(spec: HostSpec) -> None:
+    cfg = spec.storage
+    kind = spec.zfs_backend
     if kind == "zfs-fuse":
         _install_zfs_fuse()
     else:
         _install_openzfs()
     for pool in cfg.pools:
-        spec = pool.model_dump(exclude_none=True)
+        pool_args = pool.model_dump(exclude_none=True)
         ops.pool(
             name=f"ZFS pool {pool.name} ({pool.layout})",
-            pool=spec.pop("name"),
+            pool=pool_args.pop("name"),
             backend=kind,
-            **spec,
+            **pool_args,
         )
         members = [d for d in cfg.datasets if d.name.split("/", 1)[0] == pool.name]
         ops.datasets(

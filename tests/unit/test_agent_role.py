@@ -4,15 +4,24 @@ import tomllib
 
 import pytest
 
-from roles.agent import config_text
+from roles.agent.config import config_text
 from roles.agent.facts import AgentInstall
 from roles.agent.ops import wheel_python
 from roles.agent.settings import AgentRoleSettings, resolve_listen_address
 from roles.settings import RoleSettingsError, parse_settings
+from roles.spec import HostSpec, parse_host_spec
+
+DISKS = {"storage": {"disks": [f"/dev/disk/by-id/d{n}" for n in range(6)]}}
+
+
+def spec(cfg: AgentRoleSettings, data: dict[str, object], name: str = "h") -> HostSpec:
+    """A host spec with these agent settings; the agent's config file is not checked yet."""
+    valid = parse_host_spec(name, {**DISKS, "ssh_hostname": "10.0.0.5", **data})
+    return valid.model_copy(update={"agent": cfg})
 
 
 def test_config_listens_on_the_host_address_by_default() -> None:
-    text = config_text(AgentRoleSettings(), {"ssh_hostname": "10.99.0.11"}, "h")
+    text = config_text(spec(AgentRoleSettings(), {"ssh_hostname": "10.99.0.11"}, "h"))
     data = tomllib.loads(text)
     assert (data["host"], data["port"]) == ("10.99.0.11", 8013)
 
@@ -20,7 +29,7 @@ def test_config_listens_on_the_host_address_by_default() -> None:
 def test_config_watches_postgres_and_the_broker() -> None:
     host_data = {"ssh_hostname": "10.99.0.11", "broker": {"port": 9093},
                  "postgres": {"port": 5433}}  # fmt: skip
-    data = tomllib.loads(config_text(AgentRoleSettings(), host_data, "h"))
+    data = tomllib.loads(config_text(spec(AgentRoleSettings(), host_data, "h")))
     assert data["postgres_health_dsn"] == (
         "host=/var/run/postgresql port=5433 dbname=postgres user=sovereign"
     )
@@ -29,7 +38,7 @@ def test_config_watches_postgres_and_the_broker() -> None:
 
 def test_inventory_config_overrides_service_defaults() -> None:
     cfg = AgentRoleSettings(config={"events": {"bootstrap_servers": "192.0.2.9:9092"}})
-    data = tomllib.loads(config_text(cfg, {"ssh_hostname": "10.99.0.11"}, "h"))
+    data = tomllib.loads(config_text(spec(cfg, {"ssh_hostname": "10.99.0.11"}, "h")))
     assert data["events"] == {"bootstrap_servers": "192.0.2.9:9092"}
 
 
@@ -39,7 +48,7 @@ def test_config_falls_back_to_loopback_for_a_dns_name() -> None:
 
 def test_extra_config_is_rendered_and_validated_by_the_agent_model() -> None:
     cfg = AgentRoleSettings(config={"sample_interval_s": 1.0, "thresholds": {"cpu_warning": 70}})
-    data = tomllib.loads(config_text(cfg, {"ssh_hostname": "10.0.0.5"}, "h"))
+    data = tomllib.loads(config_text(spec(cfg, {"ssh_hostname": "10.0.0.5"}, "h")))
     assert data["sample_interval_s"] == 1.0
     assert data["thresholds"] == {"cpu_warning": 70}
 
@@ -47,9 +56,9 @@ def test_extra_config_is_rendered_and_validated_by_the_agent_model() -> None:
 def test_bad_agent_config_names_the_field() -> None:
     cfg = AgentRoleSettings(config={"thresholds": {"cpu_warning": 99, "cpu_critical": 90}})
     with pytest.raises(RoleSettingsError, match="cpu_warning"):
-        config_text(cfg, {"ssh_hostname": "10.0.0.5"}, "h1")
+        config_text(spec(cfg, {"ssh_hostname": "10.0.0.5"}, "h1"))
     with pytest.raises(RoleSettingsError, match=r"agent\.sample_interval_s"):
-        config_text(AgentRoleSettings(config={"sample_interval_s": -1}), {}, "h1")
+        config_text(spec(AgentRoleSettings(config={"sample_interval_s": -1}), {}, "h1"))
 
 
 def test_role_owned_keys_are_rejected() -> None:
@@ -61,7 +70,7 @@ def test_config_validation_ignores_the_controllers_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("APPLIANCE_SAMPLE_INTERVAL_S", "-5")  # would be invalid if read
-    config_text(AgentRoleSettings(), {"ssh_hostname": "10.0.0.5"}, "h")
+    config_text(spec(AgentRoleSettings(), {"ssh_hostname": "10.0.0.5"}, "h"))
 
 
 def test_agent_install_fact() -> None:

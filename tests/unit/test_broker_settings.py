@@ -4,7 +4,7 @@ import pytest
 
 from controller.artifacts import WHEELHOUSE
 from roles.broker.settings import BrokerSettings, resolve_listen_address
-from roles.requirements import required_artifacts
+from roles.requirements import preflight_host
 from roles.settings import RoleSettingsError, parse_settings
 
 
@@ -32,16 +32,20 @@ def test_listen_address_defaults_to_ip_ssh_hostname() -> None:
         resolve_listen_address(BrokerSettings(), "nas1.example.org")
 
 
+def artifacts(name: str, data: dict[str, object]) -> set[str]:
+    disks = {"storage": {"disks": [f"/dev/disk/by-id/d{n}" for n in range(6)]}}
+    _, needed = preflight_host(name, {"ssh_hostname": "192.0.2.1", **disks, **data})
+    return needed
+
+
 def test_required_artifacts_follow_the_flavour() -> None:
     agent = {WHEELHOUSE}  # every host runs the agent
-    assert required_artifacts("h", {"broker": {"flavour": "tansu"}}) == {"tansu"} | agent
-    assert required_artifacts("h", {}) == agent
-    assert (
-        required_artifacts("h", {"broker": {"redpanda_source": "artifact"}})
-        == {"redpanda.deb"} | agent
-    )
+    assert artifacts("h", {"broker": {"flavour": "tansu"}}) == {"tansu"} | agent
+    assert artifacts("h", {}) == agent
+    assert artifacts("h", {"broker": {"redpanda_source": "artifact"}}) == {"redpanda.deb"} | agent
+    assert artifacts("h", {"vault": {}}) == {"bao"} | agent
 
 
 def test_required_artifacts_names_a_bad_field() -> None:
     with pytest.raises(RoleSettingsError, match=r"(?s)host h1: .*broker\.flavour"):
-        required_artifacts("h1", {"broker": {"flavour": "kafka"}})
+        artifacts("h1", {"broker": {"flavour": "kafka"}})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import PrerequisiteError
-from roles.base.settings import BaseSettings
+from roles.base.settings import BaseRoleSettings
 from roles.settings import RoleSettingsError, parse_settings
 from sovereign.inventory import InventoryHost, render_ssh_config
 from sovereign.prereq import require_tools
@@ -50,7 +50,7 @@ def test_ssh_config_from_inventory() -> None:
 
 def test_role_settings_error_names_the_field() -> None:
     with pytest.raises(RoleSettingsError) as err:
-        parse_settings(BaseSettings, "base", {"timezone": "../etc", "bogus": 1}, "h1")
+        parse_settings(BaseRoleSettings, "base", {"timezone": "../etc", "bogus": 1}, "h1")
     text = str(err.value)
     assert "host h1" in text
     assert "base.timezone" in text
@@ -58,6 +58,6 @@ def test_role_settings_error_names_the_field() -> None:
 
 
 def test_base_settings_defaults() -> None:
-    cfg = parse_settings(BaseSettings, "base", None, "h1")
+    cfg = parse_settings(BaseRoleSettings, "base", None, "h1")
     assert cfg.timezone == "UTC"
     assert cfg.hostname is None

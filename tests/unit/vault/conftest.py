@@ -28,14 +28,14 @@ from roles.vault import api, binary_path, render_args
 from roles.vault.facts import VaultHostState
 from roles.vault.layout import CA_CERT
 from roles.vault.pki import TlsFiles, ensure_tls
-from roles.vault.settings import VaultSettings
+from roles.vault.settings import VaultServerSettings
 from tests.support import cached_binary, free_port, wait_until
 
 ROLE_DIR = Path(__file__).parents[3] / "roles" / "vault"
 
 
 def role_template_args(
-    cfg: VaultSettings,
+    cfg: VaultServerSettings,
     address: str,
     node_id: str,
     *,
@@ -68,7 +68,7 @@ class BaoServer:
 
     binary: Path
     root: Path
-    cfg: VaultSettings
+    cfg: VaultServerSettings
     address: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
     tls: TlsFiles = field(init=False)
@@ -105,7 +105,7 @@ class BaoServer:
         address: str = "127.0.0.1",
         **settings: Any,
     ) -> BaoServer:
-        cfg = VaultSettings(
+        cfg = VaultServerSettings(
             port=free_port(),
             cluster_port=free_port(),
             data_dir=str(root / "data"),

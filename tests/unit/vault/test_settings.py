@@ -13,7 +13,7 @@ from roles.settings import RoleSettingsError, parse_settings
 from roles.vault import binary_path, mlock_setting
 from roles.vault.settings import (
     ANY_ADDRESS,
-    VaultSettings,
+    VaultServerSettings,
     certificate_names,
     controller_dir,
     listeners,
@@ -24,7 +24,7 @@ TRANSIT = {"address": "https://bao.example.org:8200"}
 
 
 def test_defaults_are_openbao_static_seal_on_the_vault_dataset() -> None:
-    cfg = VaultSettings()
+    cfg = VaultServerSettings()
     assert (cfg.flavour, cfg.seal, cfg.data_dir, cfg.port, cfg.cluster_port) == (
         "openbao",
         "static",
@@ -76,7 +76,7 @@ def test_defaults_are_openbao_static_seal_on_the_vault_dataset() -> None:
 )
 def test_bad_settings_name_the_field(data: dict[str, Any], expected: str) -> None:
     with pytest.raises(RoleSettingsError, match=rf"(?s)host h1: invalid `vault`.*{expected}"):
-        parse_settings(VaultSettings, "vault", data, "h1")
+        parse_settings(VaultServerSettings, "vault", data, "h1")
 
 
 @pytest.mark.parametrize(
@@ -90,29 +90,32 @@ def test_bad_settings_name_the_field(data: dict[str, Any], expected: str) -> Non
     ],
 )
 def test_consistent_settings_accepted(data: dict[str, Any]) -> None:
-    parse_settings(VaultSettings, "vault", data, "h1")
+    parse_settings(VaultServerSettings, "vault", data, "h1")
 
 
 def test_transit_address_loses_its_trailing_slash() -> None:
-    cfg = VaultSettings(seal="transit", transit={"address": "https://bao.example.org:8200/"})
+    cfg = VaultServerSettings(seal="transit", transit={"address": "https://bao.example.org:8200/"})
     assert cfg.transit is not None
     assert cfg.transit.address == "https://bao.example.org:8200"
-    assert not VaultSettings(seal="shamir").unseal_automatic
+    assert not VaultServerSettings(seal="shamir").unseal_automatic
 
 
 def test_real_age_recipient_accepted() -> None:
     recipient = str(pyrage.x25519.Identity.generate().to_public())
-    cfg = VaultSettings(operator_age_recipients=[recipient])
+    cfg = VaultServerSettings(operator_age_recipients=[recipient])
     assert cfg.operator_age_recipients == [recipient]
 
 
 def test_hashicorp_binary_and_mlock_setting() -> None:
-    apt = VaultSettings(flavour="hashicorp", seal="shamir")
-    artifact = VaultSettings(flavour="hashicorp", seal="shamir", hashicorp_source="artifact")
+    apt = VaultServerSettings(flavour="hashicorp", seal="shamir")
+    artifact = VaultServerSettings(flavour="hashicorp", seal="shamir", hashicorp_source="artifact")
     assert binary_path(apt) == "/usr/bin/vault"
     assert binary_path(artifact) == "/usr/local/bin/vault"
     assert mlock_setting(apt) == "true"  # disable_mlock = true
-    assert mlock_setting(VaultSettings(flavour="hashicorp", seal="shamir", mlock=True)) == "false"
+    assert (
+        mlock_setting(VaultServerSettings(flavour="hashicorp", seal="shamir", mlock=True))
+        == "false"
+    )
 
 
 @pytest.mark.parametrize(
@@ -128,48 +131,53 @@ def test_listeners(address: str, expected: list[str]) -> None:
 
 
 def test_certificate_names_split_ips_from_dns_and_dedupe() -> None:
-    cfg = VaultSettings(extra_sans=["vault.example.org", "10.99.0.11", "192.0.2.7", "9.9.9.9"])
+    cfg = VaultServerSettings(
+        extra_sans=["vault.example.org", "10.99.0.11", "192.0.2.7", "9.9.9.9"]
+    )
     dns, ips = certificate_names(cfg, "10.99.0.11", "nas1", "10.99.0.11")
     assert dns == ["localhost", "nas1", "vault.example.org"]
     assert ips == ["9.9.9.9", "10.99.0.11", "127.0.0.1", "192.0.2.7"]  # numeric order, once each
 
 
 def test_certificate_names_with_an_ipv6_san() -> None:
-    cfg = VaultSettings(extra_sans=["fd00::5"])
+    cfg = VaultServerSettings(extra_sans=["fd00::5"])
     _, ips = certificate_names(cfg, "10.99.0.11", "nas1", "10.99.0.11")
     assert set(ips) == {"10.99.0.11", "127.0.0.1", "fd00::5"}
 
 
 def test_certificate_names_skip_any_address_and_keep_a_dns_ssh_hostname() -> None:
-    dns, ips = certificate_names(VaultSettings(), ANY_ADDRESS, "nas1", "nas1.example.org")
+    dns, ips = certificate_names(VaultServerSettings(), ANY_ADDRESS, "nas1", "nas1.example.org")
     assert dns == ["localhost", "nas1", "nas1.example.org"]
     assert ips == ["127.0.0.1"]
     assert ANY_ADDRESS not in dns + ips
 
 
 def test_certificate_names_drop_a_host_name_that_is_no_dns_name() -> None:
-    dns, _ = certificate_names(VaultSettings(), "10.0.0.1", "lab_host 1", None)
+    dns, _ = certificate_names(VaultServerSettings(), "10.0.0.1", "lab_host 1", None)
     assert dns == ["localhost"]
 
 
 def test_resolve_listen_address() -> None:
-    assert resolve_listen_address(VaultSettings(), "10.99.0.11") == "10.99.0.11"
-    assert resolve_listen_address(VaultSettings(listen_address="192.0.2.5"), "nas1") == "192.0.2.5"
+    assert resolve_listen_address(VaultServerSettings(), "10.99.0.11") == "10.99.0.11"
+    assert (
+        resolve_listen_address(VaultServerSettings(listen_address="192.0.2.5"), "nas1")
+        == "192.0.2.5"
+    )
     with pytest.raises(ValueError, match=r"vault\.listen_address: required"):
-        resolve_listen_address(VaultSettings(), "nas1.example.org")
+        resolve_listen_address(VaultServerSettings(), "nas1.example.org")
     with pytest.raises(ValueError, match=r"vault\.listen_address"):
-        resolve_listen_address(VaultSettings(), None)
+        resolve_listen_address(VaultServerSettings(), None)
 
 
 def test_controller_dir_default_honours_xdg_state_home(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    assert controller_dir(VaultSettings(), "nas1") == tmp_path / "state/sovereign/vault/nas1"
+    assert controller_dir(VaultServerSettings(), "nas1") == tmp_path / "state/sovereign/vault/nas1"
     monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert (
-        controller_dir(VaultSettings(), "nas1")
+        controller_dir(VaultServerSettings(), "nas1")
         == tmp_path / "home/.local/state/sovereign/vault/nas1"
     )
 
@@ -179,5 +187,5 @@ def test_controller_dir_explicit_expands_the_home(
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_STATE_HOME", "/elsewhere")
-    cfg = VaultSettings(controller_dir="~/vault-nas1")
+    cfg = VaultServerSettings(controller_dir="~/vault-nas1")
     assert controller_dir(cfg, "nas1") == tmp_path / "vault-nas1"

@@ -17,7 +17,7 @@ from pyinfra.context import ctx_host
 
 from roles.vault import api, ops
 from roles.vault.keys import init_document
-from roles.vault.settings import ANY_ADDRESS, VaultSettings
+from roles.vault.settings import ANY_ADDRESS, VaultServerSettings
 from tests.unit.vault.conftest import BaoServer, SandboxHost, render, role_template_args
 
 TRANSIT = {
@@ -65,11 +65,13 @@ storage "raft" {
 
 
 def hcl(address: str = "10.99.0.11", **settings: Any) -> str:
-    return render("server.hcl.j2", role_template_args(VaultSettings(**settings), address, "nas1"))
+    return render(
+        "server.hcl.j2", role_template_args(VaultServerSettings(**settings), address, "nas1")
+    )
 
 
 def unit(**settings: Any) -> list[str]:
-    args = role_template_args(VaultSettings(**settings), "10.99.0.11", "nas1")
+    args = role_template_args(VaultServerSettings(**settings), "10.99.0.11", "nas1")
     return render("vault.service.j2", args).splitlines()
 
 
@@ -177,7 +179,9 @@ def test_unit_environment_file_only_for_transit(settings: dict[str, Any], env: b
 
 
 def test_logrotate_reopens_the_audit_log() -> None:
-    args = role_template_args(VaultSettings(audit_log="/var/log/bao/audit.log"), "10.0.0.1", "h")
+    args = role_template_args(
+        VaultServerSettings(audit_log="/var/log/bao/audit.log"), "10.0.0.1", "h"
+    )
     text = render("logrotate.j2", args)
     assert text.splitlines()[1] == "/var/log/bao/audit.log {"
     assert "    create 0600 vault vault\n" in text
@@ -187,7 +191,7 @@ def test_logrotate_reopens_the_audit_log() -> None:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
 @pytest.mark.parametrize("mlock", [True, False])
 def test_systemd_accepts_the_unit(mlock: bool, tmp_path: Path, bao_binary: Path) -> None:
-    cfg = VaultSettings(flavour="hashicorp", seal="transit", transit=TRANSIT, mlock=mlock)
+    cfg = VaultServerSettings(flavour="hashicorp", seal="transit", transit=TRANSIT, mlock=mlock)
     args = role_template_args(cfg, "10.99.0.11", "nas1", binary=str(bao_binary))
     path = tmp_path / "vault.service"
     path.write_text(render("vault.service.j2", args))

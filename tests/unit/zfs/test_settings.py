@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from roles.settings import RoleSettingsError
-from roles.zfs import resolve_settings
+from roles.spec import resolve_storage
 
 LAB = [f"/lab/disks/disk{i}" for i in range(1, 7)]
 
 
 def resolve(raw: dict[str, Any] | None, backend: str = "zfs-fuse") -> Any:
-    return resolve_settings(raw, LAB, backend, "h1")  # type: ignore[arg-type]
+    return resolve_storage(raw, LAB, backend, "h1")  # type: ignore[arg-type]
 
 
 def test_lab_default_is_tank_raidz2_over_lab_disks_with_five_datasets() -> None:
@@ -29,7 +29,7 @@ def test_lab_default_is_tank_raidz2_over_lab_disks_with_five_datasets() -> None:
 
 def test_production_disks_by_id() -> None:
     disks = [f"/dev/disk/by-id/ata-X{i}" for i in range(4)]
-    cfg = resolve_settings({"disks": disks}, None, "openzfs", "h1")
+    cfg = resolve_storage({"disks": disks}, None, "openzfs", "h1")
     assert cfg.pools[0].disks == disks
 
 
@@ -57,7 +57,7 @@ def test_bad_input_names_the_field(raw: dict[str, Any], message: str) -> None:
 
 def test_lz4_is_fine_on_openzfs() -> None:
     disks = [f"/dev/disk/by-id/ata-X{i}" for i in range(4)]
-    cfg = resolve_settings(
+    cfg = resolve_storage(
         {"disks": disks, "datasets": [{"name": "tank/x", "compression": "lz4", "quota": "1.5T"}]},
         None,
         "openzfs",

@@ -1,0 +1,84 @@
+"""The agent's configuration file, rendered from the host spec (pure: no host, no I/O).
+
+The agent's own settings model validates it before it is rendered, so a bad `agent.config`
+fails at preflight naming the field, never on the host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import tomli_w
+from pydantic import ValidationError
+
+from appliance.config import validate_config
+from roles.agent.settings import render_config, resolve_listen_address
+from roles.broker.settings import resolve_listen_address as resolve_broker_address
+from roles.postgres.settings import MONITOR_ROLE, PostgresSettings
+from roles.settings import RoleSettingsError, format_validation_error
+from roles.vault.desired import PG_MONITOR_SECRET
+from roles.vault.layout import AGENT_ROLE_ID, AGENT_SECRET_ID, CA_CERT
+from roles.vault.settings import VaultServerSettings
+
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
+
+
+def service_defaults(spec: HostSpec) -> dict[str, Any]:
+    """What the agent watches on an appliance host: PostgreSQL over its local socket (peer
+    auth as the agent's user, which the postgres role grants pg_monitor) and the broker."""
+    pg = spec.postgres
+    defaults: dict[str, Any] = {
+        "postgres_health_dsn": (
+            f"host=/var/run/postgresql port={pg.port} dbname=postgres user={MONITOR_ROLE}"
+        ),
+    }
+    if spec.vault is not None:
+        defaults.update(vault_defaults(spec.vault, pg))
+    broker = spec.broker
+    try:
+        address = resolve_broker_address(broker, spec.ssh_hostname)
+    except ValueError:
+        return defaults  # no IP to reach the broker by: the inventory must set agent.config
+    defaults["events"] = {
+        "bootstrap_servers": f"{address}:{broker.port}",
+        "outbox_path": "/var/lib/sovereign/events.db",
+    }
+    return defaults
+
+
+def vault_defaults(vault: VaultServerSettings, pg: PostgresSettings) -> dict[str, Any]:
+    """With Vault on the host the agent takes its secrets from it (AppRole from the files the
+    vault role delivers) and logs in to PostgreSQL over loopback with the password kept there."""
+    return {
+        "postgres_health_dsn": (
+            f"host=127.0.0.1 port={pg.port} dbname=postgres user={MONITOR_ROLE}"
+        ),
+        "postgres_password_secret": PG_MONITOR_SECRET,
+        "secrets": {
+            "backend": "vault",
+            "vault": {
+                "address": f"https://127.0.0.1:{vault.port}",
+                "ca_cert": CA_CERT,
+                "role_id_file": AGENT_ROLE_ID,
+                "secret_id_file": AGENT_SECRET_ID,
+                "kv_mount": vault.kv_mount,
+                "transit_mount": vault.transit_mount,
+            },
+        },
+    }
+
+
+def config_text(spec: HostSpec) -> str:
+    """agent.toml, validated by the agent's own settings model before it is rendered."""
+    cfg = spec.agent
+    config = render_config(
+        cfg, resolve_listen_address(cfg, spec.ssh_hostname), service_defaults(spec)
+    )
+    try:
+        validate_config(config)
+    except ValidationError as exc:
+        raise RoleSettingsError(
+            f"host {spec.name}: invalid `agent.config`:\n{format_validation_error('agent', exc)}"
+        ) from None
+    return "# Managed by Sovereign Appliance (roles/agent).\n" + tomli_w.dumps(config)

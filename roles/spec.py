@@ -1,0 +1,186 @@
+"""One host's inventory data, validated once into one typed `HostSpec` that everything reads.
+
+`parse_host_spec` is the only place that turns a host's raw inventory data into settings:
+preflight (`sovereign deploy|check`), `deploy/site.py` (through `current_host_spec`), every
+role and `sovereign vault …` read the resulting object. It reports every bad field of a host
+at once, each named `key.field`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from controller.artifacts import default_dir
+from roles.agent.config import config_text
+from roles.agent.settings import AgentRoleSettings
+from roles.base.settings import BaseRoleSettings
+from roles.broker.settings import BrokerSettings
+from roles.broker.settings import resolve_listen_address as resolve_broker_address
+from roles.postgres.settings import PostgresSettings
+from roles.settings import RoleSettingsError, format_validation_error, parse_settings
+from roles.vault.settings import VaultServerSettings
+from roles.vault.settings import resolve_listen_address as resolve_vault_address
+from roles.zfs.backends import Backend, parse_backend
+from roles.zfs.settings import StorageSettings, default_datasets
+
+T = TypeVar("T")
+
+# The keys a host's data may carry besides pyinfra's own connection settings.
+APPLIANCE_KEYS = frozenset({
+    "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent",
+    "appliance_subnet", "artifacts_dir", "lab", "lab_disks",
+})  # fmt: skip
+# pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
+PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
+
+
+class HostSpec(BaseModel):
+    """Everything the deploy knows about one host, each role's settings a typed field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    ssh_hostname: str | None = None
+    lab: bool = False
+    appliance_subnet: str | None = None
+    artifacts_dir: Path
+    zfs_backend: Backend = "openzfs"
+    base: BaseRoleSettings
+    storage: StorageSettings
+    postgres: PostgresSettings
+    broker: BrokerSettings
+    vault: VaultServerSettings | None = None
+    agent: AgentRoleSettings
+
+
+def resolve_storage(
+    raw: Mapping[str, Any] | None, lab_disks: list[str] | None, backend: Backend, host_name: str
+) -> StorageSettings:
+    """`storage` with its defaults filled in (pool `tank` over `storage.disks` or the lab's
+    disks, the appliance's datasets), validated against what the backend accepts."""
+    data = dict(raw or {})
+    if not data.get("pools"):
+        disks = data.get("disks") or lab_disks or []
+        data["pools"] = [{"name": "tank", "layout": "raidz2", "disks": disks}]
+    if "datasets" not in data:
+        first = data["pools"][0]
+        pool = str(first.get("name", "tank")) if isinstance(first, dict) else "tank"
+        data["datasets"] = [d.model_dump(exclude_none=True) for d in default_datasets(pool)]
+    try:
+        return StorageSettings.model_validate(data, context={"backend": backend})
+    except ValidationError as exc:
+        raise RoleSettingsError(
+            f"host {host_name}: invalid `storage` settings:\n"
+            f"{format_validation_error('storage', exc)}"
+        ) from None
+
+
+def _subnet(value: object, host_name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_network(str(value), strict=False))
+    except ValueError:
+        raise RoleSettingsError(
+            f"host {host_name}: appliance_subnet: not a network (CIDR), got {value!r}"
+        ) from None
+
+
+def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
+    """Validate a host's inventory data; raise one RoleSettingsError naming every bad field."""
+    problems: list[str] = []
+
+    def section(validate: Callable[[], T]) -> T | None:
+        try:
+            return validate()
+        except (RoleSettingsError, ValueError) as exc:
+            problems.append(str(exc))
+            return None
+
+    unknown = sorted(
+        k for k in data if k not in APPLIANCE_KEYS and not k.startswith(PYINFRA_PREFIXES)
+    )
+    if unknown:
+        problems.append(
+            f"host {name}: unknown key(s) {unknown}; known: {sorted(APPLIANCE_KEYS)} "
+            "and pyinfra's connection settings (ssh_…)"
+        )
+    backend = section(lambda: parse_backend(data.get("zfs_backend"), name))
+    base = section(lambda: parse_settings(BaseRoleSettings, "base", data.get("base"), name))
+    storage = section(
+        lambda: resolve_storage(
+            data.get("storage"), data.get("lab_disks"), backend or "openzfs", name
+        )
+    )
+    agent = section(lambda: parse_settings(AgentRoleSettings, "agent", data.get("agent"), name))
+    postgres = section(
+        lambda: parse_settings(PostgresSettings, "postgres", data.get("postgres"), name)
+    )
+    broker = section(lambda: parse_settings(BrokerSettings, "broker", data.get("broker"), name))
+    vault = None
+    if data.get("vault") is not None:
+        vault = section(
+            lambda: parse_settings(VaultServerSettings, "vault", data.get("vault"), name)
+        )
+    subnet = section(lambda: _subnet(data.get("appliance_subnet"), name))
+    if problems:
+        raise RoleSettingsError("\n".join(problems))
+    assert backend and base and storage and agent and postgres and broker  # no problems
+    ssh_hostname = data.get("ssh_hostname")
+    artifacts = data.get("artifacts_dir")
+    spec = HostSpec(
+        name=name,
+        ssh_hostname=str(ssh_hostname) if ssh_hostname else None,
+        lab=bool(data.get("lab")),
+        appliance_subnet=subnet,
+        artifacts_dir=Path(artifacts) if artifacts else default_dir(),
+        zfs_backend=backend,
+        base=base,
+        storage=storage,
+        postgres=postgres,
+        broker=broker,
+        vault=vault,
+        agent=agent,
+    )
+    _check_derived(spec)
+    return spec
+
+
+def _check_derived(spec: HostSpec) -> None:
+    """What the roles derive from the spec (listen addresses, the agent's config file) must
+    work out too: fail here, naming the field, rather than halfway through a deploy."""
+    problems: list[str] = []
+    checks: list[Callable[[], object]] = [
+        lambda: resolve_broker_address(spec.broker, spec.ssh_hostname),
+        lambda: config_text(spec),
+    ]
+    if spec.vault is not None:
+        vault = spec.vault
+        checks.append(lambda: resolve_vault_address(vault, spec.ssh_hostname))
+    for check in checks:
+        try:
+            check()
+        except RoleSettingsError as exc:
+            problems.append(str(exc))
+        except ValueError as exc:
+            problems.append(f"host {spec.name}: {exc}")
+    if problems:
+        raise RoleSettingsError("\n".join(problems))
+
+
+_SPECS: dict[tuple[str, int], HostSpec] = {}
+
+
+def current_host_spec() -> HostSpec:
+    """The spec of the host pyinfra is deploying now, validated once per host and run."""
+    from pyinfra import host
+
+    key = (host.name, id(host))
+    if key not in _SPECS:
+        _SPECS[key] = parse_host_spec(host.name, host.data.dict())  # type: ignore[no-untyped-call]
+    return _SPECS[key]
