@@ -10,5 +10,7 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== import layers (pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports
 echo "== pytest"
 .venv/bin/pytest "$@"

@@ -1,0 +1,1 @@
+"""Deploy entry files: pyinfra runs them; they only compose the roles."""

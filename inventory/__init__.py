@@ -1,0 +1,1 @@
+"""Inventories: the hosts to deploy and their data (pyinfra loads these files)."""
