@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from sovereign.lab.state import HostState, LabPaths, LabState
 from sovereign.system import run
 
 DISKS_MOUNT = "/lab/disks"
+SUPERVISOR_MODULE = "sovereign.lab.supervise"
 
 
 def network_file(address: str, prefixlen: int, gateway: str) -> str:
@@ -87,14 +89,28 @@ def nspawn_argv(state: LabState, host: HostState) -> list[str]:
     ]
 
 
+def supervisor_argv(state: LabState, host: HostState) -> list[str]:
+    """The supervisor that runs (and reboots) the host's nspawn; found again by `--directory=`."""
+    return [
+        sys.executable,
+        "-m",
+        SUPERVISOR_MODULE,
+        f"--directory={host.root}",
+        state.name,
+        host.name,
+    ]
+
+
 def boot_host(state: LabState, host: HostState) -> int:
+    """Start the host's supervisor, which boots it (and again after each reboot); its PID."""
     log = Path(host.root).parent / "console.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            nspawn_argv(state, host),
+            supervisor_argv(state, host),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            cwd="/",
             start_new_session=True,  # outlives the CLI, never holds its terminal
         )
     return proc.pid
@@ -119,6 +135,12 @@ def find_nspawn_pids(root: str) -> list[int]:
     """PIDs of systemd-nspawn processes running the given root directory."""
     flag = f"--directory={root}".encode()
     return _procs("cmdline", lambda argv: argv[0].endswith(b"systemd-nspawn") and flag in argv)
+
+
+def find_supervisor_pids(root: str) -> list[int]:
+    """PIDs of lab supervisors (sovereign.lab.supervise) of the host with this root."""
+    module, flag = SUPERVISOR_MODULE.encode(), f"--directory={root}".encode()
+    return _procs("cmdline", lambda argv: module in argv and flag in argv)
 
 
 def machine_id(host: HostState) -> str | None:
@@ -170,7 +192,20 @@ def remove_stale_veth(host: HostState) -> bool:
 
 
 def is_running(host: HostState) -> bool:
-    return bool(find_nspawn_pids(host.root))
+    """Up, booting or rebooting: its nspawn runs, or its supervisor is about to start one."""
+    return bool(find_nspawn_pids(host.root) or find_supervisor_pids(host.root))
+
+
+def settle(host: HostState, timeout: float = 10.0) -> None:
+    """Wait while a supervisor runs without an nspawn: it is either booting the host again
+    (a reboot) or about to exit (nspawn powered off, failed or was killed)."""
+    deadline = time.monotonic() + timeout
+    while (
+        find_supervisor_pids(host.root)
+        and not find_nspawn_pids(host.root)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
 
 
 def ssh_argv(paths: LabPaths, host: str, command: str | None = None) -> list[str]:
@@ -201,21 +236,33 @@ def wait_ready(paths: LabPaths, host: HostState, timeout: float = 90.0) -> str:
 
 
 def stop_host(paths: LabPaths, host: HostState, timeout: float = 20.0) -> None:
-    """Power the host off cleanly; fall back to signals if it does not go."""
+    """Power the host off cleanly, never to be booted again by its supervisor (even one in
+    the middle of a reboot); fall back to signals if it does not go."""
+    supervisors = find_supervisor_pids(host.root)
     pids = find_nspawn_pids(host.root)
-    if not pids:
+    if not supervisors and not pids:
         kill_orphans(host)
         return
-    run(ssh_argv(paths, host.name, "systemctl poweroff --no-block"), check=False, timeout=10)
-    if _wait_gone(host, timeout):
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):  # nspawn turns SIGTERM into a clean shutdown
-        for pid in find_nspawn_pids(host.root):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        if _wait_gone(host, 10.0):
-            return
-    raise SovereignError(f"lab host {host.name} would not stop (pids {pids})")
+    if supervisors:
+        _signal(supervisors, signal.SIGTERM)  # it stops booting and shuts nspawn down cleanly
+    else:
+        run(ssh_argv(paths, host.name, "systemctl poweroff --no-block"), check=False, timeout=10)
+    if not _wait_gone(host, timeout):
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # nspawn turns SIGTERM into a shutdown
+            _signal(find_supervisor_pids(host.root) + find_nspawn_pids(host.root), sig)
+            if _wait_gone(host, 10.0):
+                break
+        else:
+            raise SovereignError(
+                f"lab host {host.name} would not stop (supervisor {supervisors}, nspawn {pids})"
+            )
+    kill_orphans(host)
+
+
+def _signal(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def _wait_gone(host: HostState, timeout: float) -> bool:

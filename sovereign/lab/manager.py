@@ -116,14 +116,22 @@ def lab_up(name: str, count: int, disks: int, disk_size: str, progress: Progress
     write_client_files(paths, state)
 
     for host in state.hosts.values():
+        hosts.settle(host)  # a supervisor between two boots: let it boot or exit
         pids = hosts.find_nspawn_pids(host.root)
-        if len(pids) > 1:
+        supervisors = hosts.find_supervisor_pids(host.root)
+        if len(pids) > 1 or len(supervisors) > 1:
             raise SovereignError(
-                f"host {host.name} runs {len(pids)} times (pids {pids}): "
-                f"run `sovereign lab down --lab {name}` and up again"
+                f"host {host.name} runs {len(pids)} times (pids {pids}, supervisors "
+                f"{supervisors}): run `sovereign lab down --lab {name}` and up again"
             )
-        if pids:
-            host.pid = pids[0]
+        if pids or supervisors:
+            host.pid = pids[0] if pids else None
+            host.supervisor = supervisors[0] if supervisors else None
+            if not supervisors:
+                progress.say(
+                    f"note: host {host.name} runs without a supervisor, so a reboot inside it "
+                    f"will not bring it back: `sovereign lab down --lab {name}` and up again"
+                )
             continue
         orphans = hosts.kill_orphans(host)
         if orphans:
@@ -131,9 +139,10 @@ def lab_up(name: str, count: int, disks: int, disk_size: str, progress: Progress
         if hosts.remove_stale_veth(host):
             progress.say(f"host {host.name}: removed its stale interface {hosts.veth_name(host)}")
         with progress.step(f"booting host {host.name} at {host.address}"):
-            host.pid = hosts.boot_host(state, host)
+            host.supervisor = hosts.boot_host(state, host)
             save_state(state)
             hosts.wait_ready(paths, host)
+            host.pid = next(iter(hosts.find_nspawn_pids(host.root)), None)
         booted.append(host.name)
     save_state(state)
     # A host that was already running is checked too: `up` promises SSH-ready hosts.
@@ -168,7 +177,13 @@ def lab_down(name: str, progress: Progress) -> None:
 class HostStatus:
     name: str
     address: str
-    state: str  # running / stopped
+    state: str  # running / rebooting / stopped
+
+
+def host_status(nspawn: bool, supervisor: bool) -> str:
+    if nspawn:
+        return "running"
+    return "rebooting" if supervisor else "stopped"
 
 
 def lab_status(name: str) -> tuple[LabState | None, list[HostStatus]]:
@@ -177,7 +192,13 @@ def lab_status(name: str) -> tuple[LabState | None, list[HostStatus]]:
     if state is None:
         return None, []
     return state, [
-        HostStatus(h.name, h.address, "running" if hosts.is_running(h) else "stopped")
+        HostStatus(
+            h.name,
+            h.address,
+            host_status(
+                bool(hosts.find_nspawn_pids(h.root)), bool(hosts.find_supervisor_pids(h.root))
+            ),
+        )
         for h in state.hosts.values()
     ]
 

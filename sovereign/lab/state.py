@@ -40,7 +40,8 @@ class HostState:
     root: str
     disks: list[str]
     host_key: str
-    pid: int | None = None
+    pid: int | None = None  # the nspawn when `lab up` last saw it (a reboot starts another)
+    supervisor: int | None = None  # the process that runs nspawn and boots it again on reboot
 
 
 @dataclass
