@@ -9,22 +9,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 _MOUNT = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 
+# Where an appliance keeps the agent's Vault credentials and the Vault CA. The vault role
+# writes these files (roles/vault/layout.py imports these names: one place for both sides).
+VAULT_CA_CERT = "/etc/sovereign/vault/tls/ca.crt"
+AGENT_ROLE_ID_FILE = "/etc/sovereign/vault/agent/role-id"
+AGENT_SECRET_ID_FILE = "/etc/sovereign/vault/agent/secret-id"  # noqa: S105 - a path
+
 
 class VaultClientSettings(BaseModel):
     """The agent's Vault (OpenBao) client: AppRole login from two files, KV v2 reads and writes.
 
-    Not the Vault server's settings (roles/vault/settings.py: VaultSettings).
+    Not the Vault server's settings (roles/vault/settings.py: VaultServerSettings).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     address: str = Field(default="https://127.0.0.1:8200", pattern=r"^https?://[^/\s]+/?$")
     ca_cert: Path | None = Field(
-        default=Path("/etc/sovereign/vault/tls/ca.crt"),
+        default=Path(VAULT_CA_CERT),
         description="CA bundle the server certificate must chain to; empty: the system's CAs.",
     )
-    role_id_file: Path = Path("/etc/sovereign/vault/agent/role-id")
-    secret_id_file: Path = Path("/etc/sovereign/vault/agent/secret-id")
+    role_id_file: Path = Path(AGENT_ROLE_ID_FILE)
+    secret_id_file: Path = Path(AGENT_SECRET_ID_FILE)
     approle_mount: str = Field(default="approle", pattern=_MOUNT)
     kv_mount: str = Field(default="sovereign", pattern=_MOUNT)
     transit_mount: str = Field(default="transit", pattern=_MOUNT)
