@@ -1,89 +1,385 @@
-"""Latency of /health and /health/detailed under a steady load against a real agent.
+"""Latency and throughput of the agent's /health endpoints, with a plain-Python floor beside it.
 
-Starts the agent with uvicorn on 127.0.0.1 (free port, SQLite in a temp dir), then sends
-requests at a fixed rate over one keep-alive connection per endpoint and prints p50/p99.
-Target: /health p99 <= 5 ms. Usage: python bench/agent_http.py [--rate 200] [--seconds 10]
+    .venv/bin/python bench/agent_http.py                      # starts its own agent (empty config)
+    .venv/bin/python bench/agent_http.py --url http://10.99.0.11:8013 --floor
+    .venv/bin/python bench/agent_http.py --url http://10.99.0.11:8013 --clients 8 --floor
+
+Target: without --url the agent is started with uvicorn on 127.0.0.1 (free port, SQLite in a
+temp dir, empty config); with --url a running agent is measured as it is deployed.
+
+Two load patterns, each for --seconds per endpoint:
+- fixed rate (default): --rate requests/s over one keep-alive connection per endpoint, paced
+  against the schedule, not the previous answer; prints p50/p99/max. Target: /health p99 <= 5 ms.
+- --clients N: N concurrent keep-alive clients, each sending its next request when the previous
+  answer arrived; prints req/s and p50/p99/max. Target (8 clients): /health >= 1,500 req/s with
+  p99 <= 20 ms.
+
+--floor also measures, in the same run and with the same client, a minimal stdlib
+`http.server` handler (HTTP/1.1 keep-alive, `disable_nagle_algorithm=True`, a small JSON
+body) started on the agent's own host on a spare port: locally for a local agent, over
+`sovereign lab ssh HOST` for a lab host's address, or over --floor-via 'COMMAND PREFIX' (e.g.
+'ssh root@host') otherwise. It stops when the bench closes its stdin, and after --seconds
+budget in any case. The client shares this machine's cores with whatever serves (a lab host
+is a container here): compare the agent with the floor, not with other machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import ipaddress
 import os
-import socket
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+from benchlib import ROOT, free_port, percentile, print_header
 
-ROOT = Path(__file__).resolve().parents[1]
+FIXED_RATE_P99_MS = 5.0  # /health p99 at the fixed rate
+CONCURRENT_CLIENTS = 8  # the concurrency the throughput target is stated for
+CONCURRENT_RPS = 1500.0
+CONCURRENT_P99_MS = 20.0
+MAX_SECONDS = 300.0  # per measurement: every request loop ends by then whatever is asked
+
+# Runs on the agent's host with its system python3 (no project code there): argv = bind
+# address, lifetime in seconds. Prints its port, serves until stdin closes or the lifetime ends.
+FLOOR_SERVER = """
+import http.server, os, sys, threading
+BODY = b'{"status":"healthy","lifecycle":"ready","ready":true,"checked_at":0.0}'
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+server = Server((sys.argv[1], 0), Handler)
+threading.Timer(float(sys.argv[2]), os._exit, (0,)).start()
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(server.server_address[1], flush=True)
+sys.stdin.read()
+os._exit(0)
+"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Result:
+    label: str
+    path: str
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)  # every complete answer
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: int = 0  # no complete answer (connection or protocol failure)
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies_ms, q) if self.latencies_ms else float("nan")
+
+    def line(self) -> str:
+        return (
+            f"{self.label:<6} {self.path:<18} n={len(self.latencies_ms):6d} "
+            f"{self.rps:7.0f} req/s  p50 {self.p(50):6.2f} ms  p99 {self.p(99):6.2f} ms  "
+            f"max {max(self.latencies_ms, default=float('nan')):7.2f} ms  errors {self.errors}"
+            + "".join(f"  status {code}: {n}" for code, n in sorted(self.statuses.items()))
+        )
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+# --- the agent to measure -----------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rate", type=float, default=200.0, help="requests/s per endpoint")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def own_agent() -> Iterator[str]:
+    """The agent started here with an empty config; yields its base URL."""
     port = free_port()
-    tmp = tempfile.mkdtemp(prefix="agent-bench-")
+    tmp = Path(tempfile.mkdtemp(prefix="agent-bench-"))
+    (tmp / "agent.toml").write_text("")
     env = {
         **os.environ,
-        "APPLIANCE_CONFIG_FILE": str(Path(tmp) / "agent.toml"),
-        "APPLIANCE_SQLITE_PATH": str(Path(tmp) / "agent.db"),
+        "APPLIANCE_CONFIG_FILE": str(tmp / "agent.toml"),
+        "APPLIANCE_SQLITE_PATH": str(tmp / "agent.db"),
+        "APPLIANCE_HOST": "127.0.0.1",
         "APPLIANCE_PORT": str(port),
         "APPLIANCE_SAMPLE_INTERVAL_S": "1",
         "APPLIANCE_LOG_LEVEL": "warning",
     }
-    (Path(tmp) / "agent.toml").write_text("")
     proc = subprocess.Popen([sys.executable, "-m", "api.main"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=5) as client:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    client.get("/health")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            for path in ("/health", "/health/detailed"):
-                for _ in range(50):  # warm-up
-                    client.get(path)
-                latencies: list[float] = []
-                interval = 1 / args.rate
-                next_at = time.perf_counter()
-                end = next_at + args.seconds
-                while next_at < end:
-                    pause = next_at - time.perf_counter()
-                    if pause > 0:
-                        time.sleep(pause)
-                    start = time.perf_counter()
-                    client.get(path)
-                    latencies.append((time.perf_counter() - start) * 1000)
-                    next_at += interval
-                print(
-                    f"{path:18} n={len(latencies):5d} rate={args.rate:g}/s "
-                    f"p50={pct(latencies, 50):.2f} ms p99={pct(latencies, 99):.2f} ms "
-                    f"max={max(latencies):.2f} ms"
-                )
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def wait_ready(base: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=base, timeout=5) as client:
+        while True:
+            try:
+                client.get("/health")
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"no agent answers at {base}/health") from None
+                time.sleep(0.05)
+
+
+# --- the floor ----------------------------------------------------------------------------
+
+
+def is_local(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def floor_runner(address: str, via: str | None) -> list[str]:
+    """The command prefix that runs a command on the host at `address`."""
+    if via:
+        return shlex.split(via)
+    if is_local(address):
+        return []
+    from sovereign.lab.inventory import current_lab_name, lab_hosts
+
+    for name, data in lab_hosts():
+        if data.get("ssh_hostname") == address:
+            sovereign = str(Path(sys.executable).with_name("sovereign"))
+            return [sovereign, "lab", "ssh", "--lab", current_lab_name(), name]
+    raise SystemExit(
+        f"{address} is not a host of lab {current_lab_name()}: "
+        "pass --floor-via 'ssh root@HOST' to start the floor there"
+    )
+
+
+@contextlib.contextmanager
+def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[str]:
+    """The stdlib floor on the host at `address`; yields its base URL."""
+    runner = floor_runner(address, via)
+    command = ["python3", "-c", FLOOR_SERVER, address, f"{lifetime:.0f}"]
+    # ssh joins its arguments into one remote shell command line: hand it one, quoted.
+    argv = [*runner, shlex.join(command)] if runner else [sys.executable, *command[1:]]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.isdigit():
+            raise SystemExit(f"the floor server did not start: {shlex.join(argv)[:200]}")
+        yield f"http://{address}:{line}"
+    finally:
+        if proc.stdin:
+            proc.stdin.close()  # the server's stdin.read() returns: it exits
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- the load patterns --------------------------------------------------------------------
+
+
+def fixed_rate(label: str, base: str, path: str, rate: float, seconds: float) -> Result:
+    """`rate` requests/s over one keep-alive connection, paced against the schedule."""
+    result = Result(label, path)
+    with httpx.Client(base_url=base, timeout=5) as client:
+        for _ in range(50):  # warm-up
+            client.get(path)
+        interval = 1 / rate
+        begin = next_at = time.perf_counter()
+        end = begin + seconds
+        while next_at < end and time.perf_counter() < end + 10:  # bounded if answers stall
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            start = time.perf_counter()
+            try:
+                status = client.get(path).status_code
+            except httpx.HTTPError:
+                result.errors += 1
+            else:
+                result.latencies_ms.append((time.perf_counter() - start) * 1000)
+                result.statuses[status] += 1
+            next_at += interval
+        result.seconds = time.perf_counter() - begin
+    return result
+
+
+class KeepAliveClients:
+    """N keep-alive HTTP/1.1 connections, each sending its next GET when the last answer came.
+
+    All connections first send WARMUP requests, then measure together from one start time.
+    """
+
+    WARMUP = 20
+
+    def __init__(self, base: str, path: str, clients: int, seconds: float) -> None:
+        url = urlsplit(base)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        self.path, self.clients, self.seconds = path, clients, seconds
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n\r\n"
+        ).encode()
+        self.end = 0.0
+
+    async def get(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+        """One request and its whole answer; its status code."""
+        writer.write(self.request)
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        length = None
+        for header in head[1:]:
+            name, _, value = header.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if length is None:  # uvicorn and http.server both send it for these answers
+            raise SystemExit(f"{self.path}: an answer without content-length: {head[0]}")
+        await reader.readexactly(length)
+        return int(head[0].split(" ", 2)[1])
+
+    async def client(self, warmed: asyncio.Barrier, result: Result) -> None:
+        reader, writer = await asyncio.open_connection(self.host, self.port)  # TCP_NODELAY set
+        try:
+            for _ in range(self.WARMUP):
+                await self.get(reader, writer)
+            await warmed.wait()
+            while (start := time.perf_counter()) < self.end:
+                status = await self.get(reader, writer)
+                result.latencies_ms.append((time.perf_counter() - start) * 1000)
+                result.statuses[status] += 1
+        finally:
+            writer.close()
+
+    async def run(self, label: str) -> Result:
+        result = Result(label, self.path)
+        warmed = asyncio.Barrier(self.clients + 1)
+        tasks = [asyncio.create_task(self.client(warmed, result)) for _ in range(self.clients)]
+        try:
+            async with asyncio.timeout(self.seconds + 60):
+                await warmed.wait()
+                begin = time.perf_counter()
+                self.end = begin + self.seconds
+                await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        result.seconds = time.perf_counter() - begin  # ends with the last answer
+        return result
+
+
+def concurrent(label: str, base: str, path: str, clients: int, seconds: float) -> Result:
+    """`clients` keep-alive connections, each sending its next request on the last answer."""
+    return asyncio.run(KeepAliveClients(base, path, clients, seconds).run(label))
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def measure(args: argparse.Namespace, agent: str, floor: str | None) -> None:
+    seconds = min(args.seconds, MAX_SECONDS)
+    if args.clients:
+        pattern = f"{args.clients} concurrent keep-alive clients, {seconds:g} s per measurement"
+    else:
+        pattern = f"{args.rate:g} req/s on one keep-alive connection, {seconds:g} s per measurement"
+    print(f"agent  {agent}" + (" (started here, empty config)" if not args.url else ""))
+    if floor:
+        print(f"floor  {floor} (stdlib http.server, TCP_NODELAY, on the agent's host)")
+    print(f"load   {pattern}")
+
+    def run(label: str, base: str, path: str) -> Result:
+        if args.clients:
+            return concurrent(label, base, path, args.clients, seconds)
+        return fixed_rate(label, base, path, args.rate, seconds)
+
+    results: dict[tuple[str, str], Result] = {}
+    for path in args.paths:
+        for _ in range(args.rounds):  # rounds alternate agent and floor
+            targets = [("agent", agent)] + (
+                [("floor", floor)] if floor and path == "/health" else []
+            )
+            for label, base in targets:
+                r = run(label, base, path)
+                print(r.line(), flush=True)
+                if (label, path) in results:
+                    results[(label, path)].latencies_ms += r.latencies_ms
+                    results[(label, path)].errors += r.errors
+                    results[(label, path)].statuses += r.statuses
+                    results[(label, path)].seconds += r.seconds
+                else:
+                    results[(label, path)] = r
+    if args.rounds > 1:
+        print(f"over {args.rounds} rounds:")
+        for r in results.values():
+            print(r.line())
+    health = results.get(("agent", "/health"))
+    floor_r = results.get(("floor", "/health"))
+    if health and floor_r and floor_r.rps and floor_r.p(99):
+        print(
+            f"agent/floor /health: req/s x{health.rps / floor_r.rps:.2f}, "
+            f"p50 x{health.p(50) / floor_r.p(50):.2f}, p99 x{health.p(99) / floor_r.p(99):.2f}"
+        )
+    if health:
+        if args.clients:
+            note = "" if args.clients == CONCURRENT_CLIENTS else f" [this run: {args.clients}]"
+            ok = health.rps >= CONCURRENT_RPS and health.p(99) <= CONCURRENT_P99_MS
+            print(
+                f"target /health >= {CONCURRENT_RPS:g} req/s with p99 <= {CONCURRENT_P99_MS:g} ms "
+                f"under {CONCURRENT_CLIENTS} clients{note}: {verdict(ok)} "
+                f"({health.rps:.0f} req/s, p99 {health.p(99):.2f} ms)"
+            )
+        else:
+            ok = health.p(99) <= FIXED_RATE_P99_MS
+            print(
+                f"target /health p99 <= {FIXED_RATE_P99_MS:g} ms at a fixed rate: {verdict(ok)} "
+                f"(p99 {health.p(99):.2f} ms at {args.rate:g} req/s)"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running agent, e.g. http://10.99.0.11:8013")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests/s per endpoint")
+    parser.add_argument("--clients", type=int, default=0, help="N concurrent keep-alive clients")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate agent/floor N times")
+    parser.add_argument("--paths", nargs="+", default=["/health", "/health/detailed"])
+    parser.add_argument("--floor", action="store_true", help="also measure a stdlib floor")
+    parser.add_argument("--floor-via", help="command prefix running a command on the agent's host")
+    args = parser.parse_args()
+    if args.rate <= 0 or args.clients < 0 or args.seconds <= 0 or args.rounds < 1:
+        parser.error("--rate, --seconds and --rounds must be positive, --clients >= 0")
+    print_header()
+    with contextlib.ExitStack() as stack:
+        agent = args.url.rstrip("/") if args.url else stack.enter_context(own_agent())
+        wait_ready(agent)
+        floor = None
+        if args.floor:
+            address = urlsplit(agent).hostname or "127.0.0.1"
+            # Long enough for every measurement, short enough to go away if the bench dies.
+            budget = len(args.paths) * args.rounds * 2 * (min(args.seconds, MAX_SECONDS) + 30)
+            floor = stack.enter_context(floor_server(address, args.floor_via, budget + 60))
+            wait_ready(floor)
+        measure(args, agent, floor)
 
 
 if __name__ == "__main__":
