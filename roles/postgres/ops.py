@@ -1,4 +1,6 @@
-"""Operations of the PostgreSQL role: cluster, roles with generated passwords, databases."""
+"""Operations of the PostgreSQL role: cluster, roles with generated passwords, databases.
+
+Each reads the PgState fact once, lets plan.py decide, and yields only the commands needed."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
 from roles.postgres.facts import SECRETS_DIR, PgState
-from roles.postgres.settings import MONITOR_ROLE
+from roles.postgres.plan import PlanError, plan_cluster, plan_databases, plan_roles
 
 
 def _psql_stdin(port: int, sql: str, password_file: str | None = None) -> StringCommand:
@@ -31,22 +33,6 @@ def _psql_stdin(port: int, sql: str, password_file: str | None = None) -> String
     )  # fmt: skip
 
 
-def plan_cluster(
-    state: dict[str, Any], version: int, name: str, data_dir: str
-) -> tuple[str, str | None]:
-    """('create' | 'noop', reason). Raises on a cluster whose data lives elsewhere."""
-    for cluster in state.get("clusters", []):
-        if cluster["version"] == version and cluster["name"] == name:
-            if cluster["data_dir"] != data_dir:
-                raise OperationError(
-                    f"cluster {version}/{name} keeps its data in {cluster['data_dir']}, declared "
-                    f"{data_dir}: nothing was changed. Move it by hand (pg_dropcluster after a "
-                    "dump, or pg_ctlcluster stop + rsync) or declare postgres.data_dir to match."
-                )
-            return "noop", f"cluster {version}/{name} is at {data_dir}"
-    return "create", None
-
-
 @operation()
 def cluster(
     version: int, cluster: str, data_dir: str, port: int
@@ -59,7 +45,10 @@ def cluster(
     + data_dir: the cluster's data directory
     + port: its port
     """
-    action, reason = plan_cluster(host.get_fact(PgState, port=port), version, cluster, data_dir)
+    try:
+        action, reason = plan_cluster(host.get_fact(PgState, port=port), version, cluster, data_dir)
+    except PlanError as exc:
+        raise OperationError(str(exc)) from None
     if action == "noop":
         host.noop(reason or "")
         return
@@ -68,34 +57,6 @@ def cluster(
         "-p", str(port), "--start-conf=auto", "--",
         "--auth-local=peer", "--auth-host=scram-sha-256", "--data-checksums",
     )  # fmt: skip
-
-
-def plan_roles(state: dict[str, Any], roles: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """[(action, role)]: 'monitor' (create the agent's role), 'secret', 'create', 'password',
-    'login', 'nologin'. Roles the server cannot list yet (down) are planned as absent."""
-    existing: dict[str, str] = state.get("roles") or {}
-    secrets = set(state.get("secrets") or [])
-    actions: list[tuple[str, str]] = []
-    # The agent's monitoring role has a password too: the agent reads it from Vault and logs
-    # in over loopback (peer auth on the socket keeps working without it).
-    if MONITOR_ROLE not in secrets:
-        actions.append(("secret", MONITOR_ROLE))
-    if MONITOR_ROLE not in existing:
-        actions.append(("monitor", MONITOR_ROLE))
-    elif MONITOR_ROLE not in secrets:
-        actions.append(("password", MONITOR_ROLE))
-    for role in roles:
-        name, login = role["name"], role.get("login", True)
-        if name not in secrets:
-            actions.append(("secret", name))
-        if name not in existing:
-            actions.append(("create", name))
-            continue
-        if name not in secrets:
-            actions.append(("password", name))  # a new password file: the role must use it
-        if (existing[name] == "t") != login:
-            actions.append(("login" if login else "nologin", name))
-    return actions
 
 
 @operation()
@@ -134,19 +95,6 @@ def roles(roles: list[dict[str, Any]], port: int) -> Generator[StringCommand, No
 
 def _login(roles: list[dict[str, Any]], name: str) -> bool:
     return bool(next(r for r in roles if r["name"] == name).get("login", True))
-
-
-def plan_databases(
-    state: dict[str, Any], databases: list[dict[str, str]]
-) -> list[tuple[str, str, str]]:
-    existing: dict[str, str] = state.get("databases") or {}
-    actions = []
-    for db in databases:
-        if db["name"] not in existing:
-            actions.append(("create", db["name"], db["owner"]))
-        elif existing[db["name"]] != db["owner"]:
-            actions.append(("owner", db["name"], db["owner"]))
-    return actions
 
 
 @operation()

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyinfra.api import OperationError
 
 from roles.postgres.facts import MARK, PgState, parse_pg_state
-from roles.postgres.ops import plan_cluster, plan_databases, plan_roles
+from roles.postgres.plan import PlanError, plan_cluster, plan_databases, plan_roles
 from roles.postgres.settings import (
     PostgresSettings,
     memory_settings,
@@ -64,7 +63,7 @@ def test_cluster_created_when_absent_and_left_when_present() -> None:
 
 def test_cluster_elsewhere_is_refused() -> None:
     moved = {**CLUSTER, "data_dir": "/var/lib/postgresql/15/main"}
-    with pytest.raises(OperationError, match="nothing was changed"):
+    with pytest.raises(PlanError, match="nothing was changed"):
         plan_cluster({"clusters": [moved]}, 15, "main", "/tank/postgres/15/main")
 
 
