@@ -1,4 +1,7 @@
-"""Base role: identity, time zone, essential packages, the `sovereign` user, persistent journal."""
+"""Base role: identity, time zone, essential packages, the `sovereign` user, persistent journal.
+
+Stages: install (packages) → configure (identity, user, directories, journald) → activate
+(journald restarts only when its drop-in changed)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import apt, files, server, systemd
 
 from roles.base import ops
@@ -21,16 +25,25 @@ SERVICE_USER = "sovereign"
 
 @deploy("Base system")
 def base(spec: HostSpec) -> None:
-    cfg = spec.base
+    install(spec)
+    activate(configure(spec))
 
-    server.hostname(name="Set the host name", hostname=cfg.hostname or spec.name)
+
+def install(spec: HostSpec) -> None:
     apt.packages(
         name="Install essential packages",
-        packages=[*ESSENTIAL_PACKAGES, *cfg.extra_packages],
+        packages=[*ESSENTIAL_PACKAGES, *spec.base.extra_packages],
         no_recommends=True,
         update=True,
         cache_time=24 * 3600,
     )
+
+
+def configure(spec: HostSpec) -> OperationMeta:
+    """Identity, time zone, the service user and its directories, the journal's settings;
+    returns the journald drop-in's op (journald restarts when it changed)."""
+    cfg = spec.base
+    server.hostname(name="Set the host name", hostname=cfg.hostname or spec.name)
     ops.timezone(name=f"Set the time zone to {cfg.timezone}", timezone=cfg.timezone)
 
     server.group(name="Create the sovereign group", group=SERVICE_USER, system=True)
@@ -67,13 +80,16 @@ def base(spec: HostSpec) -> None:
         group="systemd-journal",
         mode="2755",
     )
-    journald = files.template(
+    return files.template(
         name="Make the journal persistent",
         src=str(HERE / "journald.conf.j2"),
         dest="/etc/systemd/journald.conf.d/50-sovereign.conf",
         create_remote_dir=True,
         max_use=cfg.journal_max_use,
     )
+
+
+def activate(journald: OperationMeta) -> None:
     systemd.service(
         name="Restart journald when its config changed",
         service="systemd-journald.service",

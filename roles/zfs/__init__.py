@@ -2,6 +2,9 @@
 
 Host spec: `zfs_backend` ("openzfs", the default, or "zfs-fuse" on lab hosts) and `storage`
 (see roles/zfs/settings.py; its defaults are filled in by roles/spec.py).
+
+Stages: install (the backend, daemon running) → configure (pools, datasets); a pool or dataset
+change takes effect at once, so there is nothing to activate.
 """
 
 from __future__ import annotations
@@ -86,12 +89,22 @@ def _install_openzfs() -> None:
 
 @deploy("ZFS storage")
 def zfs(spec: HostSpec) -> None:
-    cfg = spec.storage
-    kind = spec.zfs_backend
-    if kind == "zfs-fuse":
+    install(spec)
+    configure(spec)  # nothing to activate: pools and properties take effect at once
+
+
+def install(spec: HostSpec) -> None:
+    """The backend, ready to use: OpenZFS with its module, or zfs-fuse with its daemon."""
+    if spec.zfs_backend == "zfs-fuse":
         _install_zfs_fuse()
     else:
         _install_openzfs()
+
+
+def configure(spec: HostSpec) -> None:
+    """Pools (created once, never changed) and their datasets (created, properties converged)."""
+    cfg = spec.storage
+    kind = spec.zfs_backend
     for pool in cfg.pools:
         pool_args = pool.model_dump(exclude_none=True)
         ops.pool(
