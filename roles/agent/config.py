@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from appliance.config import validate_config
 from roles.agent.settings import render_config, resolve_listen_address
 from roles.broker.settings import resolve_listen_address as resolve_broker_address
-from roles.postgres.settings import MONITOR_ROLE, PostgresSettings
+from roles.postgres.settings import AGENT_DATABASE, AGENT_DB_ROLE, MONITOR_ROLE, PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error
-from roles.vault.desired import PG_MONITOR_SECRET
+from roles.vault.desired import AGENT_DB_SECRET, PG_MONITOR_SECRET
 from roles.vault.layout import AGENT_ROLE_ID, AGENT_SECRET_ID, CA_CERT
 from roles.vault.settings import VaultServerSettings
 
@@ -55,6 +55,11 @@ def vault_defaults(vault: VaultServerSettings, pg: PostgresSettings) -> dict[str
             f"host=127.0.0.1 port={pg.port} dbname=postgres user={MONITOR_ROLE}"
         ),
         "postgres_password_secret": PG_MONITOR_SECRET,
+        # Its history and state in its own database (roles/postgres creates it), not SQLite.
+        "database_url": (
+            f"postgresql+psycopg://{AGENT_DB_ROLE}@127.0.0.1:{pg.port}/{AGENT_DATABASE}"
+        ),
+        "database_password_secret": AGENT_DB_SECRET,
         "secrets": {
             "backend": "vault",
             "vault": {

@@ -1,20 +1,29 @@
 """PostgreSQL role: Debian's PostgreSQL with its cluster on the tank/postgres dataset, listen
 addresses and pg_hba from the inventory, declared roles (generated passwords, root-only on the
-host) and databases, memory settings sized from the host."""
+host) and databases, memory settings sized from the host. With Vault on the host, also the
+agent's own database (its history and state) and the role it logs in as.
+
+Stages: install (package) → configure (cluster, settings, pg_hba.conf) → activate (run it,
+restart or reload only for what configure changed, then roles and databases)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
 
 from roles.postgres import ops
 from roles.postgres.facts import MemTotalMb
 from roles.postgres.settings import (
     PostgresSettings,
+    declared_databases,
+    declared_roles,
     memory_settings,
     resolve_listen,
     resolve_networks,
@@ -32,9 +41,11 @@ def unit_name(cfg: PostgresSettings) -> str:
 
 @deploy("PostgreSQL")
 def postgres(spec: HostSpec) -> None:
-    cfg = spec.postgres
-    etc = f"/etc/postgresql/{cfg.version}/{cfg.cluster}"
+    install(spec)
+    activate(spec, configure(spec))
 
+
+def install(spec: HostSpec) -> None:
     files.put(
         name="Keep the package from creating a cluster of its own",
         src=str(HERE / "createcluster.conf"),
@@ -42,10 +53,24 @@ def postgres(spec: HostSpec) -> None:
         create_remote_dir=True,
     )
     apt.packages(
-        name=f"Install PostgreSQL {cfg.version}",
-        packages=[f"postgresql-{cfg.version}"],
+        name=f"Install PostgreSQL {spec.postgres.version}",
+        packages=[f"postgresql-{spec.postgres.version}"],
         no_recommends=True,
     )
+
+
+@dataclass(frozen=True)
+class Configured:
+    """What configure changed, so activate restarts or reloads only when it must."""
+
+    settings: Callable[[], bool]  # postgresql.conf include or our conf.d file: restart
+    hba: Callable[[], bool]  # pg_hba.conf: reload
+
+
+def configure(spec: HostSpec) -> Configured:
+    """The cluster on the postgres dataset, its settings and pg_hba.conf."""
+    cfg = spec.postgres
+    etc = f"/etc/postgresql/{cfg.version}/{cfg.cluster}"
     files.directory(
         name=f"Give {cfg.data_dir} (the postgres dataset) to postgres",
         path=cfg.data_dir, user="postgres", group="postgres", mode="700",
@@ -81,31 +106,34 @@ def postgres(spec: HostSpec) -> None:
         mode="640",
         networks=resolve_networks(cfg, spec.appliance_subnet),
     )
-    start = systemd.service(
-        name=f"Run {unit_name(cfg)}", service=unit_name(cfg), running=True, enabled=True
-    )
+    return Configured(settings=any_changed(include, conf), hba=hba.did_change)
+
+
+def activate(spec: HostSpec, configured: Configured) -> None:
+    """Run the cluster (restart for new settings, reload for a new pg_hba.conf), then its
+    declared roles and databases, which need it running."""
+    cfg = spec.postgres
+    unit = unit_name(cfg)
+    start = systemd.service(name=f"Run {unit}", service=unit, running=True, enabled=True)
     systemd.service(
         name="Restart PostgreSQL for its new settings",
-        service=unit_name(cfg),
+        service=unit,
         restarted=True,
-        _if=lambda: (conf.did_change() or include.did_change()) and not start.did_change(),
+        _if=lambda: configured.settings() and not start.did_change(),
     )
     systemd.service(
         name="Reload PostgreSQL for its new pg_hba.conf",
-        service=unit_name(cfg),
+        service=unit,
         reloaded=True,
-        _if=lambda: (
-            hba.did_change()
-            and not (conf.did_change() or include.did_change() or start.did_change())
-        ),
+        _if=lambda: configured.hba() and not (configured.settings() or start.did_change()),
     )
     ops.roles(
         name="Roles (passwords generated on the host)",
-        roles=[r.model_dump() for r in cfg.roles],
+        roles=[r.model_dump() for r in declared_roles(spec)],
         port=cfg.port,
     )
     ops.databases(
         name="Databases",
-        databases=[d.model_dump() for d in cfg.databases],
+        databases=[d.model_dump() for d in declared_databases(spec)],
         port=cfg.port,
     )

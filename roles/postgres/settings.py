@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from roles.settings import absolute_path, host_ip
 
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
+
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RESERVED_ROLES = {"postgres", "public"}
 MONITOR_ROLE = "sovereign"  # the agent's OS user; peer auth over the local socket, no password
+# The agent keeps its history and state in its own database on appliances with Vault (the
+# password lives there); without Vault it keeps them in embedded SQLite.
+AGENT_DB_ROLE = "sovereign_agent"
+AGENT_DATABASE = "sovereign_agent"
 
 
 def _ident(value: str) -> str:
@@ -31,7 +39,7 @@ class Role(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if value in RESERVED_ROLES | {MONITOR_ROLE}:
+        if value in RESERVED_ROLES | {MONITOR_ROLE, AGENT_DB_ROLE}:
             raise ValueError(f"{value!r} is managed by the role itself")
         return _ident(value)
 
@@ -41,6 +49,13 @@ class Database(BaseModel):
 
     name: str
     owner: str
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_agents(cls, value: str) -> str:
+        if value == AGENT_DATABASE:
+            raise ValueError(f"{value!r} is managed by the role itself")
+        return value
 
     _name = field_validator("name")(classmethod(lambda cls, v: _ident(v)))
 
@@ -109,6 +124,21 @@ def resolve_networks(cfg: PostgresSettings, appliance_subnet: str | None) -> lis
     if cfg.allowed_networks is not None:
         return cfg.allowed_networks
     return [str(ipaddress.ip_network(appliance_subnet, strict=False))] if appliance_subnet else []
+
+
+def declared_roles(spec: HostSpec) -> list[Role]:
+    """The inventory's roles, and the agent's own where it keeps its data in PostgreSQL."""
+    roles = list(spec.postgres.roles)
+    if spec.vault is not None:  # its password can live in Vault
+        roles.append(Role.model_construct(name=AGENT_DB_ROLE, login=True))
+    return roles
+
+
+def declared_databases(spec: HostSpec) -> list[Database]:
+    databases = list(spec.postgres.databases)
+    if spec.vault is not None:
+        databases.append(Database.model_construct(name=AGENT_DATABASE, owner=AGENT_DB_ROLE))
+    return databases
 
 
 def memory_settings(total_mb: int, max_connections: int) -> dict[str, str]:

@@ -14,6 +14,8 @@ DEPLOY_ROLE = "sovereign-deploy"
 ADMIN_ROLE = "sovereign-admin"
 AGENT_TRANSIT_KEY = "agent"
 PG_MONITOR_SECRET = "postgres/sovereign"  # noqa: S105 - a path; the agent's own PostgreSQL role (see roles/postgres)
+# The password of the role the agent keeps its database as (roles/postgres: AGENT_DB_ROLE).
+AGENT_DB_SECRET = "postgres/sovereign_agent"  # noqa: S105 - a path, not a password
 # Both AppRoles log in from the host itself (the agent on loopback, the deploy through its SSH
 # tunnel to loopback): a leaked secret-id is useless from anywhere else.
 LOOPBACK = ["127.0.0.1/32"]
@@ -48,6 +50,9 @@ path "{kv}/metadata/agent/*" {{
   capabilities = ["read", "list"]
 }}
 path "{kv}/data/{PG_MONITOR_SECRET}" {{
+  capabilities = ["read"]
+}}
+path "{kv}/data/{AGENT_DB_SECRET}" {{
   capabilities = ["read"]
 }}
 path "{transit}/encrypt/{AGENT_TRANSIT_KEY}" {{

@@ -87,3 +87,13 @@ def test_wheel_python() -> None:
     )
     assert wheel_python(["x-1.0-py3-none-any.whl"]) is None
     assert wheel_python(["psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.whl"]) is None
+
+
+def test_with_vault_the_agent_keeps_its_data_in_postgres_password_from_vault() -> None:
+    with_vault = tomllib.loads(config_text(spec(AgentRoleSettings(), {"vault": {}})))
+    assert with_vault["database_url"] == (
+        "postgresql+psycopg://sovereign_agent@127.0.0.1:5432/sovereign_agent"
+    )
+    assert with_vault["database_password_secret"] == "postgres/sovereign_agent"
+    without = tomllib.loads(config_text(spec(AgentRoleSettings(), {})))
+    assert "database_url" not in without  # embedded SQLite: no password to keep anywhere

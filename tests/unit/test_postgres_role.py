@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,30 @@ def test_password_reaches_psql_through_the_pipe_not_its_command_line() -> None:
     assert "cat /s/app" in producer and "\\set pw " in producer
     assert "runuser -u postgres -- psql" in consumer
     assert "pw" not in consumer and "/s/app" not in consumer
+
+
+def test_with_vault_the_agents_own_role_and_database_are_declared() -> None:
+    from roles.postgres.settings import declared_databases, declared_roles
+    from roles.spec import parse_host_spec
+
+    data = {"ssh_hostname": "192.0.2.1",
+            "storage": {"disks": [f"/dev/disk/by-id/d{n}" for n in range(6)]},
+            "postgres": {"roles": [{"name": "app"}],
+                         "databases": [{"name": "app", "owner": "app"}]}}  # fmt: skip
+    plain = parse_host_spec("h", data)
+    assert [r.name for r in declared_roles(plain)] == ["app"]
+    vaulted = parse_host_spec("h", {**data, "vault": {}})
+    assert [r.name for r in declared_roles(vaulted)] == ["app", "sovereign_agent"]
+    assert [(d.name, d.owner) for d in declared_databases(vaulted)] == [
+        ("app", "app"), ("sovereign_agent", "sovereign_agent"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [({"roles": [{"name": "sovereign_agent"}]}, "roles.0.name"),
+     ({"databases": [{"name": "sovereign_agent", "owner": "postgres"}]}, "databases.0.name")],
+)  # fmt: skip
+def test_the_agents_own_names_are_the_roles(data: dict[str, Any], field: str) -> None:
+    with pytest.raises(RoleSettingsError, match=re.escape(f"postgres.{field}")):
+        parse_settings(PostgresSettings, "postgres", data, "h")
