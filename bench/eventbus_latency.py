@@ -6,12 +6,18 @@
 Latency is measured from just before publish() (outbox commit included) to the handler call,
 in one process, so both ends share a clock. Events are published at --rate per second
 (0: as fast as possible, which measures queueing more than latency).
+
+Each run publishes to a topic of its own, bench.latency.<random>, and deletes it (and its
+consumer group) with the admin client when it ends, also on an error, Ctrl-C or SIGTERM.
+--delete-leftovers first deletes bench.latency.* topics that earlier runs left behind
+(only when no other run is using the broker).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import socket
 import statistics
 import subprocess
@@ -21,6 +27,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
+
+from benchlib import percentile, print_header
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 
 from appliance.events import BusEvent, EventBus, EventBusSettings
 from controller import artifacts
@@ -65,9 +76,41 @@ def local_tansu() -> Iterator[str]:
         proc.wait()
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+TOPIC_PREFIX = "bench.latency."
+
+
+def delete_topics(settings: EventBusSettings, topics: list[str], group: str | None) -> None:
+    """Delete the bench's topics (and consumer group); say what happened, never raise."""
+    admin = AdminClient(settings.client_config())
+    for topic, future in admin.delete_topics(
+        topics, operation_timeout=10, request_timeout=10
+    ).items():
+        try:
+            future.result(15)
+            print(f"deleted topic {topic}")
+        except KafkaException as exc:
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                print(f"topic {topic} was never created")
+            else:
+                print(f"could NOT delete topic {topic}: {exc} (delete it by hand)")
+    if group:
+        try:
+            admin.delete_consumer_groups([group], request_timeout=10)[group].result(15)
+            print(f"deleted consumer group {group}")
+        except KafkaException as exc:
+            print(f"could not delete consumer group {group}: {exc}")
+
+
+def delete_leftovers(settings: EventBusSettings) -> None:
+    admin = AdminClient(settings.client_config())
+    leftovers = sorted(
+        t for t in admin.list_topics(timeout=10).topics if t.startswith(TOPIC_PREFIX)
+    )
+    if leftovers:
+        delete_topics(settings, leftovers, None)
+    else:
+        print(f"no {TOPIC_PREFIX}* topics left behind")
 
 
 def run(args: argparse.Namespace, bootstrap: str, outbox: Path) -> None:
@@ -80,7 +123,17 @@ def run(args: argparse.Namespace, bootstrap: str, outbox: Path) -> None:
         linger_ms=args.linger_ms,
         fetch_wait_max_ms=args.fetch_wait_ms,
     )
-    topic = f"bench.latency.{uuid.uuid4().hex[:8]}"
+    if args.delete_leftovers:
+        delete_leftovers(settings)
+    topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
+    try:
+        measure(args, settings, topic)
+    finally:  # also on an error, Ctrl-C or SIGTERM: the run's topic does not outlive it
+        delete_topics(settings, [topic], settings.group_id)
+
+
+def measure(args: argparse.Namespace, settings: EventBusSettings, topic: str) -> None:
+    bootstrap = settings.bootstrap_servers
     started: dict[int, float] = {}
     latencies: list[float] = []
     done = threading.Event()
@@ -140,6 +193,10 @@ def run(args: argparse.Namespace, bootstrap: str, outbox: Path) -> None:
     )
 
 
+def interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="HOST:PORT of a broker; default: start a local tansu")
@@ -151,14 +208,22 @@ def main() -> None:
     parser.add_argument("--fetch-wait-ms", type=int, default=EventBusSettings().fetch_wait_max_ms)
     parser.add_argument("--outbox", type=Path, help="outbox file (default: a temporary one)")
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument(
+        "--delete-leftovers", action="store_true", help=f"delete {TOPIC_PREFIX}* topics first"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="eventbus-bench-") as tmp:
-        outbox = args.outbox or Path(tmp) / "events.db"
-        if args.bootstrap:
-            run(args, args.bootstrap, outbox)
-        else:
-            with local_tansu() as bootstrap:
-                run(args, bootstrap, outbox)
+    print_header()
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        with tempfile.TemporaryDirectory(prefix="eventbus-bench-") as tmp:
+            outbox = args.outbox or Path(tmp) / "events.db"
+            if args.bootstrap:
+                run(args, args.bootstrap, outbox)
+            else:
+                with local_tansu() as bootstrap:
+                    run(args, bootstrap, outbox)
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: no figures") from None
 
 
 if __name__ == "__main__":
