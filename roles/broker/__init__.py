@@ -2,17 +2,20 @@
 
 Tansu comes from the verified artifact cache; Redpanda from its vendor apt repository or, on
 air-gapped hosts, from a `redpanda.deb` artifact the operator registered.
+
+Stages: install (binary or package) → configure (unit or redpanda.yaml, the topic script) →
+activate (run it, restart only for what changed, create missing topics).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
 from roles.artifacts import artifact_path
 from roles.broker.settings import BrokerSettings, resolve_listen_address
@@ -30,61 +33,85 @@ def unit_name(cfg: BrokerSettings) -> str:
 
 @deploy("Event broker")
 def broker(spec: HostSpec) -> None:
+    installed = install(spec)
+    activate(spec, installed, configure(spec))
+
+
+def _template_args(spec: HostSpec) -> dict[str, Any]:
     cfg = spec.broker
     address = resolve_listen_address(cfg, spec.ssh_hostname)  # checked by the spec
-    template_args: dict[str, Any] = {"address": address, "port": cfg.port, "flavour": cfg.flavour,
-                     "topics": cfg.topics}  # fmt: skip
+    return {"address": address, "port": cfg.port, "flavour": cfg.flavour, "topics": cfg.topics}
 
-    if cfg.flavour == "tansu":
-        binary = files.put(
+
+def install(spec: HostSpec) -> Callable[[], bool]:
+    """The broker's binary or package; returns whether it changed (after execution)."""
+    if spec.broker.flavour == "tansu":
+        return files.put(
             name="Install the tansu broker (verified artifact)",
             src=artifact_path(spec, "tansu"),
             dest="/usr/local/bin/tansu",
             mode="755",
-        )
-        unit = files.template(
+        ).did_change
+    return _install_redpanda(spec)
+
+
+@dataclass(frozen=True)
+class Configured:
+    service: Callable[[], bool]  # unit or broker config: reload units, restart
+    topics: Callable[[], bool]  # the declared topic list
+
+
+def configure(spec: HostSpec) -> Configured:
+    args = _template_args(spec)
+    if spec.broker.flavour == "tansu":
+        service = files.template(
             name="Install the tansu unit",
             src=str(HERE / "tansu.service.j2"),
             dest="/etc/systemd/system/tansu.service",
-            **template_args,
-        )
-        changed = any_changed(binary, unit)
+            **args,
+        ).did_change
     else:
-        changed = _install_redpanda(spec, address)
-
-    topics_script = files.template(
+        service = _configure_redpanda(spec)
+    topics = files.template(
         name="Install the topic declaration script",
         src=str(HERE / "broker-topics.sh.j2"),
         dest=TOPICS_SCRIPT,
         mode="755",
         create_remote_dir=True,
-        **template_args,
+        **args,
     )
+    return Configured(service=service, topics=topics.did_change)
+
+
+def activate(spec: HostSpec, installed: Callable[[], bool], configured: Configured) -> None:
+    """Run the broker; restart it only for a new binary or config; create missing topics when
+    their list changed (the unit creates them at every start too)."""
+    unit = unit_name(spec.broker)
+
+    def changed() -> bool:
+        return installed() or configured.service()
+
     systemd.daemon_reload(name="Reload systemd units", _if=changed)
-    start = systemd.service(
-        name=f"Run {unit_name(cfg)}", service=unit_name(cfg), running=True, enabled=True
-    )
+    start = systemd.service(name=f"Run {unit}", service=unit, running=True, enabled=True)
     systemd.service(
-        name=f"Restart {unit_name(cfg)} for its new binary or config",
-        service=unit_name(cfg),
+        name=f"Restart {unit} for its new binary or config",
+        service=unit,
         restarted=True,
         _if=lambda: changed() and not start.did_change(),
     )
     server.shell(
         name="Create declared topics that are missing",
         commands=[TOPICS_SCRIPT],
-        _if=lambda: topics_script.did_change() and not start.did_change(),
+        _if=lambda: configured.topics() and not start.did_change(),
     )
 
 
-def _install_redpanda(spec: HostSpec, address: str) -> Callable[[], bool]:
-    """Install and configure Redpanda; returns whether it must restart (after execution).
+def _install_redpanda(spec: HostSpec) -> Callable[[], bool]:
+    """Install Redpanda; returns whether it changed (after execution).
 
-    Not exercisable on the lab (vendor unreachable, no .deb there). The config is a template,
-    so a second deploy changes nothing.
+    Not exercisable on the lab (vendor unreachable, no .deb there).
     """
-    cfg = spec.broker
-    if cfg.redpanda_source == "artifact":
+    if spec.broker.redpanda_source == "artifact":
         deb = files.put(
             name="Upload the redpanda package (verified artifact)",
             src=artifact_path(spec, "redpanda.deb"),
@@ -96,14 +123,20 @@ def _install_redpanda(spec: HostSpec, address: str) -> Callable[[], bool]:
             src="/var/cache/sovereign/redpanda.deb",
             _if=deb.did_change,
         )
-    else:
-        apt.packages(name="Install redpanda (vendor apt repository)", packages=["redpanda"])
-    conf = files.template(
+        return deb.did_change
+    return apt.packages(
+        name="Install redpanda (vendor apt repository)", packages=["redpanda"]
+    ).did_change
+
+
+def _configure_redpanda(spec: HostSpec) -> Callable[[], bool]:
+    """redpanda.yaml from a template, so a second deploy changes nothing."""
+    args = _template_args(spec)
+    return files.template(
         name="Configure redpanda",
         src=str(HERE / "redpanda.yaml.j2"),
         dest="/etc/redpanda/redpanda.yaml",
-        address=address,
-        port=cfg.port,
-        data_dir=cfg.redpanda_data_dir,
-    )
-    return any_changed(conf)
+        address=args["address"],
+        port=args["port"],
+        data_dir=spec.broker.redpanda_data_dir,
+    ).did_change
