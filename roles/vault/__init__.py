@@ -2,11 +2,16 @@
 tank/vault dataset, a TLS-only listener with a CA the deploy makes and keeps on the controller,
 a file audit device, auto-unseal (static key or transit) or manual unseal, and the appliance's
 engines, policies and AppRoles as code. See docs/vault.md for the operator's side.
+
+Stages: install (binary, user, logrotate) → configure (TLS, seal material, server.hcl, unit) →
+activate (run it, restart for a new binary or configuration, reload for new certificates, then
+initialise once and converge Vault's own configuration).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,13 +120,15 @@ def render_args(
 def vault(spec: HostSpec) -> None:
     cfg = spec.vault
     assert cfg is not None, "deploy/site.py runs the vault role only for hosts with `vault`"
-    ssh_hostname = spec.ssh_hostname
-    address = resolve_listen_address(cfg, ssh_hostname)  # checked by the spec
-    local_dir = controller_dir(cfg, spec.name)
-    dns, ips = certificate_names(cfg, address, spec.name, ssh_hostname)
-    tls, _ = ensure_tls(local_dir, spec.name, dns, ips)
     binary = binary_path(cfg)
+    installed = install(spec, binary)
+    activate(spec, binary, installed, configure(spec, binary))
 
+
+def install(spec: HostSpec, binary: str) -> OperationMeta:
+    """The server binary, its user, and logrotate (for the audit log)."""
+    cfg = spec.vault
+    assert cfg is not None
     installed = _install(spec, binary)
     server.group(name=f"Create the {USER} group", group=USER, system=True)
     server.user(
@@ -129,6 +136,30 @@ def vault(spec: HostSpec) -> None:
         user=USER, group=USER, system=True, home=cfg.data_dir, shell="/usr/sbin/nologin",
         create_home=False,
     )  # fmt: skip
+    apt.packages(name="Install logrotate", packages=["logrotate"], no_recommends=True)
+    return installed
+
+
+@dataclass(frozen=True)
+class Configured:
+    """What configure changed: a restart for the server's configuration, unit or seal, a reload
+    (SIGHUP) for new TLS material."""
+
+    restart: list[OperationMeta]
+    unit: OperationMeta
+    tls: list[OperationMeta]
+    controller_dir: Path
+    ca_cert: Path
+
+
+def configure(spec: HostSpec, binary: str) -> Configured:
+    """TLS from the controller's CA, directories, the seal's material, server.hcl, the unit."""
+    cfg = spec.vault
+    assert cfg is not None
+    address = resolve_listen_address(cfg, spec.ssh_hostname)  # checked by the spec
+    local_dir = controller_dir(cfg, spec.name)
+    dns, ips = certificate_names(cfg, address, spec.name, spec.ssh_hostname)
+    tls, _ = ensure_tls(local_dir, spec.name, dns, ips)
     files.directory(name=f"Create {CONFIG_DIR}", path=CONFIG_DIR, user="root", group="root",
                     mode="755")  # fmt: skip
     files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="755")
@@ -150,12 +181,23 @@ def vault(spec: HostSpec) -> None:
                           **template_args)  # fmt: skip
     unit = files.template(name=f"Install {UNIT}", src=str(HERE / "vault.service.j2"),
                           dest=f"/etc/systemd/system/{UNIT}", **template_args)  # fmt: skip
-    apt.packages(name="Install logrotate", packages=["logrotate"], no_recommends=True)
     files.template(name="Rotate the audit log", src=str(HERE / "logrotate.j2"),
                    dest="/etc/logrotate.d/sovereign-vault", **template_args)  # fmt: skip
-    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    return Configured(
+        restart=[conf, unit, *seal_changed], unit=unit, tls=[ca, cert, key],
+        controller_dir=local_dir, ca_cert=tls.ca_cert,
+    )  # fmt: skip
+
+
+def activate(spec: HostSpec, binary: str, installed: OperationMeta, configured: Configured) -> None:
+    """Run Vault, restart or reload it only for what changed, then initialise it (once) and
+    configure its engines, policies and AppRoles as code."""
+    cfg = spec.vault
+    assert cfg is not None
+    systemd.daemon_reload(name="Reload systemd units", _if=configured.unit.did_change)
     start = systemd.service(name=f"Run {UNIT}", service=UNIT, running=True, enabled=True)
-    restart = any_changed(installed, conf, unit, *seal_changed)
+    restart = any_changed(installed, *configured.restart)
+    tls_changed = any_changed(*configured.tls)
     systemd.service(
         name=f"Restart {UNIT} for its new binary or configuration",
         service=UNIT,
@@ -166,17 +208,14 @@ def vault(spec: HostSpec) -> None:
         name=f"Reload {UNIT} for its new certificate",
         service=UNIT,
         reloaded=True,
-        _if=lambda: (
-            (ca.did_change() or cert.did_change() or key.did_change())
-            and not (restart() or start.did_change())
-        ),
+        _if=lambda: tls_changed() and not (restart() or start.did_change()),
     )
     ops.configure(
         name="Initialise and configure Vault (engines, policies, AppRoles, credentials)",
         binary=binary, port=cfg.port, kv_mount=cfg.kv_mount, transit_mount=cfg.transit_mount,
         automatic_unseal=cfg.unseal_automatic, key_shares=cfg.key_shares,
-        key_threshold=cfg.key_threshold, controller_dir=str(local_dir),
-        ca_cert=str(tls.ca_cert), age_recipients=cfg.operator_age_recipients,
+        key_threshold=cfg.key_threshold, controller_dir=str(configured.controller_dir),
+        ca_cert=str(configured.ca_cert), age_recipients=cfg.operator_age_recipients,
     )  # fmt: skip
 
 
