@@ -1,5 +1,8 @@
 """Agent role: the appliance agent from a wheelhouse built on the controller (no index needed
-on the host), its config rendered from the inventory, and a hardened systemd unit."""
+on the host), its config rendered from the inventory, and a hardened systemd unit.
+
+Stages: install (wheelhouse, venv) → configure (unit, agent.toml) → activate (run it, restart
+only when its code or configuration changed)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
@@ -26,12 +30,15 @@ UNIT = "sovereign-agent.service"
 
 @deploy("Appliance agent")
 def agent(spec: HostSpec) -> None:
-    cfg = spec.agent
-    config = config_text(spec)
+    installed = install(spec)
+    activate(installed, configure(spec))
+
+
+def install(spec: HostSpec) -> list[OperationMeta]:
+    """The agent's code: its wheelhouse on the host and a venv installed from it."""
     wheelhouse = artifact_path(spec, WHEELHOUSE)
     entry = artifact_entry(spec, WHEELHOUSE)
     wheels = sorted(str(name) for name in dict(entry["files"]))  # type: ignore[call-overload]
-
     apt.packages(name="Install python3-venv", packages=["python3-venv"], no_recommends=True)
     synced = files.sync(
         name="Upload the agent wheelhouse",
@@ -47,23 +54,36 @@ def agent(spec: HostSpec) -> None:
         digest=str(entry["sha256"]),
         wheels=wheels,
     )
+    return [synced, installed]
+
+
+def configure(spec: HostSpec) -> tuple[OperationMeta, OperationMeta]:
+    """The hardened unit and agent.toml (validated by the agent's own model), in that order."""
+    unit = files.template(
+        name=f"Install {UNIT}",
+        src=str(HERE / "sovereign-agent.service.j2"),
+        dest=f"/etc/systemd/system/{UNIT}",
+        port=spec.agent.port,
+    )
     conf = files.put(
         name="Render /etc/sovereign/agent.toml",
-        src=StringIO(config),
+        src=StringIO(config_text(spec)),
         dest="/etc/sovereign/agent.toml",
         user="root",
         group="sovereign",
         mode="640",
     )
-    unit = files.template(
-        name=f"Install {UNIT}",
-        src=str(HERE / "sovereign-agent.service.j2"),
-        dest=f"/etc/systemd/system/{UNIT}",
-        port=cfg.port,
-    )
+    return unit, conf
+
+
+def activate(
+    installed: list[OperationMeta], configured: tuple[OperationMeta, OperationMeta]
+) -> None:
+    """Run the agent; restart it only when its code or configuration changed."""
+    unit, _ = configured
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     start = systemd.service(name=f"Run {UNIT}", service=UNIT, running=True, enabled=True)
-    changed = any_changed(synced, installed, conf, unit)
+    changed = any_changed(*installed, *configured)
     systemd.service(
         name=f"Restart {UNIT} for its new code or config",
         service=UNIT,
