@@ -1,4 +1,5 @@
-"""The broker role's outcome: the unit runs hardened, listens where declared, topics exist."""
+"""The broker role's outcome: one unit named after the flavour (redpanda, or tansu in the lab),
+hardened where it is ours, listening on the declared address only, the declared topics there."""
 
 from __future__ import annotations
 
@@ -7,42 +8,44 @@ from typing import Any
 
 import pytest
 
-from roles.broker import unit_name
-from roles.broker.settings import BrokerSettings, resolve_listen_address
+from tests.infra.expected import Broker, HostData
+
+pytestmark = pytest.mark.journal.with_args(lambda data: Broker.of(data).unit)
 
 
-@pytest.fixture
-def broker(host_data: dict[str, Any]) -> BrokerSettings:
-    return BrokerSettings.model_validate(host_data.get("broker") or {})
+@pytest.fixture(scope="module")
+def broker(host_data: HostData) -> Broker:
+    return Broker.of(host_data)
 
 
-@pytest.fixture
-def address(broker: BrokerSettings, host_data: dict[str, Any]) -> str:
-    return resolve_listen_address(broker, host_data.get("ssh_hostname"))
+@pytest.fixture(scope="module")
+def topics(host: Any, broker: Broker) -> dict[str, int]:
+    """Topic name → partition count, as the broker itself lists them."""
+    if broker.flavour == "tansu":
+        out = host.check_output(
+            f"/usr/local/bin/tansu topic list --broker tcp://{broker.address}:{broker.port}"
+        )
+        return {t["name"]: len(t["partitions"]) for t in json.loads(out)}
+    out = host.check_output(
+        f"rpk topic list --brokers {broker.address}:{broker.port} --format json"
+    )
+    return {t["name"]: int(t["partitions"]) for t in json.loads(out)}
 
 
-def test_unit_running_and_enabled(host: Any, broker: BrokerSettings) -> None:
-    service = host.service(unit_name(broker))
+def test_unit_running_and_enabled(host: Any, broker: Broker) -> None:
+    service = host.service(broker.unit)
     assert service.is_running
     assert service.is_enabled
 
 
-def test_listens_on_declared_address_only(host: Any, broker: BrokerSettings, address: str) -> None:
-    assert host.socket(f"tcp://{address}:{broker.port}").is_listening
+def test_listens_on_declared_address_only(host: Any, broker: Broker) -> None:
+    assert host.socket(f"tcp://{broker.address}:{broker.port}").is_listening
     assert not host.socket(f"tcp://0.0.0.0:{broker.port}").is_listening
 
 
-def test_declared_topics_exist(host: Any, broker: BrokerSettings, address: str) -> None:
-    if broker.flavour == "tansu":
-        out = host.check_output(
-            f"/usr/local/bin/tansu topic list --broker tcp://{address}:{broker.port}"
-        )
-        existing = {t["name"]: len(t["partitions"]) for t in json.loads(out)}
-    else:
-        out = host.check_output(f"rpk topic list --brokers {address}:{broker.port} --format json")
-        existing = {t["name"]: t["partitions"] for t in json.loads(out)}
-    for topic in broker.topics:
-        assert existing.get(topic.name) == topic.partitions, topic.name
+def test_declared_topic_exists(topics: dict[str, int], topic: tuple[str, int]) -> None:
+    name, partitions = topic
+    assert topics.get(name) == partitions, topics
 
 
 @pytest.mark.parametrize(
@@ -56,8 +59,7 @@ def test_declared_topics_exist(host: Any, broker: BrokerSettings, address: str) 
         ("CapabilityBoundingSet", ""),
     ],
 )
-def test_tansu_unit_hardened(host: Any, broker: BrokerSettings, prop: str, value: str) -> None:
+def test_tansu_unit_hardened(host: Any, broker: Broker, prop: str, value: str) -> None:
     if broker.flavour != "tansu":
         pytest.skip("hardening of the vendor's redpanda unit is the vendor's")
-    out = host.check_output(f"systemctl show -p {prop} --value {unit_name(broker)}")
-    assert out == value
+    assert host.check_output(f"systemctl show -p {prop} --value {broker.unit}") == value

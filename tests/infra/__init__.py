@@ -1,0 +1,1 @@
+"""The verification suite (`sovereign verify`): imports no project code, by contract."""
