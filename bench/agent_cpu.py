@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import psutil
+from benchlib import print_header
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--glances", default=shutil.which("glances"))
     args = parser.parse_args()
+    print_header()
     tmp = Path(tempfile.mkdtemp(prefix="agent-cpu-"))
     (tmp / "agent.toml").write_text("")
     env = {
