@@ -253,12 +253,13 @@ class KeepAliveClients:
         await reader.readexactly(length)
         return int(head[0].split(" ", 2)[1])
 
-    async def client(self, warmed: asyncio.Barrier, result: Result) -> None:
+    async def client(self, warm: asyncio.Barrier, go: asyncio.Event, result: Result) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)  # TCP_NODELAY set
         try:
             for _ in range(self.WARMUP):
                 await self.get(reader, writer)
-            await warmed.wait()
+            await warm.wait()
+            await go.wait()  # set once self.end is
             while (start := time.perf_counter()) < self.end:
                 status = await self.get(reader, writer)
                 result.latencies_ms.append((time.perf_counter() - start) * 1000)
@@ -268,13 +269,18 @@ class KeepAliveClients:
 
     async def run(self, label: str) -> Result:
         result = Result(label, self.path)
-        warmed = asyncio.Barrier(self.clients + 1)
-        tasks = [asyncio.create_task(self.client(warmed, result)) for _ in range(self.clients)]
+        warm, go = asyncio.Barrier(self.clients + 1), asyncio.Event()
+        tasks = [asyncio.create_task(self.client(warm, go, result)) for _ in range(self.clients)]
         try:
             async with asyncio.timeout(self.seconds + 60):
-                await warmed.wait()
+                warmed = asyncio.create_task(warm.wait())
+                await asyncio.wait([warmed, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                for task in tasks:  # a client that ended before the start failed: say why
+                    if task.done():
+                        task.result()
                 begin = time.perf_counter()
                 self.end = begin + self.seconds
+                go.set()
                 await asyncio.gather(*tasks)
         finally:
             for task in tasks:
