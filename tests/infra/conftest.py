@@ -55,7 +55,7 @@ PER_HOST: dict[str, Callable[[HostData], Iterable[tuple[str, Any]]]] = {
     "dataset": lambda data: ((d.name, d) for d in expected.datasets(data)),
     "package": lambda data: ((p, p) for p in expected.Base.of(data, "").packages),
     "pg_role": lambda data: ((r.name, r) for r in expected.Postgres.of(data).every_role),
-    "pg_database": lambda data: ((d.name, d) for d in expected.Postgres.of(data).databases),
+    "pg_database": lambda data: ((d.name, d) for d in expected.Postgres.of(data).every_database),
     "topic": lambda data: ((name, (name, n)) for name, n in expected.Broker.of(data).topics),
 }
 

@@ -315,6 +315,10 @@ def device_name(path: str) -> str:
 PG_SECRETS_DIR = f"{CONFIG_DIR}/secrets/postgres"  # generated passwords, root-only
 PG_MOVED_SUFFIX = ".in-vault"  # what a password moved into Vault leaves behind
 PG_MONITOR_ROLE = SERVICE_USER  # the agent's own role (peer over the socket, or Vault's password)
+# With Vault on the host the agent keeps its history and state in its own database, as its own
+# role (password in Vault); without Vault it keeps them in SQLite.
+PG_AGENT_ROLE = "sovereign_agent"
+PG_AGENT_DATABASE = "sovereign_agent"
 
 
 @dataclass(frozen=True)
@@ -339,6 +343,7 @@ class Postgres:
     networks: tuple[str, ...]
     roles: tuple[PgRole, ...]
     databases: tuple[PgDatabase, ...]
+    agent_database: bool  # the agent's own role and database (hosts with Vault)
 
     @classmethod
     def of(cls, data: HostData) -> Postgres:
@@ -361,6 +366,7 @@ class Postgres:
             networks=tuple(str(ipaddress.ip_network(n, strict=False)) for n in networks),
             roles=tuple(PgRole(r["name"], bool(r.get("login", True))) for r in pg.get("roles", [])),
             databases=tuple(PgDatabase(d["name"], d["owner"]) for d in pg.get("databases", [])),
+            agent_database=data.get("vault") is not None,
         )
 
     @property
@@ -369,8 +375,14 @@ class Postgres:
 
     @property
     def every_role(self) -> tuple[PgRole, ...]:
-        """The declared roles and the agent's own (it logs in with a password too)."""
-        return (*self.roles, PgRole(PG_MONITOR_ROLE, True))
+        """The declared roles and the agent's own (they have passwords too)."""
+        agents = [PG_MONITOR_ROLE, *([PG_AGENT_ROLE] if self.agent_database else [])]
+        return (*self.roles, *(PgRole(name, True) for name in agents))
+
+    @property
+    def every_database(self) -> tuple[PgDatabase, ...]:
+        agents = [PgDatabase(PG_AGENT_DATABASE, PG_AGENT_ROLE)] if self.agent_database else []
+        return (*self.databases, *agents)
 
     @property
     def cluster_dir(self) -> str:
@@ -425,8 +437,9 @@ VAULT_SEAL_KEY = f"{VAULT_DIR}/seal.key"
 VAULT_AGENT_DIR = f"{VAULT_DIR}/agent"
 VAULT_AGENT_ROLE_ID = f"{VAULT_AGENT_DIR}/role-id"
 VAULT_AGENT_SECRET_ID = f"{VAULT_AGENT_DIR}/secret-id"
-# The only PostgreSQL secret the agent may read: its own role's.
+# The only PostgreSQL secrets the agent may read: its own roles'.
 VAULT_AGENT_PG_SECRET = f"postgres/{PG_MONITOR_ROLE}"
+VAULT_AGENT_DB_SECRET = f"postgres/{PG_AGENT_ROLE}"
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 
 from tests.infra.expected import (
+    PG_AGENT_DATABASE,
+    PG_AGENT_ROLE,
     PG_MONITOR_ROLE,
     PG_MOVED_SUFFIX,
     PG_SECRETS_DIR,
     SERVICE_USER,
+    VAULT_AGENT_DB_SECRET,
     VAULT_AGENT_DIR,
     VAULT_AGENT_PG_SECRET,
     VAULT_AGENT_ROLE_ID,
@@ -171,8 +174,16 @@ def agent_reads(host: Any, vault: Vault, path: str, then: str = "") -> Any:
     return host.run(f'T="$({login})"; VAULT_TOKEN="$T" BAO_TOKEN="$T" {read} >/dev/null')
 
 
-def test_agent_approle_reads_its_own_path(host: Any, vault: Vault) -> None:
-    result = agent_reads(host, vault, VAULT_AGENT_PG_SECRET)
+# The agent's own PostgreSQL roles, each with the database it logs in to.
+AGENT_LOGINS = [
+    (VAULT_AGENT_PG_SECRET, PG_MONITOR_ROLE, "postgres"),
+    (VAULT_AGENT_DB_SECRET, PG_AGENT_ROLE, PG_AGENT_DATABASE),
+]
+
+
+@pytest.mark.parametrize("path", [secret for secret, _, _ in AGENT_LOGINS])
+def test_agent_approle_reads_its_own_path(host: Any, vault: Vault, path: str) -> None:
+    result = agent_reads(host, vault, path)
     assert result.rc == 0, result.stderr
 
 
@@ -182,18 +193,19 @@ def test_agent_approle_is_denied_other_paths(host: Any, vault: Vault) -> None:
     assert "permission denied" in result.stderr
 
 
+@pytest.mark.parametrize(("path", "role", "database"), AGENT_LOGINS)
 def test_postgres_accepts_the_password_the_agent_reads(
-    host: Any, vault: Vault, host_data: HostData
+    host: Any, vault: Vault, host_data: HostData, path: str, role: str, database: str
 ) -> None:
-    """The move into Vault kept the password PostgreSQL has: the agent's role logs in over
-    loopback with what Vault holds."""
+    """The move into Vault kept the password PostgreSQL has: each of the agent's roles logs
+    in over loopback with what Vault holds."""
     port = Postgres.of(host_data).port
     result = agent_reads(
         host,
         vault,
-        VAULT_AGENT_PG_SECRET,
-        then=f'PGPASSWORD="$PW" psql -X -At -h 127.0.0.1 -p {port} -U {PG_MONITOR_ROLE} '
-        "-d postgres -c 'select current_user'",
+        path,
+        then=f'PGPASSWORD="$PW" psql -X -At -h 127.0.0.1 -p {port} -U {role} '
+        f"-d {database} -c 'select current_user'",
     )
     assert result.rc == 0, result.stderr
-    assert result.stdout.strip() == PG_MONITOR_ROLE
+    assert result.stdout.strip() == role
