@@ -57,7 +57,7 @@ def vault_hosts(inventory: str, limit: str | None = None) -> list[VaultHost]:
 @contextmanager
 def session(target: VaultHost) -> Iterator[Any]:
     """An hvac client for the host's Vault, through SSH."""
-    from roles.vault.api import client
+    from roles.vault.client import hvac_client
 
     if not target.ca_cert.exists():
         raise SovereignError(
@@ -69,7 +69,7 @@ def session(target: VaultHost) -> Iterator[Any]:
             ssh_transport(target.host.data, target.host.name) as transport,
             forward(transport, target.port) as port,
         ):
-            yield client(f"https://127.0.0.1:{port}", target.ca_cert)
+            yield hvac_client(f"https://127.0.0.1:{port}", target.ca_cert)
     except OSError as exc:
         raise SovereignError(f"{target.host.name}: cannot reach it over SSH: {exc}") from None
 
@@ -88,7 +88,7 @@ def describe(status: dict[str, Any]) -> str:
 
 def status(inventory: str, limit: str | None, say: Callable[[str], None]) -> bool:
     """Print each host's seal state; True when every Vault is unsealed."""
-    from roles.vault.api import seal_status
+    from roles.vault.client import seal_status
 
     all_unsealed = True
     for target in vault_hosts(inventory, limit):
@@ -108,7 +108,7 @@ def unseal(
 ) -> None:
     """Unseal every sealed Vault of the inventory with key shares: from the init file opened
     with the operator's age identity, or typed in (not echoed)."""
-    from roles.vault.api import seal_status
+    from roles.vault.client import seal_status
     from roles.vault.keys import keys_path, load_init_keys
 
     for target in vault_hosts(inventory, limit):
@@ -145,7 +145,7 @@ def _submit(
 ) -> None:
     from hvac.exceptions import InvalidRequest
 
-    from roles.vault.api import wait_unsealed
+    from roles.vault.client import wait_unsealed
 
     supplied = iter(shares)
     while True:

@@ -20,8 +20,8 @@ from pyinfra.api import FunctionCommand, OperationError, StringCommand, operatio
 from pyinfra.api.host import Host
 
 from controller.tunnel import forward
-from roles.vault import api
-from roles.vault.api import VaultDeployError
+from roles.vault import client
+from roles.vault.client import VaultDeployError
 from roles.vault.desired import ADMIN_ROLE, AGENT_ROLE, DEPLOY_ROLE, Desired, desired, plan
 from roles.vault.facts import VaultHostState
 from roles.vault.keys import (
@@ -69,10 +69,10 @@ def vault_session(target: Host, port: int, ca_cert: Path) -> Iterator[hvac.Clien
     """An hvac client for the host's loopback listener, through the deploy's SSH connection."""
     ssh = getattr(target.connector, "client", None)
     if ssh is None:  # @local: the API is right here
-        yield api.client(f"https://127.0.0.1:{port}", ca_cert)
+        yield client.hvac_client(f"https://127.0.0.1:{port}", ca_cert)
         return
     with forward(ssh.get_transport(), port) as local_port:
-        yield api.client(f"https://127.0.0.1:{local_port}", ca_cert)
+        yield client.hvac_client(f"https://127.0.0.1:{local_port}", ca_cert)
 
 
 def moves(pg_secrets: list[str]) -> list[str]:
@@ -84,12 +84,12 @@ def pending(
     vault: hvac.Client, state: dict[str, Any], kv: str, transit: str, credentials: Path
 ) -> list[str]:
     """What converge would do on an initialised, unsealed Vault (empty: nothing)."""
-    api.login_deploy(vault, credentials)
+    client.login_deploy(vault, credentials)
     want = desired(kv, transit)
-    work = [str(c) for c in plan(want, api.read_state(vault, want))]
-    if state["role_id"] != api.role_id(vault, AGENT_ROLE):
+    work = [str(c) for c in plan(want, client.read_state(vault, want))]
+    if state["role_id"] != client.role_id(vault, AGENT_ROLE):
         work.append("deliver the agent's AppRole credentials")
-    elif not state["accessor"] or not api.accessor_valid(vault, AGENT_ROLE, state["accessor"]):
+    elif not state["accessor"] or not client.accessor_valid(vault, AGENT_ROLE, state["accessor"]):
         work.append("deliver a new secret-id to the agent (its current one is gone)")
     work += [f"move the PostgreSQL password of {n} into Vault" for n in moves(state["pg_secrets"])]
     return work
@@ -190,7 +190,7 @@ def converge(
     credentials = controller / DEPLOY_CREDENTIALS
     want = desired(kv, transit)
     with vault_session(host, port, Path(ca_cert)) as vault:
-        status = api.seal_status(vault)
+        status = client.seal_status(vault)
         if not status.get("initialized"):
             _initialise(
                 vault, host, controller, automatic_unseal, shares, threshold, recipients, want
@@ -199,9 +199,9 @@ def converge(
             raise VaultDeployError(
                 f"Vault on {host.name} is sealed: run `sovereign vault unseal INVENTORY`"
             )
-        api.wait_unsealed(vault)
-        api.login_deploy(vault, credentials)
-        api.apply(vault, plan(want, api.read_state(vault, want)))
+        client.wait_unsealed(vault)
+        client.login_deploy(vault, credentials)
+        client.apply(vault, plan(want, client.read_state(vault, want)))
         _agent_credentials(vault, host)
         _move_postgres_passwords(vault, host, kv)
 
@@ -225,12 +225,12 @@ def _initialise(
             "from an earlier initialisation: its data is missing. Restore it (or, to start "
             f"afresh on purpose, move {controller} away) and deploy again"
         )
-    response = api.initialise(vault, automatic_unseal, shares, threshold)
+    response = client.initialise(vault, automatic_unseal, shares, threshold)
     root_token = str(response["root_token"])
     path = save_init_keys(controller, init_document(target.name, response, threshold), recipients)
     if not automatic_unseal:
         # First unseal with the shares still in memory; later ones need the operator.
-        api.unseal_with(vault, list(response["keys_base64"]), threshold)
+        client.unseal_with(vault, list(response["keys_base64"]), threshold)
     del response
     if recipients:
         logger.info(f"{target.print_prefix}Vault initialised: key shares encrypted to "
@@ -241,20 +241,20 @@ def _initialise(
             f"configured: the key shares are in {path} in clear (mode 600). Move them to a safe "
             "place now and set vault.operator_age_recipients."
         )
-    api.wait_unsealed(vault)
+    client.wait_unsealed(vault)
     vault.token = root_token
-    api.apply(vault, plan(want, api.read_state(vault, want)))
-    admin_secret, _ = api.new_secret_id(vault, ADMIN_ROLE)
+    client.apply(vault, plan(want, client.read_state(vault, want)))
+    admin_secret, _ = client.new_secret_id(vault, ADMIN_ROLE)
     admin = {
-        "role_id": api.role_id(vault, ADMIN_ROLE),
+        "role_id": client.role_id(vault, ADMIN_ROLE),
         "secret_id": admin_secret,
         "note": "break-glass AppRole; log in from the host (bound to 127.0.0.1)",
     }
     admin_path = save_for_operator(controller, ADMIN_CREDENTIALS, admin, recipients)
     del admin, admin_secret
     logger.info(f"{target.print_prefix}Vault: break-glass admin AppRole in {admin_path}")
-    secret_id, _ = api.new_secret_id(vault, DEPLOY_ROLE)
-    payload = f'{{"role_id": "{api.role_id(vault, DEPLOY_ROLE)}", "secret_id": "{secret_id}"}}\n'
+    secret_id, _ = client.new_secret_id(vault, DEPLOY_ROLE)
+    payload = f'{{"role_id": "{client.role_id(vault, DEPLOY_ROLE)}", "secret_id": "{secret_id}"}}\n'
     write_private(credentials, payload.encode())
     vault.auth.token.revoke_self()  # the root token was only for this
     vault.token = None
@@ -262,14 +262,14 @@ def _initialise(
 
 
 def _agent_credentials(vault: hvac.Client, target: Host) -> None:
-    role_id = api.role_id(vault, AGENT_ROLE)
+    role_id = client.role_id(vault, AGENT_ROLE)
     current = _run(target, f"cat {AGENT_ROLE_ID} 2>/dev/null; true").strip()
     accessor = _run(target, f"cat {AGENT_ACCESSOR} 2>/dev/null; true").strip()
-    if current == role_id and accessor and api.accessor_valid(vault, AGENT_ROLE, accessor):
+    if current == role_id and accessor and client.accessor_valid(vault, AGENT_ROLE, accessor):
         return
     if accessor:
-        api.destroy_accessor(vault, AGENT_ROLE, accessor)
-    secret_id, new_accessor = api.new_secret_id(vault, AGENT_ROLE)
+        client.destroy_accessor(vault, AGENT_ROLE, accessor)
+    secret_id, new_accessor = client.new_secret_id(vault, AGENT_ROLE)
     install = (
         f"install -d -o root -g sovereign -m 750 {AGENT_DIR} && cd {AGENT_DIR} && umask 027 && "
         "cat > {name}.new && chgrp sovereign {name}.new && chmod 640 {name}.new && "
@@ -286,7 +286,7 @@ def _move_postgres_passwords(vault: hvac.Client, target: Host, kv: str) -> None:
     listing = _run(target, f"ls -1 {PG_SECRETS_DIR} 2>/dev/null; true").split()
     for name in moves(listing):
         password = _run(target, f"cat {PG_SECRETS_DIR}/{name}").strip()
-        api.put_secret(vault, kv, f"postgres/{name}", {"password": password})
+        client.put_secret(vault, kv, f"postgres/{name}", {"password": password})
         del password
         _run(
             target,

@@ -34,7 +34,7 @@ def init_keys(lab: str, deploys: Deploys) -> dict[str, Any]:
 @contextmanager
 def vault_api(lab: str, deploy_login: bool = False) -> Iterator[Any]:
     """hvac client on the lab host's Vault, through SSH as the operator CLI does."""
-    from roles.vault.api import login_deploy
+    from roles.vault.client import login_deploy
     from sovereign.vault import session, vault_hosts
 
     target = vault_hosts(INVENTORY)[0]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from controller.errors import SovereignError
-from roles.vault import api
+from roles.vault import client as vault_client
 from roles.vault.pki import ensure_tls
 from sovereign.vault import _submit, describe
 from tests.support import cached_binary, free_port
@@ -39,9 +39,9 @@ def shamir_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any
     log = (tmp / "server.log").open("w")
     proc = subprocess.Popen([str(bao), "server", f"-config={config}"], stdout=log, stderr=log)
     try:
-        client = api.client(f"https://127.0.0.1:{port}", tls.ca_cert)
-        api.seal_status(client, wait_s=20)
-        answer = api.initialise(client, False, 5, 3)
+        client = vault_client.hvac_client(f"https://127.0.0.1:{port}", tls.ca_cert)
+        vault_client.seal_status(client, wait_s=20)
+        answer = vault_client.initialise(client, False, 5, 3)
         ROOT["token"] = answer["root_token"]  # only to re-seal between tests
         yield client, list(answer["keys_base64"])
     finally:

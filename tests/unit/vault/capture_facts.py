@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from controller import artifacts
-from roles.vault import api
+from roles.vault import client as vault_client
 from roles.vault.layout import AGENT_ACCESSOR, AGENT_ROLE_ID, PG_SECRETS_DIR, SEAL_KEY
 from tests.unit.vault.conftest import BaoServer, SandboxHost
 
@@ -40,9 +40,9 @@ def main() -> None:
             host.install_ca(static)
             capture(host, static, "host-state-not-initialised")  # a first deploy
 
-            api.seal_status(static.client())
-            api.initialise(static.client(), True, 5, 3)
-            api.wait_unsealed(static.client())
+            vault_client.seal_status(static.client())
+            vault_client.initialise(static.client(), True, 5, 3)
+            vault_client.wait_unsealed(static.client())
             host.path(SEAL_KEY).write_bytes(b"k" * 32)
             host.path(AGENT_ROLE_ID).parent.mkdir(parents=True)
             host.path(AGENT_ROLE_ID).write_text("5f0c6f3e-6b1a-4c56-9d43-3c1d2f7c8a10\n")
@@ -55,8 +55,8 @@ def main() -> None:
 
             shamir.start()
             host.install_ca(shamir)
-            api.seal_status(shamir.client())
-            api.initialise(shamir.client(), False, 5, 3)
+            vault_client.seal_status(shamir.client())
+            vault_client.initialise(shamir.client(), False, 5, 3)
             capture(host, shamir, "host-state-sealed-shamir")
             shamir.stop()
             capture(host, shamir, "host-state-not-answering")  # nothing on the port

@@ -24,7 +24,8 @@ import hvac
 import pytest
 from pyinfra.api.util import get_template
 
-from roles.vault import api, binary_path, render_args
+from roles.vault import binary_path, render_args
+from roles.vault import client as vault_client
 from roles.vault.facts import VaultHostState
 from roles.vault.layout import CA_CERT
 from roles.vault.pki import TlsFiles, ensure_tls
@@ -133,7 +134,7 @@ class BaoServer:
         return Path(self.cfg.audit_log)
 
     def client(self, token: str | None = None) -> hvac.Client:
-        return api.client(self.url, self.tls.ca_cert, token)
+        return vault_client.hvac_client(self.url, self.tls.ca_cert, token)
 
     def start(self) -> None:
         with self.log.open("ab") as log:

@@ -20,8 +20,9 @@ from hvac.exceptions import Forbidden, InvalidRequest
 from pyinfra.api import FunctionCommand, OperationError
 from pyinfra.context import ctx_host
 
-from roles.vault import api, ops
-from roles.vault.api import VaultDeployError
+from roles.vault import client as vault_client
+from roles.vault import ops
+from roles.vault.client import VaultDeployError
 from roles.vault.desired import ADMIN_ROLE, AGENT_ROLE, DEPLOY_ROLE
 from roles.vault.facts import VaultHostState
 from roles.vault.keys import ADMIN_CREDENTIALS, DEPLOY_CREDENTIALS, INIT_AGE, load_init_keys
@@ -122,14 +123,14 @@ def deployed(bao_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     identity.write_text(f"{ident}\n")
     try:
         state = Deployed(server, host, root / "controller", identity, [str(ident.to_public())], [])
-        real_initialise = api.initialise
+        real_initialise = vault_client.initialise
 
         def initialise(*args: Any, **kwargs: Any) -> dict[str, Any]:
             state.init = real_initialise(*args, **kwargs)
             return state.init
 
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(api, "initialise", initialise)
+            mp.setattr(vault_client, "initialise", initialise)
             state.first = state.deploy()
         yield state
     finally:
@@ -196,8 +197,8 @@ def test_deploy_credentials_log_in(deployed: Deployed) -> None:
 def test_agent_credentials_delivered(deployed: Deployed) -> None:
     files = deployed.agent_files()
     admin = deployed.admin()
-    assert files["role_id"] == api.role_id(admin, AGENT_ROLE)
-    assert api.accessor_valid(admin, AGENT_ROLE, files["accessor"])
+    assert files["role_id"] == vault_client.role_id(admin, AGENT_ROLE)
+    assert vault_client.accessor_valid(admin, AGENT_ROLE, files["accessor"])
     agent = deployed.login(files)
     assert AGENT_ROLE in agent.auth.token.lookup_self()["data"]["policies"]
     directory = deployed.host.path(AGENT_DIR)
@@ -269,7 +270,7 @@ def test_destroyed_agent_secret_id_is_replaced(deployed: Deployed) -> None:
     old = deployed.agent_files()
     _drift(
         deployed,
-        lambda: api.destroy_accessor(admin, AGENT_ROLE, old["accessor"]),
+        lambda: vault_client.destroy_accessor(admin, AGENT_ROLE, old["accessor"]),
         ["deliver a new secret-id to the agent (its current one is gone)"],
     )
     new = deployed.agent_files()
@@ -290,7 +291,7 @@ def test_new_postgres_password_file_is_moved(deployed: Deployed) -> None:
     assert (pg / f"gitea{MOVED_SUFFIX}").exists()
     assert not (pg / "gitea").exists()
     deploy = deployed.login(deployed.credentials(DEPLOY_CREDENTIALS))
-    assert api.has_secret(deploy, KV, "postgres/gitea")
+    assert vault_client.has_secret(deploy, KV, "postgres/gitea")
 
 
 def test_missing_deploy_credentials_stop_the_deploy(deployed: Deployed) -> None:
@@ -308,12 +309,12 @@ def test_revoked_deploy_credentials_say_what_to_do(deployed: Deployed) -> None:
     creds = deployed.credentials(DEPLOY_CREDENTIALS)
     admin = deployed.admin()
     secret = admin.auth.approle.read_secret_id(DEPLOY_ROLE, creds["secret_id"])["data"]
-    api.destroy_accessor(admin, DEPLOY_ROLE, secret["secret_id_accessor"])
+    vault_client.destroy_accessor(admin, DEPLOY_ROLE, secret["secret_id_accessor"])
     try:
         with pytest.raises(OperationError, match=r"AppRole credentials in .* are refused"):
             deployed.configure()
     finally:
-        secret_id, _ = api.new_secret_id(admin, DEPLOY_ROLE)
+        secret_id, _ = vault_client.new_secret_id(admin, DEPLOY_ROLE)
         path = deployed.controller / DEPLOY_CREDENTIALS
         path.write_text(json.dumps({"role_id": creds["role_id"], "secret_id": secret_id}))
     assert deployed.configure() == ([], [NOOP])
@@ -344,4 +345,4 @@ def test_empty_vault_with_keys_on_the_controller_is_not_initialised_again(
         )
     with pytest.raises(VaultDeployError, match=r"its data is missing"):
         commands[0].execute(None, host, {})
-    assert api.seal_status(empty.client())["initialized"] is False
+    assert vault_client.seal_status(empty.client())["initialized"] is False

@@ -1,4 +1,4 @@
-"""roles.vault.api and desired against a real OpenBao, configured by the role's own template
+"""roles.vault.client and desired against a real OpenBao, configured by the role's own template
 (raft, TLS from roles.vault.pki, static seal, file audit device): initialise, configure as
 code, then what each AppRole may and may not do, drift, a restart and the audit log.
 
@@ -21,7 +21,7 @@ import requests
 from hvac.exceptions import Forbidden, InvalidRequest, VaultError
 from requests.adapters import HTTPAdapter
 
-from roles.vault import api
+from roles.vault import client as vault_client
 from roles.vault.desired import (
     ADMIN_ROLE,
     AGENT_ROLE,
@@ -57,15 +57,15 @@ class Live:
     def login(self, role: str, client: hvac.Client | None = None) -> hvac.Client:
         """A client logged in as `role` with a fresh secret-id (made with the root token)."""
         root = self.root()
-        secret_id, _ = api.new_secret_id(root, role)
+        secret_id, _ = vault_client.new_secret_id(root, role)
         self.secrets.append(secret_id)
         vault = client or self.server.client()
-        vault.auth.approle.login(role_id=api.role_id(root, role), secret_id=secret_id)
+        vault.auth.approle.login(role_id=vault_client.role_id(root, role), secret_id=secret_id)
         self.secrets.append(vault.token)
         return vault
 
     def plan(self, vault: hvac.Client | None = None) -> list[Change]:
-        return plan(self.want, api.read_state(vault or self.root(), self.want))
+        return plan(self.want, vault_client.read_state(vault or self.root(), self.want))
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +74,13 @@ def live(bao_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     server.start()
     try:
         vault = server.client()
-        first_status = api.seal_status(vault, 10)
-        init = api.initialise(vault, automatic_unseal=True, shares=5, threshold=3)
-        api.wait_unsealed(vault, 20)
+        first_status = vault_client.seal_status(vault, 10)
+        init = vault_client.initialise(vault, automatic_unseal=True, shares=5, threshold=3)
+        vault_client.wait_unsealed(vault, 20)
         vault.token = init["root_token"]
         want = desired(KV, TRANSIT)
-        first_plan = plan(want, api.read_state(vault, want))
-        api.apply(vault, first_plan)
+        first_plan = plan(want, vault_client.read_state(vault, want))
+        vault_client.apply(vault, first_plan)
         yield Live(server, first_status, init, first_plan)
     finally:
         server.stop(graceful=False)
@@ -94,7 +94,7 @@ def deploy(live: Live) -> hvac.Client:
 @pytest.fixture(scope="module")
 def agent(live: Live, deploy: hvac.Client) -> hvac.Client:
     for name, password in (("sovereign", "pg-monitor-pass-1"), ("nextcloud", "pg-nc-pass-2")):
-        api.put_secret(deploy, KV, f"postgres/{name}", {"password": password})
+        vault_client.put_secret(deploy, KV, f"postgres/{name}", {"password": password})
         live.secrets.append(password)
     return live.login(AGENT_ROLE)
 
@@ -138,7 +138,7 @@ def test_initialise_returns_recovery_keys(live: Live) -> None:
     assert len(live.init["recovery_keys_base64"]) == 5
     assert not live.init.get("keys_base64")  # auto-unseal: no unseal keys
     assert len(live.init["recovery_keys"]) == 5  # hex
-    status = api.seal_status(live.server.client())
+    status = vault_client.seal_status(live.server.client())
     assert (status["initialized"], status["sealed"]) == (True, False)
     assert (status["t"], status["n"]) == (3, 5)
 
@@ -150,7 +150,7 @@ def test_first_plan_created_everything(live: Live) -> None:
     assert kinds.count("approle") == len(live.want.approles)
     assert Change("transit-key", "transit/agent", "create") in live.first_plan
     assert live.first_plan[-1] == Change("policy", DEPLOY_ROLE, "create")
-    state = api.read_state(live.root(), live.want)
+    state = vault_client.read_state(live.root(), live.want)
     assert state["mounts"][f"{KV}/"] == {"type": "kv", "options": {"version": "2"}}
     assert state["mounts"][f"{TRANSIT}/"]["type"] == "transit"
     assert state["auth"]["approle/"] == "approle"
@@ -163,7 +163,7 @@ def test_second_plan_is_empty(live: Live) -> None:
 
 
 def test_approles_read_back_as_declared(live: Live) -> None:
-    state = api.read_state(live.root(), live.want)
+    state = vault_client.read_state(live.root(), live.want)
     agent = state["approles"][AGENT_ROLE]
     assert agent["token_policies"] == [AGENT_ROLE]
     assert agent["secret_id_ttl"] == 0
@@ -177,7 +177,9 @@ def test_approles_read_back_as_declared(live: Live) -> None:
 
 
 def test_deploy_token_sees_what_root_sees_and_plans(live: Live, deploy: hvac.Client) -> None:
-    assert api.read_state(deploy, live.want) == api.read_state(live.root(), live.want)
+    assert vault_client.read_state(deploy, live.want) == vault_client.read_state(
+        live.root(), live.want
+    )
     assert live.plan(deploy) == []
     policies = deploy.auth.token.lookup_self()["data"]["policies"]
     assert DEPLOY_ROLE in policies
@@ -185,10 +187,10 @@ def test_deploy_token_sees_what_root_sees_and_plans(live: Live, deploy: hvac.Cli
 
 
 def test_deploy_token_writes_postgres_passwords(live: Live, deploy: hvac.Client) -> None:
-    assert not api.has_secret(deploy, KV, "postgres/gitea")
-    api.put_secret(deploy, KV, "postgres/gitea", {"password": "pg-gitea-pass-3"})
+    assert not vault_client.has_secret(deploy, KV, "postgres/gitea")
+    vault_client.put_secret(deploy, KV, "postgres/gitea", {"password": "pg-gitea-pass-3"})
     live.secrets.append("pg-gitea-pass-3")
-    assert api.has_secret(deploy, KV, "postgres/gitea")
+    assert vault_client.has_secret(deploy, KV, "postgres/gitea")
 
 
 DEPLOY_DENIED: dict[str, Callable[[hvac.Client], Any]] = {
@@ -225,7 +227,7 @@ def test_deploy_token_is_denied(live: Live, deploy: hvac.Client, action: str) ->
 
 def test_deploy_token_cannot_become_admin(live: Live, deploy: hvac.Client) -> None:
     with pytest.raises(Forbidden):
-        api.new_secret_id(deploy, ADMIN_ROLE)
+        vault_client.new_secret_id(deploy, ADMIN_ROLE)
 
 
 # --- the agent's AppRole -------------------------------------------------------------------
@@ -270,7 +272,7 @@ AGENT_DENIED: dict[str, Callable[[hvac.Client], Any]] = {
     ),
     "rotate its transit key": lambda v: v.secrets.transit.rotate_key("agent", mount_point=TRANSIT),
     "read policies": lambda v: v.sys.read_acl_policy(AGENT_ROLE),
-    "mint its own secret-id": lambda v: api.new_secret_id(v, AGENT_ROLE),
+    "mint its own secret-id": lambda v: vault_client.new_secret_id(v, AGENT_ROLE),
     "list mounts": lambda v: v.sys.list_mounted_secrets_engines(),
     "seal": lambda v: v.sys.seal(),
 }
@@ -285,13 +287,13 @@ def test_agent_token_is_denied(agent: hvac.Client, action: str) -> None:
 @pytest.mark.parametrize("role", [AGENT_ROLE, DEPLOY_ROLE, ADMIN_ROLE])
 def test_approle_login_only_from_loopback(live: Live, role: str) -> None:
     root = live.root()
-    secret_id, _ = api.new_secret_id(root, role)
+    secret_id, _ = vault_client.new_secret_id(root, role)
     live.secrets.append(secret_id)
     elsewhere = client_from(live, "127.0.0.2")
     with pytest.raises(InvalidRequest, match="CIDR"):
-        elsewhere.auth.approle.login(role_id=api.role_id(root, role), secret_id=secret_id)
+        elsewhere.auth.approle.login(role_id=vault_client.role_id(root, role), secret_id=secret_id)
     here = client_from(live, "127.0.0.1")
-    here.auth.approle.login(role_id=api.role_id(root, role), secret_id=secret_id)
+    here.auth.approle.login(role_id=vault_client.role_id(root, role), secret_id=secret_id)
     live.secrets.append(here.token)
     # ...and its token is no good from elsewhere either (token_bound_cidrs)
     with pytest.raises(Forbidden):
@@ -310,7 +312,7 @@ def test_hand_changed_policy_is_reported_and_put_back(live: Live, deploy: hvac.C
     root.sys.create_or_update_acl_policy(name=AGENT_ROLE, policy=loose)
     changes = live.plan(deploy)
     assert changes == [Change("policy", AGENT_ROLE, "rules differ")]
-    api.apply(deploy, changes)
+    vault_client.apply(deploy, changes)
     assert live.plan(deploy) == []
     assert root.sys.read_acl_policy(AGENT_ROLE)["data"]["policy"] == live.want.policies[AGENT_ROLE]
 
@@ -318,7 +320,7 @@ def test_hand_changed_policy_is_reported_and_put_back(live: Live, deploy: hvac.C
 def test_deleted_policy_is_created_again(live: Live, deploy: hvac.Client) -> None:
     live.root().sys.delete_acl_policy(AGENT_ROLE)
     assert live.plan(deploy) == [Change("policy", AGENT_ROLE, "create")]
-    api.apply(deploy, live.plan(deploy))
+    vault_client.apply(deploy, live.plan(deploy))
     assert live.plan(deploy) == []
 
 
@@ -338,7 +340,7 @@ def test_hand_changed_approle_is_reported_and_put_back(
     root.adapter.post(f"/v1/auth/approle/role/{AGENT_ROLE}", json=hand)
     changes = live.plan(deploy)
     assert changes == [Change("approle", AGENT_ROLE, why)]
-    api.apply(deploy, changes)
+    vault_client.apply(deploy, changes)
     assert live.plan(deploy) == []
     assert root.auth.approle.read_role(AGENT_ROLE)["data"]["token_ttl"] == 3600
 
@@ -352,8 +354,8 @@ def test_a_mount_of_the_wrong_type_is_refused(live: Live) -> None:
         (desired(KV, "notransit"), r"mount notransit/ is a kv engine, the appliance needs transit"),
     ):
         with pytest.raises(ValueError, match=message):
-            plan(want, api.read_state(root, want))
-    assert api.read_state(root, live.want)["mounts"]["clash/"]["type"] == "transit"
+            plan(want, vault_client.read_state(root, want))
+    assert vault_client.read_state(root, live.want)["mounts"]["clash/"]["type"] == "transit"
 
 
 def test_kv_version_1_is_upgraded_by_the_deploy(live: Live, deploy: hvac.Client) -> None:
@@ -361,11 +363,11 @@ def test_kv_version_1_is_upgraded_by_the_deploy(live: Live, deploy: hvac.Client)
     root.sys.enable_secrets_engine("kv", path="legacy", options={"version": "1"})
     root.write("legacy/old", value="kept")
     want = desired("legacy", TRANSIT)
-    mounts = [c for c in plan(want, api.read_state(deploy, want)) if c.kind == "mount"]
+    mounts = [c for c in plan(want, vault_client.read_state(deploy, want)) if c.kind == "mount"]
     assert mounts == [Change("mount", "legacy/", "upgrade to KV v2")]
-    api.apply(deploy, mounts)
-    assert api.read_state(deploy, want)["mounts"]["legacy/"]["options"]["version"] == "2"
-    assert [c for c in plan(want, api.read_state(deploy, want)) if c.kind == "mount"] == []
+    vault_client.apply(deploy, mounts)
+    assert vault_client.read_state(deploy, want)["mounts"]["legacy/"]["options"]["version"] == "2"
+    assert [c for c in plan(want, vault_client.read_state(deploy, want)) if c.kind == "mount"] == []
 
     def upgraded() -> bool:
         try:
@@ -389,7 +391,7 @@ def test_restart_comes_back_unsealed_by_itself(live: Live, agent: hvac.Client) -
     live.server.stop()
     live.server.start()
     started = time.monotonic()
-    status = api.wait_unsealed(live.server.client(), 15)
+    status = vault_client.wait_unsealed(live.server.client(), 15)
     assert status["initialized"]
     assert time.monotonic() - started < 10
     read = agent.secrets.kv.v2.read_secret_version(

@@ -15,7 +15,8 @@ import pytest
 from pyinfra.api import OperationError
 from pyinfra.context import ctx_host
 
-from roles.vault import api, ops
+from roles.vault import client as vault_client
+from roles.vault import ops
 from roles.vault.keys import init_document
 from roles.vault.settings import ANY_ADDRESS, VaultServerSettings
 from tests.unit.vault.conftest import BaoServer, SandboxHost, render, role_template_args
@@ -212,17 +213,17 @@ def test_shamir_server_unseals_with_the_shares_and_seals_on_restart(
     server = make_server("shamir", seal="shamir")
     server.start()
     vault = server.client()
-    status = api.seal_status(vault, 10)
+    status = vault_client.seal_status(vault, 10)
     assert (status["type"], status["initialized"]) == ("shamir", False)
-    init = api.initialise(vault, automatic_unseal=False, shares=3, threshold=2)
+    init = vault_client.initialise(vault, automatic_unseal=False, shares=3, threshold=2)
     assert len(init["keys_base64"]) == 3
     document = init_document("h", init, 2)
     assert (document["kind"], document["keys_b64"]) == ("unseal", init["keys_base64"])
-    api.unseal_with(vault, init["keys_base64"], 2)
-    api.wait_unsealed(vault, 20)
+    vault_client.unseal_with(vault, init["keys_base64"], 2)
+    vault_client.wait_unsealed(vault, 20)
     server.stop()
     server.start()
-    assert api.seal_status(vault, 10)["sealed"] is True  # shamir: the operator unseals
+    assert vault_client.seal_status(vault, 10)["sealed"] is True  # shamir: the operator unseals
     # ...and the deploy says so, from the fact's own command against this server
     host = SandboxHost(tmp_path / "etc")
     host.install_ca(server)
@@ -248,4 +249,4 @@ def test_shamir_server_unseals_with_the_shares_and_seals_on_restart(
 def test_ipv6_listen_address_starts(make_server: Callable[..., BaoServer]) -> None:
     server = make_server("v6", address="::1")
     server.start()  # brackets around the address, or bao refuses the config
-    assert api.seal_status(server.client(), 10)["initialized"] is False
+    assert vault_client.seal_status(server.client(), 10)["initialized"] is False

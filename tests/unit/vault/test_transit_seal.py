@@ -29,7 +29,8 @@ import pytest
 from hvac.exceptions import Forbidden
 
 import roles.vault
-from roles.vault import api, render_args
+from roles.vault import client as vault_client
+from roles.vault import render_args
 from roles.vault.layout import SEAL_ENV
 from roles.vault.settings import TransitSeal
 from tests.support import free_port, wait_until
@@ -99,10 +100,10 @@ class Provider:
             )
         wait_until(lambda: (certs / "vault-ca.pem").exists(), 10, "the dev server's CA")
         shutil.copyfile(certs / "vault-ca.pem", self.ca)
-        api.wait_unsealed(self.client(), 10)
+        vault_client.wait_unsealed(self.client(), 10)
 
     def client(self, token: str | None = None) -> hvac.Client:
-        return api.client(self.url, self.ca, token or self.token)
+        return vault_client.hvac_client(self.url, self.ca, token or self.token)
 
     def seal_token(self) -> str:
         """Transit on, the seal's key, and a token that may only encrypt/decrypt with it."""
@@ -242,9 +243,9 @@ def rig(bao_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         server.env = unit_environment(server)
         server.start()
         vault = server.client()
-        first_status = api.seal_status(vault, 10)
-        init = api.initialise(vault, automatic_unseal=True, shares=5, threshold=3)
-        unsealed = api.wait_unsealed(vault, 10)
+        first_status = vault_client.seal_status(vault, 10)
+        init = vault_client.initialise(vault, automatic_unseal=True, shares=5, threshold=3)
+        unsealed = vault_client.wait_unsealed(vault, 10)
         rig = Rig(provider, server, seal_token, puts, first_status, init, unsealed)
         root = rig.root()
         root.sys.enable_secrets_engine("kv", path=KV, options={"version": "2"})
@@ -279,7 +280,7 @@ def test_initialise_gives_recovery_keys_and_the_transit_seal_unseals(rig: Rig) -
 
 def test_a_restart_comes_back_unsealed_by_itself(rig: Rig) -> None:
     server = rig.server
-    before = api.seal_status(server.client(), 5)
+    before = vault_client.seal_status(server.client(), 5)
     proc = server.proc
     assert proc is not None
     server.stop()  # SIGTERM, as systemd stops it
@@ -287,7 +288,7 @@ def test_a_restart_comes_back_unsealed_by_itself(rig: Rig) -> None:
     mark = server.log.stat().st_size
     started = time.monotonic()
     server.start()
-    status = api.wait_unsealed(server.client(), 5)
+    status = vault_client.wait_unsealed(server.client(), 5)
     assert time.monotonic() - started < 5
     assert (status["type"], status["sealed"]) == ("transit", False)
     assert status["cluster_id"] == before["cluster_id"]
@@ -331,7 +332,7 @@ def test_without_the_seal_token_the_server_refuses_to_start(rig: Rig, env: str) 
     assert "* permission denied" in log
     assert "vault is unsealed" not in log
     server.start()  # and with the role's environment it is back
-    assert api.wait_unsealed(server.client(), 5)["sealed"] is False
+    assert vault_client.wait_unsealed(server.client(), 5)["sealed"] is False
 
 
 def test_the_seal_token_is_never_in_the_audit_log_nor_the_server_log(rig: Rig) -> None:

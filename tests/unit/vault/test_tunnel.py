@@ -17,7 +17,7 @@ import requests
 from fabric.tunnels import Tunnel
 
 from controller.tunnel import forward
-from roles.vault import api
+from roles.vault import client as vault_client
 from roles.vault.ops import vault_session
 from tests.unit.vault.conftest import BaoServer
 
@@ -99,11 +99,11 @@ def bao(make_server: Callable[..., BaoServer]) -> BaoServer:
 def test_forward_reaches_the_remote_listener(ssh: Ssh, bao: BaoServer) -> None:
     with forward(ssh.transport, bao.cfg.port) as port:
         assert port != bao.cfg.port
-        vault = api.client(f"https://127.0.0.1:{port}", bao.tls.ca_cert)
+        vault = vault_client.hvac_client(f"https://127.0.0.1:{port}", bao.tls.ca_cert)
         for _ in range(3):  # one connection, kept alive
-            assert api.seal_status(vault, 5)["initialized"] is False
-        other = api.client(f"https://127.0.0.1:{port}", bao.tls.ca_cert)
-        assert api.seal_status(other, 5)["type"] == "static"
+            assert vault_client.seal_status(vault, 5)["initialized"] is False
+        other = vault_client.hvac_client(f"https://127.0.0.1:{port}", bao.tls.ca_cert)
+        assert vault_client.seal_status(other, 5)["type"] == "static"
     assert ssh.sshd.opened[0] == ("127.0.0.1", bao.cfg.port)
     assert len(ssh.sshd.opened) == 2  # one channel per client connection
     with pytest.raises(OSError):
@@ -115,11 +115,11 @@ def test_forward_outlives_a_refused_channel(ssh: Ssh, make_server: Callable[...,
     one after it listens goes through."""
     late = make_server("late")
     with forward(ssh.transport, late.cfg.port) as port:
-        vault = api.client(f"https://127.0.0.1:{port}", late.tls.ca_cert)
+        vault = vault_client.hvac_client(f"https://127.0.0.1:{port}", late.tls.ca_cert)
         with pytest.raises(requests.exceptions.ConnectionError):
             vault.sys.read_seal_status()
         late.start()
-        assert api.seal_status(vault, 10)["initialized"] is False
+        assert vault_client.seal_status(vault, 10)["initialized"] is False
 
 
 def test_vault_session_uses_the_hosts_ssh_connection(ssh: Ssh, bao: BaoServer) -> None:
@@ -130,7 +130,7 @@ def test_vault_session_uses_the_hosts_ssh_connection(ssh: Ssh, bao: BaoServer) -
 
     with vault_session(target, bao.cfg.port, bao.tls.ca_cert) as vault:  # type: ignore[arg-type]
         assert not vault.url.endswith(f":{bao.cfg.port}")
-        assert api.seal_status(vault, 5)["storage_type"] == "raft"
+        assert vault_client.seal_status(vault, 5)["storage_type"] == "raft"
     assert ssh.sshd.opened == [("127.0.0.1", bao.cfg.port)]
 
 
@@ -139,4 +139,4 @@ def test_vault_session_without_ssh_talks_to_loopback(bao: BaoServer) -> None:
 
     with vault_session(local, bao.cfg.port, bao.tls.ca_cert) as vault:  # type: ignore[arg-type]
         assert vault.url == bao.url
-        assert api.seal_status(vault, 5)["sealed"] is True
+        assert vault_client.seal_status(vault, 5)["sealed"] is True

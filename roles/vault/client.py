@@ -24,7 +24,8 @@ class VaultDeployError(RuntimeError):
     """Vault is in a state the deploy must not (or cannot) proceed from; says what to do."""
 
 
-def client(url: str, ca_cert: Path, token: str | None = None) -> hvac.Client:
+def hvac_client(url: str, ca_cert: Path, token: str | None = None) -> hvac.Client:
+    """An hvac client for one Vault listener, trusting only `ca_cert`."""
     return hvac.Client(url=url, verify=str(ca_cert), token=token, timeout=10)
 
 
