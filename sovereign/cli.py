@@ -96,13 +96,22 @@ def lab_ssh_cmd(lab_name: str, host: str, command: tuple[str, ...]) -> NoReturn:
 
 @cli.command("deploy")
 @click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
+@click.option(
+    "--dry",
+    is_flag=True,
+    help="Show, per host, each operation that would change and its commands; change nothing.",
+)
 @click.option("--limit", help="Only these hosts or groups (pyinfra --limit).")
 def deploy_cmd(inventory: str, dry: bool, limit: str | None) -> None:
     """Run the appliance deploy (deploy/site.py) against INVENTORY."""
+    from sovereign.plan import summary
     from sovereign.runner import run_deploy
 
     result = run_deploy(inventory, dry=dry, limit=limit)
+    if dry and result.returncode == 0:
+        if not result.plan:
+            raise SovereignError("the dry run printed no plan for any host (see above)")
+        click.echo(summary(result.plan))
     sys.exit(result.returncode)
 
 

@@ -18,8 +18,10 @@ from roles.requirements import preflight_host
 from roles.settings import RoleSettingsError
 from roles.spec import HostSpec
 from sovereign.inventory import InventoryHost, load_inventory, render_ssh_config
+from sovereign.plan import HostPlan, PlannedOp, parse_plan
 
 SITE = PROJECT_ROOT / "deploy" / "site.py"
+DRY_REPORT = PROJECT_ROOT / "sovereign" / "dry_report.py"
 INFRA_TESTS = PROJECT_ROOT / "tests" / "infra"
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
@@ -31,10 +33,16 @@ class DeployResult:
     output: str
     # op name -> per-host result word as pyinfra prints it ("Success", "No changes", "Error")
     results: list[tuple[str, str, str]] = field(default_factory=list)
+    # --dry: what each host would change (sovereign/plan.py); None for a real run
+    plan: list[HostPlan] | None = None
 
     @property
     def changed(self) -> list[tuple[str, str]]:
         return [(host, op) for host, op, word in self.results if word != "No changes"]
+
+    @property
+    def would_change(self) -> list[PlannedOp]:
+        return [op for host in self.plan or [] for op in host.ops]
 
 
 RESULT_RE = re.compile(r"^\s*\[(?P<host>[^\]]+)\] (?P<word>Success|No changes|Error)\s*$")
@@ -90,9 +98,12 @@ def run_deploy(
     """Run deploy/site.py against the inventory, streaming pyinfra's output."""
     # Fail on a bad inventory or artifact cache before pyinfra connects anywhere.
     preflight(load_inventory(inventory))
-    argv = [pyinfra_bin(), inventory, str(SITE), "--yes"]
     if dry:
-        argv.append("--dry")
+        # Without --yes pyinfra detects changes before it would execute; --dry stops it there,
+        # and the report file prints each host's plan from that detection.
+        argv = [pyinfra_bin(), inventory, str(SITE), str(DRY_REPORT), "--dry"]
+    else:
+        argv = [pyinfra_bin(), inventory, str(SITE), "--yes"]
     if limit:
         argv += ["--limit", limit]
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
@@ -101,14 +112,37 @@ def run_deploy(
     )
     assert proc.stdout is not None
     lines = []
+    table = DetectedChangesTable()
     for line in proc.stdout:
         lines.append(line)
-        if echo:
+        if echo and not (dry and table.hides(line)):
             sys.stdout.write(line)
             sys.stdout.flush()
     returncode = proc.wait()
     output = "".join(lines)
-    return DeployResult(returncode, output, parse_pyinfra_output(output))
+    if not dry:
+        return DeployResult(returncode, output, parse_pyinfra_output(output))
+    return DeployResult(returncode, output, plan=parse_plan(output))
+
+
+class DetectedChangesTable:
+    """Hides pyinfra's own "Detected changes" table in a dry run: the plan printed before it
+    says the same per host and command, and evaluates what pyinfra calls "conditional"."""
+
+    START = "--> Detected changes:"
+    END = "reflect the state defined by the input operations."
+
+    def __init__(self) -> None:
+        self.inside = False
+
+    def hides(self, raw: str) -> bool:
+        line = ANSI_RE.sub("", raw).strip()
+        if line == self.START:
+            self.inside = True
+        elif self.inside and (line.endswith(self.END) or line.startswith("--> ")):
+            self.inside = False
+            return line.endswith(self.END)
+        return self.inside
 
 
 def run_verify(inventory: str, pytest_args: list[str]) -> int:
