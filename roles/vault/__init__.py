@@ -241,13 +241,7 @@ def _seal(spec: HostSpec, binary: str) -> list[OperationMeta]:
     cfg = spec.vault
     assert cfg is not None
     if cfg.seal == "static":
-        return [
-            ops.seal_key(
-                name="Generate the static seal key (stays on the host)",
-                binary=binary,
-                port=cfg.port,
-            )
-        ]
+        return [ops.seal_key(name="Generate the static seal key (stays on the host)")]
     if cfg.seal == "transit":
         assert cfg.transit is not None
         token = transit_token(cfg, spec.name)

@@ -23,6 +23,7 @@ from pyinfra.context import ctx_host
 from roles.vault import client as vault_client
 from roles.vault import ops
 from roles.vault.client import VaultDeployError
+from roles.vault.converge import converge, pending
 from roles.vault.desired import ADMIN_ROLE, AGENT_ROLE, DEPLOY_ROLE
 from roles.vault.facts import VaultHostState
 from roles.vault.keys import ADMIN_CREDENTIALS, DEPLOY_CREDENTIALS, INIT_AGE, load_init_keys
@@ -140,7 +141,7 @@ def deployed(bao_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def test_first_deploy_yields_converge_only(deployed: Deployed) -> None:
     assert len(deployed.first) == 1
     command = deployed.first[0]
-    assert command.function is ops.converge
+    assert command.function is converge
     assert command.kwargs["recipients"] == deployed.recipients
     # no secret in the operation's arguments: they are printed and kept by pyinfra
     assert set(command.kwargs) == {
@@ -246,7 +247,7 @@ def _drift(deployed: Deployed, change: Callable[[], object], expected: list[str]
         VaultHostState, binary=str(deployed.server.binary), port=deployed.server.cfg.port
     )
     vault = deployed.server.client()
-    work = ops.pending(vault, state, KV, "transit", deployed.controller / DEPLOY_CREDENTIALS)
+    work = pending(vault, state, KV, "transit", deployed.controller / DEPLOY_CREDENTIALS)
     assert work == expected
     commands = deployed.deploy()
     assert len(commands) == 1

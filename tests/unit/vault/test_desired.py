@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from roles.vault.converge import moves
 from roles.vault.desired import (
     ADMIN_ROLE,
     AGENT_ROLE,
@@ -17,7 +18,6 @@ from roles.vault.desired import (
     desired,
     plan,
 )
-from roles.vault.ops import moves
 
 WANT = desired("sovereign", "transit")
 

@@ -97,7 +97,7 @@ def test_lines_before_the_first_marker_are_ignored() -> None:
 def test_command_takes_a_port_number_only() -> None:
     with pytest.raises(ValueError, match="invalid literal"):
         VaultHostState().command(binary="/usr/local/bin/bao", port="8200; rm -rf /")  # type: ignore[arg-type]
-    assert "-address=https://127.0.0.1:8300 " in VaultHostState().command(
+    assert " https://127.0.0.1:8300/v1/sys/seal-status " in VaultHostState().command(
         binary="/usr/local/bin/bao", port=8300
     )
 

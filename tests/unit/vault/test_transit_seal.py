@@ -178,7 +178,8 @@ def install_seal_material(server: TransitBao, token: str) -> list[dict[str, Any]
         mp.setattr(roles.vault, "files", SimpleNamespace(put=put))
         mp.setattr(roles.vault, "host", SimpleNamespace(name="vault-test"))
         mp.setenv(TOKEN_ENV, token)
-        roles.vault._seal(server.cfg, roles.vault.binary_path(server.cfg))
+        spec = SimpleNamespace(name="vault-test", vault=server.cfg)  # the HostSpec fields read
+        roles.vault._seal(spec, roles.vault.binary_path(server.cfg))  # type: ignore[arg-type]
     on_host = render_args(server.cfg, server.address, "vault-test", str(server.binary))
     moved = {on_host[name]: server.args[name] for name in ("seal_env", "transit_ca")}
     assert sorted(p["dest"] for p in puts) == sorted(moved), puts

@@ -1,5 +1,5 @@
 """The deploy reaches the host's Vault through its SSH connection: controller.tunnel.forward and
-roles.vault.ops.vault_session over a real paramiko transport (an in-process SSH server that
+roles.vault.converge.vault_session over a real paramiko transport (an in-process SSH server that
 opens direct-tcpip channels the way sshd does) to a real OpenBao."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fabric.tunnels import Tunnel
 
 from controller.tunnel import forward
 from roles.vault import client as vault_client
-from roles.vault.ops import vault_session
+from roles.vault.converge import vault_session
 from tests.unit.vault.conftest import BaoServer
 
 
