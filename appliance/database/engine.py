@@ -1,0 +1,110 @@
+"""Engines for the agent's two dialects: embedded SQLite and PostgreSQL (psycopg 3).
+
+SQLite: WAL (readers do not block the writer), a busy timeout instead of instant "database is
+locked", ``check_same_thread=False`` (the sampler thread writes, request threads read) and
+SQLAlchemy emitting BEGIN itself, so DDL is transactional and a migration is all or nothing.
+
+PostgreSQL: the URL carries no password. With a ``PasswordSource`` (the agent's secret in
+Vault) each new connection asks for it, so a rotated password is picked up; one refused by the
+server is fetched again at once rather than after the secret cache's TTL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+#: SQLite ``BEGIN`` variant per connection; migrations ask for ``BEGIN EXCLUSIVE``.
+SQLITE_BEGIN_OPTION = "sovereign_sqlite_begin"
+MEMORY = ":memory:"
+
+
+class PasswordSource(Protocol):
+    """Where the PostgreSQL password comes from (the SecretManager in the agent)."""
+
+    def get(self) -> str: ...
+
+    def refresh(self) -> None:
+        """Forget a cached value: the server refused it."""
+
+
+def sqlite_engine(path: Path | str, busy_timeout_s: float = 10.0) -> Engine:
+    """A file (its directory created) or ``":memory:"`` (one connection shared by threads)."""
+    memory = str(path) == MEMORY
+    if not memory:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        URL.create("sqlite+pysqlite", database=None if memory else str(path)),
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
+        # An in-memory database lives and dies with its connection: share exactly one.
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module, which skips it before DDL and SELECT.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql(
+            connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "BEGIN")
+        )
+
+    return engine
+
+
+def postgres_engine(
+    url: str,
+    password: PasswordSource | None = None,
+    *,
+    connect_timeout_s: float = 10.0,
+    pool_size: int = 2,
+) -> Engine:
+    """``url`` as in the settings (``postgresql://user@host:port/db``), driven by psycopg 3."""
+    engine = create_engine(
+        make_url(url).set(drivername="postgresql+psycopg"),
+        pool_pre_ping=True,  # a PostgreSQL restart costs one failed ping, not one failed request
+        pool_size=pool_size,
+        max_overflow=2,
+        pool_recycle=3600,
+        connect_args={
+            "connect_timeout": max(1, int(connect_timeout_s)),
+            "application_name": "sovereign-agent",
+        },
+    )
+    if password is not None:
+        _with_password(engine, password)
+    return engine
+
+
+def _with_password(engine: Engine, password: PasswordSource) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        # A copy: cparams is kept by the engine, the password must not be.
+        try:
+            return dialect.connect(*cargs, **{**cparams, "password": password.get()})
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if "password authentication failed" not in str(exc):
+                raise
+        password.refresh()
+        return dialect.connect(*cargs, **{**cparams, "password": password.get()})
+
+
+def describe(engine: Engine) -> str:
+    """Where the data goes, safe to log: scheme, host, port, database; no user, no password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:{url.database or MEMORY}"
+    port = f":{url.port}" if url.port else ""
+    return f"postgresql://{url.host or ''}{port}/{url.database or ''}"
