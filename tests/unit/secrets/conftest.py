@@ -10,12 +10,9 @@ again. One server serves the session; tests that seal it unseal it through the `
 from __future__ import annotations
 
 import os
-import pwd
 import re
 import secrets
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +23,10 @@ import pytest
 
 from appliance.secrets.settings import VaultClientSettings
 from roles.vault.desired import agent_policy
-from tests.support import cached_binary, free_port, wait_until
+from tests.support import PostgresServer, cached_binary, free_port, wait_until
 
 # The policy the Vault role gives the agent (roles/vault/desired.py), not a copy of it.
 AGENT_POLICY = agent_policy("sovereign", "transit")
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 class Bao:
@@ -237,55 +232,10 @@ class PasswordPostgres:
 
 
 @pytest.fixture(scope="session")
-def password_postgres() -> Iterator[PasswordPostgres]:
-    """PostgreSQL 15 with SCRAM password auth over TCP and role `sovereign`."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}")
-    import psycopg
-    from psycopg import sql
-
-    tmp = Path(tempfile.mkdtemp(prefix="secrets-pg-"))
-    data, sock_dir = tmp / "data", tmp / "sock"
-    sock_dir.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        user = pwd.getpwnam("postgres")
-        os.chown(tmp, user.pw_uid, user.pw_gid)
-        os.chown(sock_dir, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    subprocess.run(
-        [
-            *prefix,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    opts = f"-p {port} -k {sock_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg_ctl = [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data)]
-    subprocess.run(
-        [*pg_ctl, "-o", opts, "-w", "-l", str(tmp / "log"), "start"],
-        check=True,
-        capture_output=True,
-    )
+def password_postgres(postgres_server: PostgresServer) -> PasswordPostgres:
+    """The session's PostgreSQL 15 (SCRAM password auth over TCP) with role `sovereign`."""
     password = secrets.token_urlsafe(18)
-    try:
-        with psycopg.connect(
-            host=str(sock_dir), port=port, user="postgres", dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE sovereign LOGIN PASSWORD {}").format(sql.Literal(password))
-            )
-        yield PasswordPostgres(
-            f"host=127.0.0.1 port={port} dbname=postgres user=sovereign", password
-        )
-    finally:
-        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+    postgres_server.create_role("sovereign", password)
+    return PasswordPostgres(
+        f"host=127.0.0.1 port={postgres_server.port} dbname=postgres user=sovereign", password
+    )
