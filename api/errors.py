@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from appliance.database.errors import StoreError
 from appliance.errors import BackendUnavailable, NotFoundError, NotYetAvailable
-from appliance.store import StoreError
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotFoundError: 404,

@@ -16,8 +16,12 @@ in the table's comment)::
     host = "127.0.0.1"
     port = 8013
     log_level = "info"
-    # database_url = "postgresql://agent:secret@127.0.0.1:5432/agent"   # unset: SQLite
-    sqlite_path = "/var/lib/sovereign/agent.db"
+    # database_url = "postgresql://sovereign_agent@127.0.0.1:5432/sovereign_agent"  # no password;
+    #                                 # unset: SQLite (appliance/database/settings.py)
+    # database_password_secret = "postgres/sovereign_agent"   # secret whose field `password`
+    #                                 # is the database's password; unset: none (trust, peer)
+    sqlite_path = "/var/lib/sovereign/agent.db"   # the SQLite store; with database_url set,
+    #                                 # its history is imported once, then it is renamed *.imported
     sample_interval_s = 5.0
     history_size = 720
     history_retention_s = 604800
@@ -109,6 +113,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from appliance.database.settings import DEFAULT_SQLITE_PATH, DatabaseSettings, check_database_url
 from appliance.events.settings import EventBusSettings
 from appliance.secrets.names import check_secret_name
 from appliance.secrets.settings import SecretsSettings
@@ -157,10 +162,20 @@ class Settings(BaseSettings):
         default=None,
         description="The event bus on the Kafka API; unset: no bus and no broker check.",
     )
-    database_url: SecretStr | None = Field(
-        default=None, description="postgresql://… DSN; unset means the embedded SQLite store."
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://USER@HOST:PORT/DATABASE of the agent's own database, without "
+        "a password (see database_password_secret); unset: the embedded SQLite store.",
     )
-    sqlite_path: Path = Path("/var/lib/sovereign/agent.db")
+    database_password_secret: str | None = Field(
+        default=None,
+        description="Secret whose field `password` is the agent database's password; unset: "
+        "none (trust or peer authentication).",
+    )
+    sqlite_path: Path = Field(
+        default=DEFAULT_SQLITE_PATH,
+        description="The SQLite store; with database_url set, its history is imported once.",
+    )
     sample_interval_s: float = Field(default=5.0, gt=0, le=3600)
     history_size: int = Field(
         default=720, ge=2, le=1_000_000, description="Samples kept in memory."
@@ -195,16 +210,10 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        scheme = value.get_secret_value().split("://", 1)[0]
-        if scheme not in ("postgresql", "postgres"):
-            # Never echo the value: it usually carries a password.
-            raise ValueError(f"database_url must be a postgresql:// DSN, got scheme {scheme!r}")
-        return value
+    def _postgres_without_password(cls, value: str | None) -> str | None:
+        return check_database_url(value)
 
-    @field_validator("postgres_password_secret")
+    @field_validator("postgres_password_secret", "database_password_secret")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
         return None if value is None else check_secret_name(value)
@@ -220,14 +229,25 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _password_secret_needs_url(self) -> Self:
+        if self.database_password_secret is not None and self.database_url is None:
+            raise ValueError("database_password_secret is set but database_url is not")
+        return self
+
+    @property
+    def database(self) -> DatabaseSettings:
+        """The database keys together (kept top-level: existing agent.toml files use them)."""
+        return DatabaseSettings(
+            url=self.database_url,
+            password_secret=self.database_password_secret,
+            sqlite_path=self.sqlite_path,
+        )
+
     @property
     def store_description(self) -> str:
         """Where history goes, safe to log (no credentials)."""
-        if self.database_url is None:
-            return f"sqlite:{self.sqlite_path}"
-        dsn = self.database_url.get_secret_value()
-        after_scheme = dsn.split("://", 1)[-1]
-        return "postgresql://" + after_scheme.rsplit("@", 1)[-1]
+        return self.database.description
 
     @classmethod
     def settings_customise_sources(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.database.repository import Sample, Store
 from appliance.errors import NotYetAvailable, UnknownMetric, UnknownService
 from appliance.health.monitor import HealthMonitor
 from appliance.performance import LatencySummary, RequestStats, summarize
-from appliance.store import Sample, Store
 from appliance.vitals.catalog import CATALOG, MetricDef
 from appliance.vitals.models import SystemVitals
 from appliance.vitals.sampler import VitalsSampler

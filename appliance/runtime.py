@@ -7,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.config import Settings
+from appliance.database.connect import open_store
+from appliance.database.errors import DatabaseUnavailable
+from appliance.database.repository import Store
 from appliance.events import EventBus
 from appliance.health.checks import AgentCheck, HostCheck
 from appliance.health.monitor import HealthMonitor
@@ -20,7 +23,6 @@ from appliance.secrets import SecretManager, build_secret_manager
 from appliance.storage.backends import detect_backend
 from appliance.storage.check import ZfsPoolsCheck
 from appliance.storage.service import StorageService, ZfsBackend
-from appliance.store import Store, open_store
 from appliance.totp import TotpService
 from appliance.vitals.models import RawSnapshot
 from appliance.vitals.sampler import VitalsSampler
@@ -65,12 +67,7 @@ class AgentRuntime:
         # vault down) while Vault is sealed.
         secrets = secrets or build_secret_manager(settings.secrets)
         if store is None and open_default_store:
-            secret = settings.database_url
-            store = open_store(
-                secret.get_secret_value() if secret else None,
-                settings.sqlite_path,
-                settings.store_description,
-            )
+            store = open_store(settings.database, secrets)  # no I/O: migrated in start()
         if collect is None:
             from appliance.vitals.collector import PsutilCollector
 
@@ -124,6 +121,8 @@ class AgentRuntime:
         ``background=False`` skips the threads/tasks (tests drive them by hand).
         """
         log.info("agent starting; store %s", self.store.description if self.store else "none")
+        if self.store is not None:
+            self._prepare_store(self.store)
         self.sampler.sample_once()
         if background:
             self.sampler.start()
@@ -134,6 +133,16 @@ class AgentRuntime:
             self.health.start()
         if self.lifecycle.state is LifecycleState.STARTING:
             self.lifecycle.transition(LifecycleState.READY)
+
+    @staticmethod
+    def _prepare_store(store: Store) -> None:
+        """Migrate before the first sample. A database out of reach does not stop the agent
+        (the store tries again on use, the agent check says why); a schema this code cannot
+        use (SchemaError: e.g. migrated by a newer agent) does: it propagates."""
+        try:
+            store.prepare()
+        except DatabaseUnavailable as exc:
+            log.error("history store not ready, will retry: %s", exc)
 
     async def stop(self) -> None:
         if self.lifecycle.state in (LifecycleState.STARTING, LifecycleState.READY):

@@ -3,6 +3,10 @@
 One file, WAL mode, so publishers, the forwarder and consumers (one connection each, or a
 shared one behind a lock) do not block one another's reads. A row is pending until the broker
 acknowledged it; ``seq`` (monotonic) is the delivery order.
+
+Deliberately not in the agent's database (appliance/database, PostgreSQL on appliances): the
+outbox is a local spool that must take events while that database is down too, so it stays a
+file of its own with its own schema, outside Alembic's migrations.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from appliance.config import Settings
-from appliance.store import Store, StoreError
+from appliance.database.errors import StoreError
+from appliance.database.repository import Store
 from appliance.vitals.catalog import scalar_metrics
 from appliance.vitals.leaks import find_leak_suspects
 from appliance.vitals.models import (

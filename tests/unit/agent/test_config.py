@@ -58,10 +58,16 @@ def test_invalid_settings_are_clear_errors(tmp_path: Path, toml: str, message: s
         load_settings()
 
 
-def test_database_url_is_secret(tmp_path: Path) -> None:
-    s = Settings(database_url="postgresql://agent:hunter2@db:5432/agent")
-    assert "hunter2" not in repr(s)
+def test_database_url_carries_no_password(tmp_path: Path) -> None:
+    s = Settings(
+        database_url="postgresql://agent@db:5432/agent", database_password_secret="postgres/agent"
+    )
     assert s.store_description == "postgresql://db:5432/agent"
+    assert s.database.password_secret == "postgres/agent"
+    (tmp_path / "agent.toml").write_text('database_url = "postgresql://agent:hunter2@db/agent"\n')
+    with pytest.raises(ConfigError, match="must not carry a password") as err:
+        load_settings()
+    assert "hunter2" not in str(err.value)
 
 
 def test_database_url_must_be_postgres_and_is_not_echoed(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from appliance.store import open_sqlite
+from appliance.database.connect import open_sqlite
 from appliance.vitals.models import NetworkCounters, VitalsStatus
 from appliance.vitals.sampler import PRUNE_EVERY, RssTracker, VitalsSampler, network_rates
 from tests.unit.agent.factories import FakeCollector, make_settings, proc, snapshot
@@ -83,7 +83,7 @@ def test_rss_tracker_bounds_processes_by_size() -> None:
 
 
 def test_samples_are_persisted_and_pruned() -> None:
-    store = open_sqlite(":memory:")  # type: ignore[arg-type]
+    store = open_sqlite(":memory:")
     settings = make_settings(history_retention_s=60)
     collector = FakeCollector(snapshot(ts=1000.0), snapshot(ts=2000.0))
     sampler = VitalsSampler(collector.collect, settings, store)
@@ -95,7 +95,7 @@ def test_samples_are_persisted_and_pruned() -> None:
 
 
 def test_store_failure_keeps_sampling() -> None:
-    store = open_sqlite(":memory:")  # type: ignore[arg-type]
+    store = open_sqlite(":memory:")
     store.close()
     sampler = VitalsSampler(FakeCollector().collect, make_settings(), store)
     sampler.sample_once()

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from appliance.command import CommandResult
+from appliance.database.connect import open_sqlite
 from appliance.host import HostInfo
 from appliance.infrastructure.service import InfrastructureService
 from appliance.runtime import AgentRuntime
 from appliance.storage.backends import reading_from_state_output
 from appliance.storage.models import ZfsReading
-from appliance.store import open_sqlite
 from tests.unit.agent.factories import FakeCollector, make_settings, snapshot
 
 ZFS_FIX = Path(__file__).parents[1] / "zfs" / "fixtures" / "zfs-fuse"
@@ -60,7 +60,7 @@ def agent() -> Iterator[Agent]:
     runtime = AgentRuntime.build(
         settings,
         collect=collector.collect,
-        store=open_sqlite(":memory:"),  # type: ignore[arg-type]
+        store=open_sqlite(":memory:"),
         infrastructure=InfrastructureService(
             ["sovereign-*"],
             5.0,

@@ -7,11 +7,11 @@ import asyncio
 import hvac
 import pytest
 
+from appliance.database.connect import open_sqlite
 from appliance.errors import BackendUnavailable
 from appliance.health.models import ServiceStatus
 from appliance.runtime import AgentRuntime
 from appliance.storage.service import ZfsBackend
-from appliance.store import open_sqlite
 from tests.unit.agent.factories import FakeCollector, make_settings
 from tests.unit.secrets.conftest import PasswordPostgres, VaultLab
 
@@ -24,7 +24,7 @@ def build(**settings: object) -> AgentRuntime:
     return AgentRuntime.build(
         make_settings(**settings),
         collect=FakeCollector().collect,
-        store=open_sqlite(":memory:"),  # type: ignore[arg-type]
+        store=open_sqlite(":memory:"),
         zfs_backend=no_zfs,
     )
 
