@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -117,6 +118,13 @@ def check_plan(inventory: str) -> None:
         )
 
 
+def shown(argv: list[str]) -> str:
+    """The command as one would type it in the project's directory."""
+    return shlex.join(
+        str(Path(a).relative_to(ROOT)) if a.startswith(f"{ROOT}/") else a for a in argv
+    )
+
+
 def spread(label: str, runs: list[Run]) -> str:
     secs = [r.seconds for r in runs]
     cpu = statistics.median(r.cpu_seconds for r in runs)
@@ -148,8 +156,8 @@ def main() -> None:
     counting = [pyinfra_bin(), args.inventory, str(SITE.relative_to(ROOT)), "--yes", "-vv"]
     floor = [pyinfra_bin(), args.inventory, "exec", "--yes", "-vv", "--", "true"]
     print(f"inventory {args.inventory}: {len(hosts)} host(s): {', '.join(hosts)}")
-    print(f"A  no-op deploy  {' '.join(deploy)}")
-    print(f"B  floor         {' '.join(floor)}")
+    print(f"A  no-op deploy  {shown(deploy)}")
+    print(f"B  floor         {shown(floor)}")
 
     warm = timed(counting, pyinfra_env())
     ops = assert_noop(warm, "warm-up run")
