@@ -81,6 +81,9 @@ def postgres_engine(
         connect_args={
             "connect_timeout": max(1, int(connect_timeout_s)),
             "application_name": "sovereign-agent",
+            # A cluster created under the C locale is SQL_ASCII, and psycopg then hands back
+            # bytes, not str (SQLAlchemy fails reading the server version): ask for UTF-8.
+            "client_encoding": "utf8",
         },
     )
     if password is not None:

@@ -54,7 +54,7 @@ def cluster(
         return
     yield StringCommand(
         "pg_createcluster", str(version), QuoteString(cluster), "-d", QuoteString(data_dir),
-        "-p", str(port), "--start-conf=auto", "--",
+        "-p", str(port), "--start-conf=auto", "--encoding=UTF8", "--locale=C.UTF-8", "--",
         "--auth-local=peer", "--auth-host=scram-sha-256", "--data-checksums",
     )  # fmt: skip
 
