@@ -37,7 +37,9 @@ from pathlib import Path
 
 from benchlib import ROOT, RemoteCommands, count_remote_commands, print_header, pyinfra_env
 
+from controller.artifacts import WHEELHOUSE, agent_source_hash, default_dir, read_manifest
 from controller.paths import pyinfra_bin
+from sovereign.inventory import load_inventory
 from sovereign.runner import SITE, parse_pyinfra_output
 
 TARGET_S = 5.0
@@ -78,14 +80,13 @@ def assert_noop(run: Run, what: str) -> int:
     return len(results)
 
 
-def check_wheelhouse(inventory: str) -> list[str]:
-    """Refuse when the deploy would rebuild (and roll out) the agent; returns the host names."""
-    from controller.artifacts import WHEELHOUSE, agent_source_hash, default_dir, read_manifest
-    from sovereign.inventory import load_inventory
+def check_wheelhouse(directories: set[Path]) -> None:
+    """Refuse when `sovereign deploy` would rebuild (and roll out) the agent wheelhouse.
 
-    hosts = load_inventory(inventory)
+    Checked before every deploy the bench runs: the agent's sources may change meanwhile.
+    """
     current = agent_source_hash()
-    for directory in {Path(h.data.get("artifacts_dir") or default_dir()) for h in hosts}:
+    for directory in directories:
         entry = read_manifest(directory).get(WHEELHOUSE)
         if entry is None or entry.get("source_hash") != current:
             raise SystemExit(
@@ -93,7 +94,6 @@ def check_wheelhouse(inventory: str) -> list[str]:
                 f"{directory}: this deploy would build and roll out the agent, not be a no-op. "
                 "Deploy once first."
             )
-    return [h.name for h in hosts]
 
 
 def check_plan(inventory: str) -> None:
@@ -149,7 +149,10 @@ def main() -> None:
     if not 1 <= args.runs <= 50:
         parser.error("-n must be between 1 and 50")
     print_header()
-    hosts = check_wheelhouse(args.inventory)
+    inventory = load_inventory(args.inventory)
+    hosts = [h.name for h in inventory]
+    artifacts = {Path(h.data.get("artifacts_dir") or default_dir()) for h in inventory}
+    check_wheelhouse(artifacts)
     check_plan(args.inventory)
     sovereign = str(Path(sys.executable).with_name("sovereign"))
     deploy = [sovereign, "deploy", args.inventory]
@@ -159,6 +162,7 @@ def main() -> None:
     print(f"A  no-op deploy  {shown(deploy)}")
     print(f"B  floor         {shown(floor)}")
 
+    check_wheelhouse(artifacts)
     warm = timed(counting, pyinfra_env())
     ops = assert_noop(warm, "warm-up run")
     print(
@@ -173,6 +177,7 @@ def main() -> None:
     b_runs: list[Run] = []
     floor_counts: RemoteCommands | None = None
     for i in range(args.runs):
+        check_wheelhouse(artifacts)
         a = timed(deploy)
         ops = assert_noop(a, f"run {i + 1} of A")
         b = timed(floor, pyinfra_env())
