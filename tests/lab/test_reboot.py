@@ -49,7 +49,11 @@ def test_rebooted_host_comes_back_healthy_by_itself(lab: str, deploys: Deploys) 
                 break
         time.sleep(2)
     else:
-        pytest.fail(f"the host did not come back healthy within 120 s; last health: {health}")
+        journal = ssh(lab, "journalctl -b -u sovereign-agent --no-pager -n 30", check=False)
+        pytest.fail(
+            f"the host did not come back healthy within 120 s; last health: {health}\n"
+            f"agent journal:\n{journal.stdout}"
+        )
 
     # Same supervisor, a new boot; nobody ran `lab up`.
     assert hosts.find_supervisor_pids(host.root) == supervisor
