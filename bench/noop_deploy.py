@@ -10,7 +10,8 @@ B: pyinfra's floor: `pyinfra INVENTORY exec -- true` — the same hosts, connect
    inventory, one command each.
 A and B alternate (A1 B1 A2 B2 …); min/median/max of each, the ratio of the medians, and
 whether the median of A meets the target (<= 5 s; hosts are deployed in parallel, so the
-wall time is what a host costs).
+wall time is what a host costs). Once, for where A's time goes: `sovereign check INVENTORY`
+(the settings and artifact checks A runs before pyinfra, no connection).
 
 Before the timed runs, one warm-up run (not timed) counts what a no-op deploy runs: pyinfra
 with the same deploy file and `-vv`, whose echo of every remote command (facts and
@@ -199,6 +200,13 @@ def main() -> None:
         "(what the deploy adds over connecting and running one command)"
     )
     print(f"remote commands of the floor: {per_host(floor_counts, hosts)}")
+    # Where A's time goes: the local checks `sovereign deploy` runs before pyinfra starts.
+    check_argv = [sovereign, "check", args.inventory]
+    check = timed(check_argv)
+    print(
+        f"of A, local checks alone ({shown(check_argv)}, no connection): {check.seconds:.2f} s; "
+        f"pyinfra with the deploy (the warm-up): {warm.seconds:.2f} s"
+    )
     verdict = "met" if a_median <= TARGET_S else "MISSED"
     print(
         f"target: no-op deploy <= {TARGET_S:g} s per host: {verdict} "
