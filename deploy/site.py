@@ -6,11 +6,13 @@ vault role runs for hosts whose spec has `vault` settings."""
 from roles.agent import agent
 from roles.base import base
 from roles.broker import broker
+from roles.connection import send_without_delay
 from roles.postgres import postgres
 from roles.spec import current_host_spec
 from roles.vault import vault
 from roles.zfs import zfs
 
+send_without_delay()  # ~50 ms less per remote command
 spec = current_host_spec()
 base(spec=spec)
 zfs(spec=spec)
