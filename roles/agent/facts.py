@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+from typing import Any
+
 from pyinfra.api import FactBase
 
 INSTALLED_MARKER = "/opt/sovereign/agent/.wheelhouse-digest"
@@ -26,3 +29,49 @@ class AgentInstall(FactBase[dict[str, str | None]]):
             if key in result:
                 result[key] = value.strip() or None
         return result
+
+
+def wheelhouse_manifest(path: str) -> str:
+    """Where the wheelhouse op records what it put in `path`: one "name|sha256|size|mtime" line
+    per wheel (beside the directory, so a listing of the directory is the wheels only)."""
+    return f"{path.rstrip('/')}.manifest"
+
+
+def parse_wheelhouse(lines: list[str]) -> dict[str, Any]:
+    """`present`: the directory's entries (type f/d/…, size, mtime); `recorded`: the manifest's
+    wheels (sha256, size, mtime when put there)."""
+    present: dict[str, dict[str, Any]] = {}
+    recorded: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        tag, _, rest = line.rstrip("\n").partition("|")
+        fields = rest.split("|")
+        if tag == "entry" and len(fields) >= 4:
+            present[fields[0]] = {"type": fields[1], "size": _int(fields[2]),
+                                  "mtime": _int(fields[3])}  # fmt: skip
+        elif tag == "recorded" and len(fields) >= 4:
+            recorded[fields[0]] = {"sha256": fields[1], "size": _int(fields[2]),
+                                   "mtime": _int(fields[3])}  # fmt: skip
+    return {"present": present, "recorded": recorded}
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.strip().isdigit() else None
+
+
+class WheelhouseState(FactBase[dict[str, Any]]):
+    """The wheelhouse directory's entries (a `find`, no checksums) and the manifest the
+    wheelhouse op wrote: one command where files.sync checks every file (~60 commands)."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"present": {}, "recorded": {}}
+
+    def command(self, path: str) -> str:
+        d, manifest = shlex.quote(path), shlex.quote(wheelhouse_manifest(path))
+        return (
+            f"find {d} -mindepth 1 -maxdepth 1 -printf 'entry|%f|%y|%s|%Ts\\n' 2>/dev/null; "
+            f"sed 's/^/recorded|/' {manifest} 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        return parse_wheelhouse(output)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
+from typing import Any
 
 from pyinfra import host
-from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, QuoteString, StringCommand, operation
 
-from roles.agent.facts import INSTALLED_MARKER, AgentInstall
+from roles.agent.facts import INSTALLED_MARKER, AgentInstall, WheelhouseState, wheelhouse_manifest
 
 VENV = "/opt/sovereign/agent"
 
@@ -52,3 +54,67 @@ def install_agent(
         "--force-reinstall", "--find-links", QuoteString(wheelhouse), "sovereign-agent",
     )  # fmt: skip
     yield StringCommand("echo", QuoteString(digest), ">", INSTALLED_MARKER)
+
+
+WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.whl$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _intact(name: str, sha256: str, state: dict[str, Any]) -> bool:
+    """The host's copy of a wheel is the one the manifest recorded putting there (pure)."""
+    entry, put = state["present"].get(name), state["recorded"].get(name)
+    return bool(
+        entry
+        and put
+        and entry["type"] == "f"
+        and put["sha256"] == sha256
+        and (entry["size"], entry["mtime"]) == (put["size"], put["mtime"])
+    )
+
+
+@operation()
+def wheelhouse(
+    src: str, dest: str, wheels: dict[str, str]
+) -> Generator[StringCommand | FileUploadCommand, None, None]:
+    """
+    Put the agent's wheelhouse on the host: upload the wheels that are missing or not the
+    ones recorded, delete what is not part of it, and record what is there.
+
+    + src: the wheelhouse directory on the controller (verified against the artifact manifest)
+    + dest: its directory on the host
+    + wheels: wheel file name -> sha256, as the artifact manifest lists them
+
+    One fact, WheelhouseState: a listing of `dest` (size, mtime) and the manifest written by
+    the last upload (sha256, size, mtime of each wheel then). A wheel replaced on the host
+    since changes size or mtime and is uploaded again. Uploads are checked with sha256sum
+    on the host before the manifest records them.
+    """
+    for name, sha in wheels.items():
+        if not WHEEL_NAME.match(name) or not SHA256.match(sha):
+            raise OperationError(f"not a wheel and its sha256: {name!r} {sha!r}")
+    state = host.get_fact(WheelhouseState, path=dest)
+    upload = sorted(n for n in wheels if not _intact(n, wheels[n], state))
+    extra = sorted(n for n in state["present"] if n not in wheels)
+    if not upload and not extra and set(state["recorded"]) == set(wheels):
+        host.noop(f"{dest} holds the {len(wheels)} wheels of the manifest")
+        return
+    yield StringCommand("install", "-d", "-m", "755", QuoteString(dest))
+    if extra:
+        yield StringCommand("rm", "-rf", "--", *(QuoteString(f"{dest}/{n}") for n in extra))
+    for name in upload:
+        yield FileUploadCommand(f"{src}/{name}", f"{dest}/{name}")
+    check = [part for n in upload for part in (wheels[n], n)]
+    record = [
+        part
+        for n in sorted(wheels)
+        for part in ("printf", "'%s|%s|%s\\n'", n, wheels[n], f"\"$(stat -c '%s|%Y' -- {n})\";")
+    ]
+    manifest = wheelhouse_manifest(dest)
+    yield StringCommand(
+        "cd", QuoteString(dest),
+        *(("&&", "printf", "'%s  %s\\n'", *check, "|", "sha256sum", "-c", "--quiet", "-")
+          if upload else ()),
+        *(("&&", "chmod", "644", "--", *upload) if upload else ()),
+        "&&", "{", *record, "}", ">", QuoteString(f"{manifest}.new"),
+        "&&", "mv", "-f", QuoteString(f"{manifest}.new"), QuoteString(manifest),
+    )  # fmt: skip
