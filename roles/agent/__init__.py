@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from controller.artifacts import WHEELHOUSE
 from roles.agent import ops
 from roles.agent.config import config_text
-from roles.artifacts import artifact_entry, artifact_path
+from roles.artifacts import artifact_entry
+from roles.common import ops as common
 
 if TYPE_CHECKING:
     from roles.spec import HostSpec
@@ -36,36 +37,35 @@ def agent(spec: HostSpec) -> None:
 
 def install(spec: HostSpec) -> list[OperationMeta]:
     """The agent's code: its wheelhouse on the host and a venv installed from it."""
-    wheelhouse = artifact_path(spec, WHEELHOUSE)
+    # The manifest's wheel list and checksums: the op compares them with the manifest it wrote
+    # on the host and checks uploads there (no wheel is hashed on a no-op, on either side).
     entry = artifact_entry(spec, WHEELHOUSE)
-    wheels = sorted(str(name) for name in dict(entry["files"]))  # type: ignore[call-overload]
-    apt.packages(name="Install python3-venv", packages=["python3-venv"], no_recommends=True)
-    synced = files.sync(
+    sums = {str(k): str(v) for k, v in dict(entry["files"]).items()}  # type: ignore[call-overload]
+    common.packages(name="Install python3-venv", packages=["python3-venv"])
+    synced = ops.wheelhouse(
         name="Upload the agent wheelhouse",
-        src=wheelhouse,
+        src=str(spec.artifacts_dir / str(entry["file"])),
         dest=WHEELHOUSE_DIR,
-        delete=True,
-        mode="644",
-        dir_mode="755",
+        wheels=sums,
     )
     installed = ops.install_agent(
         name="Install the agent from the wheelhouse",
         wheelhouse=WHEELHOUSE_DIR,
         digest=str(entry["sha256"]),
-        wheels=wheels,
+        wheels=sorted(sums),
     )
     return [synced, installed]
 
 
 def configure(spec: HostSpec) -> tuple[OperationMeta, OperationMeta]:
     """The hardened unit and agent.toml (validated by the agent's own model), in that order."""
-    unit = files.template(
+    unit = common.template(
         name=f"Install {UNIT}",
         src=str(HERE / "sovereign-agent.service.j2"),
         dest=f"/etc/systemd/system/{UNIT}",
         port=spec.agent.port,
     )
-    conf = files.put(
+    conf = common.put(
         name="Render /etc/sovereign/agent.toml",
         src=StringIO(config_text(spec)),
         dest="/etc/sovereign/agent.toml",
@@ -82,7 +82,7 @@ def activate(
     """Run the agent; restart it only when its code or configuration changed."""
     unit, _ = configured
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
-    start = systemd.service(name=f"Run {UNIT}", service=UNIT, running=True, enabled=True)
+    start = common.service(name=f"Run {UNIT}", unit=UNIT)
     changed = any_changed(*installed, *configured)
     systemd.service(
         name=f"Restart {UNIT} for its new code or config",

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from roles.base import ops
 from roles.base.settings import ESSENTIAL_PACKAGES
+from roles.common import ops as common
 
 if TYPE_CHECKING:
     from roles.spec import HostSpec
@@ -30,10 +31,9 @@ def base(spec: HostSpec) -> None:
 
 
 def install(spec: HostSpec) -> None:
-    apt.packages(
+    common.packages(
         name="Install essential packages",
         packages=[*ESSENTIAL_PACKAGES, *spec.base.extra_packages],
-        no_recommends=True,
         update=True,
         cache_time=24 * 3600,
     )
@@ -46,15 +46,12 @@ def configure(spec: HostSpec) -> OperationMeta:
     server.hostname(name="Set the host name", hostname=cfg.hostname or spec.name)
     ops.timezone(name=f"Set the time zone to {cfg.timezone}", timezone=cfg.timezone)
 
-    server.group(name="Create the sovereign group", group=SERVICE_USER, system=True)
-    server.user(
-        name="Create the sovereign system user",
+    common.system_user(
+        name="Create the sovereign system user and group",
         user=SERVICE_USER,
         group=SERVICE_USER,
-        system=True,
-        shell="/usr/sbin/nologin",
         home="/var/lib/sovereign",
-        create_home=False,
+        shell="/usr/sbin/nologin",
     )
     files.directory(
         name="Create /var/lib/sovereign",
@@ -80,11 +77,10 @@ def configure(spec: HostSpec) -> OperationMeta:
         group="systemd-journal",
         mode="2755",
     )
-    return files.template(
+    return common.template(
         name="Make the journal persistent",
         src=str(HERE / "journald.conf.j2"),
         dest="/etc/systemd/journald.conf.d/50-sovereign.conf",
-        create_remote_dir=True,
         max_use=cfg.journal_max_use,
     )
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from roles.artifacts import artifact_path
+from roles.artifacts import artifact_entry, artifact_path
 from roles.broker.settings import BrokerSettings, resolve_listen_address
+from roles.common import ops as common
 
 if TYPE_CHECKING:
     from roles.spec import HostSpec
@@ -46,10 +47,19 @@ def _template_args(spec: HostSpec) -> dict[str, Any]:
 def install(spec: HostSpec) -> Callable[[], bool]:
     """The broker's binary or package; returns whether it changed (after execution)."""
     if spec.broker.flavour == "tansu":
-        return files.put(
-            name="Install the tansu broker (verified artifact)",
-            src=artifact_path(spec, "tansu"),
+        # The manifest's checksum, checked on the host after an upload: no local hashing.
+        entry = artifact_entry(spec, "tansu")
+        source = str(spec.artifacts_dir / str(entry["file"]))
+        common.record_artifact(
+            name="Record the checksum of the tansu broker installed before",
             dest="/usr/local/bin/tansu",
+            sha256=str(entry["sha256"]),
+        )
+        return common.artifact(
+            name="Install the tansu broker (verified artifact)",
+            src=source,
+            dest="/usr/local/bin/tansu",
+            sha256=str(entry["sha256"]),
             mode="755",
         ).did_change
     return _install_redpanda(spec)
@@ -64,7 +74,7 @@ class Configured:
 def configure(spec: HostSpec) -> Configured:
     args = _template_args(spec)
     if spec.broker.flavour == "tansu":
-        service = files.template(
+        service = common.template(
             name="Install the tansu unit",
             src=str(HERE / "tansu.service.j2"),
             dest="/etc/systemd/system/tansu.service",
@@ -72,12 +82,11 @@ def configure(spec: HostSpec) -> Configured:
         ).did_change
     else:
         service = _configure_redpanda(spec)
-    topics = files.template(
+    topics = common.template(
         name="Install the topic declaration script",
         src=str(HERE / "broker-topics.sh.j2"),
         dest=TOPICS_SCRIPT,
         mode="755",
-        create_remote_dir=True,
         **args,
     )
     return Configured(service=service, topics=topics.did_change)
@@ -92,7 +101,7 @@ def activate(spec: HostSpec, installed: Callable[[], bool], configured: Configur
         return installed() or configured.service()
 
     systemd.daemon_reload(name="Reload systemd units", _if=changed)
-    start = systemd.service(name=f"Run {unit}", service=unit, running=True, enabled=True)
+    start = common.service(name=f"Run {unit}", unit=unit)
     systemd.service(
         name=f"Restart {unit} for its new binary or config",
         service=unit,

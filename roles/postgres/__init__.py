@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
+from roles.common import ops as common
 from roles.postgres import ops
 from roles.postgres.facts import MemTotalMb
 from roles.postgres.settings import (
@@ -46,16 +47,14 @@ def postgres(spec: HostSpec) -> None:
 
 
 def install(spec: HostSpec) -> None:
-    files.put(
+    common.put(
         name="Keep the package from creating a cluster of its own",
         src=str(HERE / "createcluster.conf"),
         dest="/etc/postgresql-common/createcluster.conf",
-        create_remote_dir=True,
     )
-    apt.packages(
+    common.packages(
         name=f"Install PostgreSQL {spec.postgres.version}",
         packages=[f"postgresql-{spec.postgres.version}"],
-        no_recommends=True,
     )
 
 
@@ -85,7 +84,7 @@ def configure(spec: HostSpec) -> Configured:
         line="include_dir = 'conf.d'",
         replace="include_dir = 'conf.d'",
     )
-    conf = files.template(
+    conf = common.template(
         name="Configure listen addresses and memory",
         src=str(HERE / "postgresql.conf.j2"),
         dest=f"{etc}/conf.d/50-sovereign.conf",
@@ -97,7 +96,7 @@ def configure(spec: HostSpec) -> Configured:
         max_connections=cfg.max_connections,
         memory=memory_settings(host.get_fact(MemTotalMb), cfg.max_connections),
     )
-    hba = files.template(
+    hba = common.template(
         name="Allow local and declared networks only (pg_hba.conf)",
         src=str(HERE / "pg_hba.conf.j2"),
         dest=f"{etc}/pg_hba.conf",
@@ -114,7 +113,7 @@ def activate(spec: HostSpec, configured: Configured) -> None:
     declared roles and databases, which need it running."""
     cfg = spec.postgres
     unit = unit_name(cfg)
-    start = systemd.service(name=f"Run {unit}", service=unit, running=True, enabled=True)
+    start = common.service(name=f"Run {unit}", unit=unit)
     systemd.service(
         name="Restart PostgreSQL for its new settings",
         service=unit,

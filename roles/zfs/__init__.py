@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, server, systemd
 
+from roles.common import ops as common
 from roles.zfs import ops
 from roles.zfs.backends import OPENZFS_DKMS_PACKAGES, OPENZFS_PACKAGES, ZFS_FUSE_PACKAGES
 from roles.zfs.facts import ZfsKernelModule
@@ -31,26 +32,19 @@ ZFS_FUSE_DROPIN = "/etc/systemd/system/zfs-fuse.service.d/10-sovereign.conf"
 
 def _install_zfs_fuse() -> None:
     # The drop-in first: the package starts the service on install, and its init script fails.
-    dropin = files.put(
+    dropin = common.put(
         name="Run zfs-fuse in the foreground (systemd drop-in)",
         src=str(HERE / "zfs-fuse.override.conf"),
         dest=ZFS_FUSE_DROPIN,
-        create_remote_dir=True,
     )
     systemd.daemon_reload(name="Reload systemd units", _if=dropin.did_change)
-    apt.packages(
+    common.packages(
         name="Install zfs-fuse",
         packages=ZFS_FUSE_PACKAGES,
-        no_recommends=True,
         update=True,
         cache_time=24 * 3600,
     )
-    systemd.service(
-        name="Run zfs-fuse",
-        service="zfs-fuse.service",
-        running=True,
-        enabled=True,
-    )
+    common.service(name="Run zfs-fuse", unit="zfs-fuse.service")
     systemd.service(
         name="Restart zfs-fuse when its drop-in changed",
         service="zfs-fuse.service",
@@ -63,7 +57,7 @@ def _install_openzfs() -> None:
     codename = (host.get_fact(LinuxDistribution).get("release_meta") or {}).get(
         "VERSION_CODENAME", "bookworm"
     )
-    contrib = files.put(
+    contrib = common.put(
         name="Enable Debian contrib (zfs-linux lives there)",
         src=StringIO(
             "Types: deb\nURIs: http://deb.debian.org/debian\n"
@@ -77,10 +71,9 @@ def _install_openzfs() -> None:
         packages = [*OPENZFS_DKMS_PACKAGES, *packages]
     # A new component needs a fresh package index; did_change is known only at execution.
     apt.update(name="Update the package index for contrib", _if=contrib.did_change)
-    apt.packages(
+    common.packages(
         name="Install OpenZFS",
         packages=packages,
-        no_recommends=True,
         update=True,
         cache_time=24 * 3600,
     )

@@ -166,8 +166,8 @@ class TransitBao(BaoServer):
 
 
 def install_seal_material(server: TransitBao, token: str) -> list[dict[str, Any]]:
-    """Run the role's `_seal` with its files.put captured, and put what it would install on
-    the host where the rendered templates expect it (the test's paths)."""
+    """Run the role's `_seal` with its uploads (common.put) captured, and put what it would
+    install on the host where the rendered templates expect it (the test's paths)."""
     puts: list[dict[str, Any]] = []
 
     def put(**kwargs: Any) -> dict[str, Any]:
@@ -175,7 +175,7 @@ def install_seal_material(server: TransitBao, token: str) -> list[dict[str, Any]
         return kwargs
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(roles.vault, "files", SimpleNamespace(put=put))
+        mp.setattr(roles.vault, "common", SimpleNamespace(put=put))
         mp.setattr(roles.vault, "host", SimpleNamespace(name="vault-test"))
         mp.setenv(TOKEN_ENV, token)
         spec = SimpleNamespace(name="vault-test", vault=server.cfg)  # the HostSpec fields read
