@@ -18,10 +18,12 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from api.audit import AuditTrail
 from api.errors import install_error_handlers
+from api.hygiene import RequestHygiene
 from api.middleware import RequestTracking
 from api.prometheus import RequestMetrics, RuntimeCollector
-from api.routes import health, monitoring, prometheus, storage
+from api.routes import activity, auth, docs, health, monitoring, prometheus, storage
 from appliance.config import ConfigError, Settings, get_settings
 from appliance.lifecycle import LifecycleState
 from appliance.runtime import AgentRuntime
@@ -60,13 +62,20 @@ def create_app(
         version="0.1.0",
         summary="Vitals, storage, health and metrics of one appliance host.",
         lifespan=lifespan,
+        # Served by api/routes/docs.py behind a token instead.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     registry = CollectorRegistry(auto_describe=False)
     app.state.prometheus = registry
     app.state.request_metrics = RequestMetrics(registry)
+    # Outermost last: tracking (request id, metrics) sees every answer, hygiene's 413/429 too.
+    app.add_middleware(AuditTrail, metrics=app.state.request_metrics, state=app.state)
+    app.add_middleware(RequestHygiene, metrics=app.state.request_metrics, state=app.state)
     app.add_middleware(RequestTracking, metrics=app.state.request_metrics, state=app.state)
     install_error_handlers(app)
-    for module in (health, monitoring, storage, prometheus):
+    for module in (health, monitoring, storage, prometheus, auth, activity, docs):
         app.include_router(module.router)
     return app
 

@@ -1,8 +1,18 @@
-"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): in-flight count, latency, metrics."""
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request id, in-flight count,
+latency, metrics.
+
+Labels are bounded whatever the client sends: the method is one of ``KNOWN_METHODS`` or
+``OTHER``, the route is a route's template (``/api/monitoring/metrics/{metric_name}``) or
+``unmatched``, the status is a number. So ``curl -X PROBEA /random`` adds to the
+``OTHER unmatched 404`` series instead of creating new ones (here and in
+/api/monitoring/performance).
+"""
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,6 +20,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.prometheus import RequestMetrics
 from appliance.lifecycle import Lifecycle
 from appliance.performance import RequestStats
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+UNMATCHED = "unmatched"
+REQUEST_ID_HEADER = b"x-request-id"
+#: An incoming X-Request-ID is kept when it looks like one (a proxy's), else a new one is made.
+REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{8,64}")
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+def route_label(scope: Scope) -> str:
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+def request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER and REQUEST_ID.fullmatch(value):
+            return bytes(value).decode()
+    return uuid.uuid4().hex
 
 
 class RequestTracking:
@@ -26,6 +59,9 @@ class RequestTracking:
         runtime = getattr(self._state, "runtime", None)
         lifecycle: Lifecycle | None = runtime.lifecycle if runtime is not None else None
         stats: RequestStats | None = runtime.requests if runtime is not None else None
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        rid_header = (REQUEST_ID_HEADER, rid.encode())
         status = 500
         start = time.perf_counter()
 
@@ -33,6 +69,7 @@ class RequestTracking:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
         if lifecycle is not None:
@@ -45,10 +82,9 @@ class RequestTracking:
             self._metrics.active_connections.dec()
             if lifecycle is not None:
                 lifecycle.request_finished()
-            route = scope.get("route")
             # The template, not the raw path: one label per route, whatever the parameters.
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
+            template = route_label(scope)
+            method = method_label(scope["method"])
             self._metrics.observe(method, template, status, latency_ms)
             if stats is not None:
                 stats.record(f"{method} {template}", latency_ms, status >= 500)

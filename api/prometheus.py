@@ -42,6 +42,21 @@ class RequestMetrics:
         self.active_connections = Gauge(
             "active_connections", "HTTP requests in flight", registry=registry
         )
+        self.auth_failures = Counter(
+            "auth_failures",
+            "Presented credentials refused (bad, expired or revoked token; bad TOTP code)",
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "rate_limited",
+            "Requests refused with 429, by limit: address, token, failures (the stricter "
+            "limit on failed authentications), locked_out",
+            ["limit"],
+            registry=registry,
+        )
+        self.audit_write_failures = Counter(
+            "audit_write_failures", "Audit records that could not be written", registry=registry
+        )
         self._total = 0
         self._errors = 0
 

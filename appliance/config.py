@@ -73,6 +73,26 @@ in the table's comment)::
     # period = 30
     # valid_window = 1              # steps of clock drift accepted either side
 
+    [security]                      # who may call the agent (appliance/security/settings.py)
+    scrape_networks = []            # CIDRs whose GET /metrics needs no token (Prometheus)
+    trusted_proxies = []            # the edge's address(es): the client is then the last
+                                    # X-Forwarded-For hop not in this list
+    rate_per_token = 200.0          # requests/s per token (429 with Retry-After beyond)
+    burst = 400
+    rate_per_address = 400.0        # requests/s per client address (anonymous /health excepted)
+    address_burst = 800
+    auth_failure_rate = 1.0         # failed authentications/s (bad token or TOTP code) once
+    auth_failure_burst = 10         # this burst is spent; beyond, credentials are not read
+    auth_failures_lockout = 20      # failures in a row that lock the address out (audited)
+    lockout_s = 900.0
+    max_body_bytes = 65536          # larger request bodies: 413
+    token_cache_ttl_s = 10.0        # a token revoked by the host CLI fails within this time
+    last_used_interval_s = 60.0     # last_used_at written at most this often per token
+    step_up_ttl_s = 300.0           # lifetime of a TOTP step-up grant (X-Step-Up)
+    audit_retention_days = 365      # older audit rows are pruned (a checkpoint keeps the chain)
+    audit_prune_interval_s = 21600.0
+    max_tracked_addresses = 10000   # rate-limit buckets kept in memory
+
     # [events]                      # the event bus; unset: none (see appliance/events/settings.py)
     # bootstrap_servers = "10.99.0.11:9092"
     # outbox_path = "/var/lib/sovereign/events.db"
@@ -117,6 +137,7 @@ from appliance.database.settings import DEFAULT_SQLITE_PATH, DatabaseSettings, c
 from appliance.events.settings import EventBusSettings
 from appliance.secrets.names import check_secret_name
 from appliance.secrets.settings import SecretsSettings
+from appliance.security.settings import SecuritySettings
 from appliance.totp_settings import TotpSettings
 from appliance.vitals.settings import LeakSettings, VitalsThresholds
 
@@ -157,6 +178,10 @@ class Settings(BaseSettings):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     totp: TotpSettings | None = Field(
         default=None, description="TOTP second factor; unset: no TOTP service."
+    )
+    security: SecuritySettings = Field(
+        default_factory=SecuritySettings,
+        description="Authentication, rate limits, request hygiene and the audit log.",
     )
     events: EventBusSettings | None = Field(
         default=None,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appliance.config import Settings
 from appliance.database.connect import open_store
@@ -20,6 +21,7 @@ from appliance.lifecycle import Lifecycle, LifecycleState
 from appliance.monitoring import MonitoringService
 from appliance.performance import RequestStats
 from appliance.secrets import SecretManager, build_secret_manager
+from appliance.security.service import Security
 from appliance.storage.backends import detect_backend
 from appliance.storage.check import ZfsPoolsCheck
 from appliance.storage.service import StorageService, ZfsBackend
@@ -48,6 +50,10 @@ class AgentRuntime:
     #: The event bus, opened at start when configured (its outbox keeps events while the
     #: broker is away).
     events: EventBus | None = None
+    #: Tokens, rate limits, step-up and the audit log; None without a database (then every
+    #: route but /health answers 503).
+    security: Security | None = None
+    _pruning: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(
@@ -100,6 +106,7 @@ class AgentRuntime:
             registry.register(check)
         health = HealthMonitor(registry, settings.health_interval_s)
         requests = RequestStats()
+        totp = TotpService(secrets, settings.totp) if settings.totp is not None else None
         return cls(
             settings=settings,
             lifecycle=Lifecycle(),
@@ -112,7 +119,8 @@ class AgentRuntime:
             or InfrastructureService(settings.systemd_units, settings.command_timeout_s),
             storage=storage,
             secrets=secrets,
-            totp=TotpService(secrets, settings.totp) if settings.totp is not None else None,
+            totp=totp,
+            security=None if store is None else Security.build(settings.security, store, totp),
         )
 
     async def start(self, background: bool = True) -> None:
@@ -131,6 +139,8 @@ class AgentRuntime:
         await self.health.run_once()
         if background:
             self.health.start()
+        if background and self.security is not None and self._pruning is None:
+            self._pruning = asyncio.create_task(self.security.keep_pruning())
         if self.lifecycle.state is LifecycleState.STARTING:
             self.lifecycle.transition(LifecycleState.READY)
 
@@ -149,6 +159,9 @@ class AgentRuntime:
             self.lifecycle.transition(LifecycleState.DRAINING)
         await self.health.stop()
         self.sampler.stop()
+        if self._pruning is not None:
+            self._pruning.cancel()
+            self._pruning = None
         if self.events is not None:
             self.events.close()
             self.events = None

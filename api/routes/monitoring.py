@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
+from api.auth import require
 from api.deps import InfrastructureDep, MonitoringDep, RuntimeDep
+from api.schemas.errors import AUTH_ERRORS, error_responses
 from api.schemas.monitoring import (
     ContainerCounts,
     ContainerOut,
@@ -26,12 +28,16 @@ from api.schemas.monitoring import (
     VitalsOut,
 )
 from appliance.monitoring import MetricValue
+from appliance.security.roles import Role
 
-router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
+router = APIRouter(
+    prefix="/api/monitoring",
+    tags=["monitoring"],
+    dependencies=[Depends(require(Role.VIEWER))],
+    responses=AUTH_ERRORS,
+)
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown name; the reason lists the known ones."}
-}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = error_responses(404)
 MetricName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 ServiceName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import require
 from api.deps import StorageDep
+from api.schemas.errors import AUTH_ERRORS
 from api.schemas.storage import PoolOut, PoolQuotaOut, PoolsOut, QuotaOut
+from appliance.security.roles import Role
 
-router = APIRouter(prefix="/api/storage", tags=["storage"])
+router = APIRouter(
+    prefix="/api/storage",
+    tags=["storage"],
+    dependencies=[Depends(require(Role.VIEWER))],
+    responses=AUTH_ERRORS,
+)
 
 
-@router.get("/pools", response_model=PoolsOut, responses={503: {"description": "ZFS unreachable."}})
+@router.get("/pools", response_model=PoolsOut, responses=AUTH_ERRORS)
 def pools(storage: StorageDep) -> PoolsOut:
     """Pool health, redundancy, usable space (no parity), capacity and scrub state."""
     report = storage.check_storage_quota()
@@ -22,7 +30,7 @@ def pools(storage: StorageDep) -> PoolsOut:
     )
 
 
-@router.get("/quota", response_model=QuotaOut, responses={503: {"description": "ZFS unreachable."}})
+@router.get("/quota", response_model=QuotaOut, responses=AUTH_ERRORS)
 def quota(storage: StorageDep) -> QuotaOut:
     """Per pool and dataset: used, quota/refquota and the share of the quota in use."""
     report = storage.check_storage_quota()

@@ -22,7 +22,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from appliance.database.engine import describe
+from appliance.database.engine import SQLITE_BEGIN_OPTION, describe
 from appliance.database.errors import (
     DatabaseUnavailable,
     StoreError,
@@ -98,14 +98,28 @@ class Store:
                 raise self._last_failure
             self._prepare_now()
 
-    def _run(self, work: Callable[[Connection], T]) -> T:
+    def run(self, work: Callable[[Connection], T], *, exclusive: bool = False) -> T:
+        """``work`` in one transaction, for the agent's other repositories (tokens, audit).
+
+        ``exclusive``: on SQLite, take the write lock at BEGIN (``BEGIN IMMEDIATE``), for a
+        read-then-write that another process may race (a second writer waits on the busy
+        timeout instead of failing on the lock upgrade). PostgreSQL callers lock themselves.
+        """
+        return self._run(work, exclusive=exclusive)
+
+    def _run(self, work: Callable[[Connection], T], *, exclusive: bool = False) -> T:
         with self._serial:
             if self._closed:
                 raise StoreError(f"{self.description}: store closed")
             self._ensure_prepared()
             try:
-                with self._engine.begin() as connection:
-                    return work(connection)
+                with self._engine.connect() as connection:
+                    if exclusive and self.dialect == "sqlite":
+                        connection = connection.execution_options(
+                            **{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"}
+                        )
+                    with connection.begin():
+                        return work(connection)
             except Exception as exc:
                 kind = DatabaseUnavailable if is_unavailable(exc) else StoreError
                 raise kind(f"{self.description}: {first_line(exc)}") from exc

@@ -12,7 +12,17 @@ and later revisions can refer to them on both.
 
 from __future__ import annotations
 
-from sqlalchemy import DOUBLE_PRECISION, Column, Index, MetaData, Table, Text
+from sqlalchemy import (
+    DOUBLE_PRECISION,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -44,4 +54,50 @@ agent_state = Table(
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DOUBLE_PRECISION, nullable=False),
+)
+
+#: Revision 0003: API tokens (appliance/security/tokens.py). Only the SHA-256 of a token is
+#: kept; a name is unique among the tokens not revoked (a revoked name can be given again).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_at", DOUBLE_PRECISION, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("last_used_at", DOUBLE_PRECISION),
+    Column("expires_at", DOUBLE_PRECISION),
+    Column("revoked_at", DOUBLE_PRECISION),
+    Index(
+        "ix_api_tokens_active_name",
+        "name",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+        sqlite_where=text("revoked_at IS NULL"),
+    ),
+)
+
+#: Revision 0003: the audit log (appliance/security/audit.py), append-only and hash-chained:
+#: ``hash`` covers ``prev_hash`` and the row's canonical fields; ``seq`` is given by the writer
+#: under a lock, one more than the last row's.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", DOUBLE_PRECISION, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("status", Integer),
+    Column("request_id", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    Index("ix_audit_log_ts", "ts"),
+    Index("ix_audit_log_actor", "actor"),
+    Index("ix_audit_log_action", "action"),
 )

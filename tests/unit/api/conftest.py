@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,6 +19,8 @@ from appliance.database.connect import open_sqlite
 from appliance.host import HostInfo
 from appliance.infrastructure.service import InfrastructureService
 from appliance.runtime import AgentRuntime
+from appliance.security.roles import Role
+from appliance.security.service import Security
 from appliance.storage.backends import reading_from_state_output
 from appliance.storage.models import ZfsReading
 from tests.unit.agent.factories import FakeCollector, make_settings, snapshot
@@ -47,18 +52,48 @@ def fake_runner(argv: list[str], timeout: float) -> CommandResult:
 class Agent:
     app: FastAPI
     runtime: AgentRuntime
+    #: Sends the admin token with every request (tests of other things need not care).
     client: TestClient
     collector: FakeCollector
     zfs: CapturedZfs
+    #: A token per role, by role name ("admin", "operator", "viewer", "scrape").
+    tokens: dict[str, str] = field(repr=False)
+
+    @property
+    def security(self) -> Security:
+        assert self.runtime.security is not None
+        return self.runtime.security
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One request with ``token`` (None: no Authorization header at all)."""
+        request = self.client.build_request(method, url, headers=headers, **kwargs)
+        del request.headers["authorization"]
+        if token is not None:
+            request.headers["authorization"] = f"Bearer {token}"
+        return self.client.send(request)
 
 
-@pytest.fixture
-def agent() -> Iterator[Agent]:
-    settings = make_settings()
+def make_tokens(security: Security) -> dict[str, str]:
+    return {
+        role.value: security.tokens.create(f"test-{role.value}", role, created_by="tests").secret
+        for role in Role
+    }
+
+
+def start_agent(stack: ExitStack, **settings: Any) -> Agent:
+    """An agent over the fakes, with ``settings`` over the test defaults (e.g. security=…)."""
+    built = make_settings(**settings)
     collector = FakeCollector(snapshot(ts=1000.0), snapshot(ts=1001.0, sent=5000))
     zfs = CapturedZfs()
     runtime = AgentRuntime.build(
-        settings,
+        built,
         collect=collector.collect,
         store=open_sqlite(":memory:"),
         infrastructure=InfrastructureService(
@@ -72,6 +107,22 @@ def agent() -> Iterator[Agent]:
         ),
         zfs_backend=lambda: zfs,
     )
-    app = create_app(settings, runtime=runtime, background=False)
-    with TestClient(app) as client:
-        yield Agent(app, runtime, client, collector, zfs)
+    app = create_app(built, runtime=runtime, background=False)
+    client = stack.enter_context(TestClient(app))
+    assert runtime.security is not None
+    tokens = make_tokens(runtime.security)
+    client.headers["authorization"] = f"Bearer {tokens['admin']}"
+    return Agent(app, runtime, client, collector, zfs, tokens)
+
+
+@pytest.fixture
+def agent() -> Iterator[Agent]:
+    with ExitStack() as stack:
+        yield start_agent(stack)
+
+
+@pytest.fixture
+def agent_with() -> Iterator[Callable[..., Agent]]:
+    """``agent_with(security={"burst": 2})``: an agent with other settings."""
+    with ExitStack() as stack:
+        yield lambda **settings: start_agent(stack, **settings)

@@ -22,7 +22,8 @@ def test_one_metric(agent: Agent) -> None:
 def test_unknown_metric_is_404_with_reason(agent: Agent) -> None:
     r = agent.client.get("/api/monitoring/metrics/bogus")
     assert r.status_code == 404
-    assert "unknown metric 'bogus'" in r.json()["detail"] and "cpu_percent" in r.json()["detail"]
+    reason = r.json()["error"]["reason"]
+    assert "unknown metric 'bogus'" in reason and "cpu_percent" in reason
     assert agent.client.get("/api/monitoring/metrics/history/bogus").status_code == 404
 
 
@@ -68,7 +69,7 @@ def test_service_performance(agent: Agent) -> None:
     body = agent.client.get("/api/monitoring/performance/service/zfs").json()
     assert (body["name"], body["status"], body["checks"], body["up_ratio"]) == ("zfs", "up", 1, 1.0)
     r = agent.client.get("/api/monitoring/performance/service/vault")
-    assert r.status_code == 404 and "unknown service 'vault'" in r.json()["detail"]
+    assert r.status_code == 404 and "unknown service 'vault'" in r.json()["error"]["reason"]
 
 
 def test_infrastructure(agent: Agent) -> None:

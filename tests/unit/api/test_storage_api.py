@@ -32,4 +32,4 @@ def test_backend_down_is_503(agent: Agent) -> None:
     agent.runtime.storage._backend = None
     agent.runtime.storage._backend_factory = broken  # type: ignore[assignment]
     r = agent.client.get("/api/storage/pools")
-    assert r.status_code == 503 and "neither" in r.json()["detail"]
+    assert r.status_code == 503 and "neither" in r.json()["error"]["reason"]

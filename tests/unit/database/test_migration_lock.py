@@ -62,6 +62,8 @@ def test_agents_starting_together_all_succeed_on_one_schema(agent_db: AgentDatab
     assert set(inspect(engine).get_table_names()) == {
         "metric_samples",
         "agent_state",
+        "api_tokens",
+        "audit_log",
         "alembic_version",
     }
     with engine.connect() as connection:

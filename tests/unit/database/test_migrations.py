@@ -14,6 +14,9 @@ from appliance.database.errors import SchemaError, SchemaNewerThanCode
 from appliance.database.migrate import code_revisions, compare_type, current, downgrade, upgrade
 from appliance.database.repository import Sample
 from appliance.database.schema import agent_state, metadata, metric_samples
+from appliance.security.audit import AuditEvent, AuditLog
+from appliance.security.roles import Role
+from appliance.security.tokens import InvalidToken, TokenNameTaken, TokenService
 from tests.unit.conftest import AgentDatabase
 from tests.unit.database import legacy
 
@@ -45,14 +48,20 @@ def tables(engine: Engine) -> set[str]:
 
 
 def test_code_has_one_head() -> None:
-    assert HEAD == ("0002",)
+    assert HEAD == ("0003",)
 
 
 def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatabase) -> None:
     engine = agent_db.engine()
     upgrade(engine)
     assert current(engine) == HEAD
-    assert tables(engine) == {"metric_samples", "agent_state", "alembic_version"}
+    assert tables(engine) == {
+        "metric_samples",
+        "agent_state",
+        "api_tokens",
+        "audit_log",
+        "alembic_version",
+    }
     assert schema_drift(engine) == []
 
 
@@ -63,7 +72,7 @@ def test_upgrade_downgrade_upgrade_round_trip_keeps_rows(agent_db: AgentDatabase
     store.set_state("k", "v", 10.0)
     before = rows(engine)
 
-    downgrade(engine, "-1")
+    downgrade(engine, "0001")
     assert current(engine) == ("0001",)
     assert "ix_metric_samples_ts" not in indexes(engine)
     assert rows(engine) == before
@@ -154,9 +163,48 @@ def test_a_database_newer_than_the_code_is_refused(agent_db: AgentDatabase) -> N
     with pytest.raises(SchemaNewerThanCode) as err:
         store.prepare()
     message = str(err.value)
-    assert "0099" in message and "0002" in message and "newer agent" in message
+    assert "0099" in message and HEAD[0] in message and "newer agent" in message
     # Nothing was touched: not downgraded, not re-stamped.
     assert current(engine) == ("0099",)
     assert rows(engine)[1] == [("k", "v", 1.0)]
     with pytest.raises(SchemaNewerThanCode):
         store.get_state("k")  # nor used
+
+
+def test_tokens_and_audit_round_trip_on_0003(agent_db: AgentDatabase) -> None:
+    """0003 down drops tokens and the audit log (and only them); up again they work, the
+    older tables keep their rows throughout."""
+    engine = agent_db.engine()
+    store = agent_db.store()
+    store.add_samples(10.0, {"m": 1.0})
+    tokens = TokenService(store)
+    audit = AuditLog(store)
+    made = tokens.create("ops", Role.ADMIN, created_by="test")
+    audit.append(AuditEvent(actor="ops", action="token.create", target="ops"))
+    before = rows(engine)
+
+    downgrade(engine, "-1")
+    assert current(engine) == ("0002",)
+    assert {"api_tokens", "audit_log"}.isdisjoint(tables(engine))
+    assert rows(engine) == before
+
+    upgrade(engine)
+    assert current(engine) == HEAD
+    assert schema_drift(engine) == []
+    assert rows(engine) == before
+    tokens.forget_cache()
+    with pytest.raises(InvalidToken, match="unknown token"):
+        tokens.verify(made.secret)  # its row went with the table
+    again = tokens.create("ops", Role.VIEWER, created_by="test")
+    assert tokens.verify(again.secret).role is Role.VIEWER
+    assert audit.verify().ok and audit.verify().rows == 0
+
+
+def test_an_active_token_name_is_unique_a_revoked_one_is_not(agent_db: AgentDatabase) -> None:
+    """The partial unique index, on both dialects."""
+    tokens = TokenService(agent_db.store())
+    tokens.create("ops", Role.ADMIN, created_by="test")
+    with pytest.raises(TokenNameTaken):
+        tokens.create("ops", Role.VIEWER, created_by="test")
+    tokens.revoke("ops")
+    assert tokens.create("ops", Role.VIEWER, created_by="test").info.role is Role.VIEWER

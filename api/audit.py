@@ -1,0 +1,124 @@
+"""The audit trail of requests: one record per state-changing call, authentication failure
+and privileged operation, written after the response by this middleware.
+
+What a request leaves in ``scope["state"]`` decides it:
+
+- ``principal`` (api/auth.py): who (the token's name), else ``anonymous``;
+- ``audit_events``: records made during the request (an authentication or step-up failure,
+  a lock-out), written as they are;
+- ``audit_action``: the route's own name for what it did (``token.create``) and its target;
+  without it, a POST/PUT/PATCH/DELETE that reached a route is recorded as ``METHOD /template``;
+- ``privileged``: how a TOTP step-up was given (``code`` or ``grant``).
+
+The outcome comes from the status: success (< 400), denied (401, 403, 429), failure (other
+4xx), error (5xx). A record that cannot be written (database away) is logged and counted
+(``audit_write_failures_total``); the response has already gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.middleware import route_label
+from api.prometheus import RequestMetrics
+from appliance.security.audit import AuditEvent, Outcome
+from appliance.security.service import Security
+
+log = logging.getLogger(__name__)
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def outcome_of(status: int) -> Outcome:
+    if status < 400:
+        return "success"
+    if status in (401, 403, 429):
+        return "denied"
+    return "failure" if status < 500 else "error"
+
+
+def audit_as(request: Request, action: str, target: str = "", **detail: Any) -> None:
+    """Name what this request does, for its audit record (call from a route)."""
+    request.state.audit_action = (action, target, detail)
+
+
+def add_event(request: Request, event: AuditEvent) -> None:
+    """A record of its own, written after the response (authentication failures…)."""
+    events: list[AuditEvent] = request.scope.setdefault("state", {}).setdefault("audit_events", [])
+    events.append(event)
+
+
+class AuditTrail:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics, state: Any) -> None:
+        self.app = app
+        self._metrics = metrics
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            events = self._events(scope, status)
+            if events:
+                await self._write(events)
+
+    def _events(self, scope: Scope, status: int) -> list[AuditEvent]:
+        state: dict[str, Any] = scope.get("state", {})
+        events = [
+            e if e.status is not None else replace(e, status=status)
+            for e in state.get("audit_events", ())
+        ]
+        principal = state.get("principal")
+        action = state.get("audit_action")
+        method = scope["method"]
+        reached = scope.get("route") is not None
+        if action is None and not (method in STATE_CHANGING and reached):
+            return events
+        if events and principal is None:
+            return events  # the authentication failure is the record
+        name, target, detail = action or (f"{method} {route_label(scope)}", scope["path"], {})
+        privileged = state.get("privileged")
+        if privileged:
+            detail = {**detail, "step_up": privileged}
+        events.append(
+            AuditEvent(
+                actor=principal.name if principal is not None else "anonymous",
+                action=name,
+                target=target,
+                source=str(state.get("client", "")),
+                outcome=outcome_of(status),
+                status=status,
+                request_id=str(state.get("request_id", "")),
+                detail=detail,
+            )
+        )
+        return events
+
+    async def _write(self, events: list[AuditEvent]) -> None:
+        runtime = getattr(self._state, "runtime", None)
+        security: Security | None = getattr(runtime, "security", None)
+        if security is None:
+            return
+        for event in events:
+            try:
+                await run_in_threadpool(security.audit.append, event)
+            except Exception as exc:
+                self._metrics.audit_write_failures.inc()
+                log.error("audit record %s by %s not written: %s", event.action, event.actor, exc)

@@ -1,0 +1,310 @@
+"""The audit log: append-only, hash-chained records of who did what, from where, and how it
+ended.
+
+Each row's ``hash`` is SHA-256 over the previous row's hash and the row's canonical fields
+(a JSON array: seq, ts, actor, action, target, source, outcome, status, request_id, detail,
+prev_hash). Editing a row changes its hash, which no longer matches the row's own ``hash`` nor
+the next row's ``prev_hash``; deleting one breaks ``seq`` and the chain. ``verify`` walks the
+table and names the first row that does not hold.
+
+Appends are serialised across processes (the agent and the host CLI): a transaction-scoped
+PostgreSQL advisory lock, or ``BEGIN IMMEDIATE`` on SQLite, around reading the last row and
+inserting the next.
+
+Retention: ``prune(before)`` deletes the rows older than ``before`` and appends a
+``audit.checkpoint`` row whose detail holds the seq and hash of the last row deleted. The first
+row left then starts from that hash, and verification accepts it because a checkpoint vouches
+for it; the checkpoint itself is chained like any row.
+
+What the chain does not do: someone who can write the database can also recompute every hash
+after an edit. Keep the head hash ``verify`` prints (the operator CLI shows it) somewhere else
+to detect that: an older head must still be in the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from appliance.database.repository import Store
+from appliance.database.schema import audit_log
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+CHECKPOINT = "audit.checkpoint"
+#: Transaction-scoped advisory lock around an append on PostgreSQL (another key than the
+#: migration lock's, appliance/database/migrate.py).
+ADVISORY_LOCK_KEY = 7_360_423_002
+Outcome = Literal["success", "failure", "denied", "error"]
+OUTCOMES: tuple[str, ...] = ("success", "failure", "denied", "error")
+#: Longest text kept per field: a record never carries a request body.
+MAX_FIELD = 512
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What happened; the log adds seq, time and the chain."""
+
+    actor: str
+    action: str
+    target: str = ""
+    source: str = ""
+    outcome: Outcome = "success"
+    status: int | None = None
+    request_id: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    seq: int
+    ts: float
+    actor: str
+    action: str
+    target: str
+    source: str
+    outcome: str
+    status: int | None
+    request_id: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    rows: int
+    head: str
+    #: The first row that does not hold, and why.
+    bad_seq: int | None = None
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
+    #: Rows with a seq below this (the previous page's ``next_cursor``).
+    before_seq: int | None = None
+    limit: int = 100
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…"
+
+
+def canonical_detail(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(
+    seq: int,
+    ts: float,
+    actor: str,
+    action: str,
+    target: str,
+    source: str,
+    outcome: str,
+    status: int | None,
+    request_id: str,
+    detail: str,
+    prev_hash: str,
+) -> str:
+    canonical = json.dumps(
+        [seq, repr(float(ts)), actor, action, target, source, outcome, status, request_id,
+         detail, prev_hash],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )  # fmt: skip
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _record(row: Any) -> AuditRecord:
+    m = row._mapping
+    return AuditRecord(
+        seq=int(m["seq"]),
+        ts=float(m["ts"]),
+        actor=m["actor"],
+        action=m["action"],
+        target=m["target"],
+        source=m["source"],
+        outcome=m["outcome"],
+        status=None if m["status"] is None else int(m["status"]),
+        request_id=m["request_id"],
+        detail=json.loads(m["detail"]) if m["detail"] else {},
+        prev_hash=m["prev_hash"],
+        hash=m["hash"],
+    )
+
+
+class AuditLog:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    def append(self, event: AuditEvent) -> AuditRecord:
+        """Write one record (blocking; call from a thread in async code)."""
+        return self._store.run(lambda c: self._append(c, event), exclusive=True)
+
+    def _append(self, c: Connection, event: AuditEvent) -> AuditRecord:
+        if c.dialect.name == "postgresql":
+            c.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+        last = c.execute(
+            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (1, GENESIS) if last is None else (int(last.seq) + 1, str(last.hash))
+        values: dict[str, Any] = {
+            "seq": seq,
+            "ts": self._clock(),
+            "actor": _clip(event.actor),
+            "action": _clip(event.action),
+            "target": _clip(event.target),
+            "source": _clip(event.source),
+            "outcome": event.outcome,
+            "status": event.status,
+            "request_id": _clip(event.request_id),
+            "detail": canonical_detail(event.detail),
+            "prev_hash": prev,
+        }
+        values["hash"] = row_hash(**values)
+        c.execute(insert(audit_log).values(**values))
+        return _record(_Row(values))
+
+    def query(self, q: AuditQuery) -> tuple[list[AuditRecord], int | None]:
+        """Newest first; returns the page and the cursor of the next one (None: last page)."""
+        statement = select(audit_log).order_by(audit_log.c.seq.desc()).limit(q.limit + 1)
+        conditions = [
+            (q.actor, audit_log.c.actor == q.actor),
+            (q.action, audit_log.c.action == q.action),
+            (q.outcome, audit_log.c.outcome == q.outcome),
+            (q.since, audit_log.c.ts >= q.since),
+            (q.until, audit_log.c.ts < q.until),
+            (q.before_seq, audit_log.c.seq < q.before_seq),
+        ]
+        for value, condition in conditions:
+            if value is not None:
+                statement = statement.where(condition)
+        rows = [_record(r) for r in self._store.run(lambda c: c.execute(statement).all())]
+        if len(rows) > q.limit:
+            return rows[: q.limit], rows[q.limit - 1].seq
+        return rows, None
+
+    def verify(self, batch: int = 5000) -> Verdict:
+        """Walk the whole chain; the first row that does not hold is named."""
+        checkpoints = self._store.run(
+            lambda c: [
+                _record(r)
+                for r in c.execute(select(audit_log).where(audit_log.c.action == CHECKPOINT)).all()
+            ]
+        )
+        vouched = {
+            (int(r.detail.get("through_seq", -1)), str(r.detail.get("last_hash", "")))
+            for r in checkpoints
+        }
+        expected_seq: int | None = None
+        prev = GENESIS
+        rows = 0
+        after = 0
+
+        def page_after(seq: int) -> list[Any]:
+            query = select(audit_log).where(audit_log.c.seq > seq).order_by(audit_log.c.seq)
+            return list(self._store.run(lambda c: c.execute(query.limit(batch)).all()))
+
+        while True:
+            page = page_after(after)
+            if not page:
+                break
+            for raw in page:
+                m = raw._mapping
+                seq = int(m["seq"])
+                fields = {c.name: m[c.name] for c in audit_log.c if c.name != "hash"}
+                if expected_seq is None:
+                    if m["prev_hash"] != GENESIS and (seq - 1, m["prev_hash"]) not in vouched:
+                        return Verdict(
+                            False,
+                            rows,
+                            prev,
+                            seq,
+                            "the first row does not start the chain and no checkpoint "
+                            "vouches for the rows before it (rows deleted?)",
+                        )
+                elif seq != expected_seq:
+                    return Verdict(
+                        False, rows, prev, seq, f"seq jumps from {expected_seq - 1} (rows deleted?)"
+                    )
+                elif m["prev_hash"] != prev:
+                    return Verdict(
+                        False, rows, prev, seq, "prev_hash is not the previous row's hash"
+                    )
+                if row_hash(**fields) != m["hash"]:
+                    return Verdict(
+                        False, rows, prev, seq, "the row's content does not match its hash (edited)"
+                    )
+                prev = str(m["hash"])
+                expected_seq = seq + 1
+                rows += 1
+                after = seq
+        return Verdict(True, rows, prev)
+
+    def prune(self, before: float) -> int:
+        """Delete rows older than ``before``, leaving a checkpoint; the number deleted."""
+
+        def work(c: Connection) -> int:
+            if c.dialect.name == "postgresql":
+                c.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+            last = c.execute(
+                select(audit_log.c.seq, audit_log.c.hash)
+                .where(audit_log.c.ts < before)
+                .order_by(audit_log.c.seq.desc())
+                .limit(1)
+            ).first()
+            if last is None:
+                return 0
+            deleted = c.execute(delete(audit_log).where(audit_log.c.seq <= last.seq)).rowcount
+            self._append(
+                c,
+                AuditEvent(
+                    actor="agent",
+                    action=CHECKPOINT,
+                    target="audit_log",
+                    source="local",
+                    detail={
+                        "pruned": deleted,
+                        "through_seq": int(last.seq),
+                        "last_hash": str(last.hash),
+                        "before": before,
+                    },
+                ),
+            )
+            return int(deleted)
+
+        deleted = self._store.run(work, exclusive=True)
+        if deleted:
+            log.info("audit log: pruned %d rows older than %.0f", deleted, before)
+        return deleted
+
+    def prune_older_than_days(self, days: int) -> int:
+        return self.prune(self._clock() - days * 86_400.0)
+
+
+class _Row:
+    """Values just inserted, shaped like a result row for _record."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
+
+
+def as_dict(record: AuditRecord) -> dict[str, Any]:
+    return asdict(record)
