@@ -185,17 +185,19 @@ class AuditLog:
     def query(self, q: AuditQuery) -> tuple[list[AuditRecord], int | None]:
         """Newest first; returns the page and the cursor of the next one (None: last page)."""
         statement = select(audit_log).order_by(audit_log.c.seq.desc()).limit(q.limit + 1)
-        conditions = [
-            (q.actor, audit_log.c.actor == q.actor),
-            (q.action, audit_log.c.action == q.action),
-            (q.outcome, audit_log.c.outcome == q.outcome),
-            (q.since, audit_log.c.ts >= q.since),
-            (q.until, audit_log.c.ts < q.until),
-            (q.before_seq, audit_log.c.seq < q.before_seq),
-        ]
-        for value, condition in conditions:
-            if value is not None:
-                statement = statement.where(condition)
+        c = audit_log.c
+        if q.actor is not None:
+            statement = statement.where(c.actor == q.actor)
+        if q.action is not None:
+            statement = statement.where(c.action == q.action)
+        if q.outcome is not None:
+            statement = statement.where(c.outcome == q.outcome)
+        if q.since is not None:
+            statement = statement.where(c.ts >= q.since)
+        if q.until is not None:
+            statement = statement.where(c.ts < q.until)
+        if q.before_seq is not None:
+            statement = statement.where(c.seq < q.before_seq)
         rows = [_record(r) for r in self._store.run(lambda c: c.execute(statement).all())]
         if len(rows) > q.limit:
             return rows[: q.limit], rows[q.limit - 1].seq
