@@ -131,6 +131,36 @@ def ensure_wheelhouse(directory: Path, say: Callable[[str], None] = print) -> Pa
     return verify(directory, WHEELHOUSE)
 
 
+# Digests of artifacts already verified, keyed by what a change to the file changes (size,
+# mtime, inode, ctime): a no-op deploy does not hash the 180 MB bao binary again. Uploads are
+# checked against the manifest's sha256 on the host too, so a file altered behind this cache
+# (its stat restored) is still refused there before it is used.
+VERIFIED_CACHE = ".verified-digests.json"
+
+
+def verified_digest(path: Path) -> str:
+    """sha256 of an artifact, read from the stat-keyed cache beside it when unchanged."""
+    st = path.stat()
+    key = f"{path.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
+    cache_file = path.parent / VERIFIED_CACHE
+    try:
+        cache: dict[str, str] = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    digest = sha256_file(path)
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.name}:")}
+    cache[key] = digest
+    try:
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache, sort_keys=True))
+        tmp.replace(cache_file)
+    except OSError:
+        pass  # a read-only cache still verifies, only slower
+    return digest
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -245,7 +275,7 @@ def verify(directory: Path, name: str) -> Path:
         return _verify_wheelhouse(path, entry, fix)
     if not path.is_file():
         raise ArtifactError(f"artifact {name} is missing: expected {path}: {fix}")
-    actual = sha256_file(path)
+    actual = verified_digest(path)
     if actual != entry["sha256"]:
         raise ArtifactError(
             f"artifact {name} at {path} does not match its checksum (expected {entry['sha256']}, "
@@ -265,7 +295,7 @@ def _verify_wheelhouse(path: Path, entry: dict[str, object], fix: str) -> Path:
         wheel = path / name
         if not wheel.is_file():
             raise ArtifactError(f"the agent wheelhouse lacks {name} (expected {wheel}): {fix}")
-        if sha256_file(wheel) != sha:
+        if verified_digest(wheel) != sha:
             raise ArtifactError(
                 f"{wheel} does not match its checksum; refusing to install it: {fix}"
             )

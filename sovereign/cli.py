@@ -120,7 +120,7 @@ def deploy_cmd(inventory: str, dry: bool, limit: str | None) -> None:
 def check_cmd(inventory: str) -> None:
     """Validate INVENTORY's settings and needed artifacts without connecting to any host."""
     from sovereign.inventory import load_inventory
-    from sovereign.runner import preflight
+    from sovereign.preflight import preflight
 
     hosts = load_inventory(inventory)
     preflight(hosts)

@@ -11,14 +11,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.artifacts import WHEELHOUSE, ensure_wheelhouse, verify
 from controller.errors import SovereignError
-from controller.paths import PROJECT_ROOT, pyinfra_bin
-from roles.requirements import preflight_host
-from roles.settings import RoleSettingsError
-from roles.spec import HostSpec
-from sovereign.inventory import InventoryHost, load_inventory, render_ssh_config
+from controller.paths import PROJECT_ROOT
+from sovereign.inventory import load_inventory, render_ssh_config
 from sovereign.plan import HostPlan, PlannedOp, parse_plan
+from sovereign.preflight import PREFLIGHT_FAILED
 
 SITE = PROJECT_ROOT / "deploy" / "site.py"
 DRY_REPORT = PROJECT_ROOT / "sovereign" / "dry_report.py"
@@ -65,60 +62,43 @@ def parse_pyinfra_output(output: str) -> list[tuple[str, str, str]]:
     return results
 
 
-def preflight(hosts: list[InventoryHost]) -> dict[str, HostSpec]:
-    """Validate each host's inventory data into its spec and verify the artifacts it needs.
-
-    Every bad field of every host is reported at once, before any artifact is hashed.
-    """
-    specs: dict[str, HostSpec] = {}
-    needed: set[tuple[Path, str]] = set()
-    problems: list[str] = []
-    for h in hosts:
-        try:
-            spec, artifacts = preflight_host(h.name, h.data)
-        except RoleSettingsError as exc:
-            problems.append(str(exc))
-            continue
-        specs[h.name] = spec
-        needed |= {(spec.artifacts_dir, name) for name in artifacts}
-    if problems:
-        raise SovereignError("\n".join(problems))
-    # Hosts share a cache: hash each artifact once, not once per host (bao is ~180 MB).
-    for directory, name in sorted(needed):
-        if name == WHEELHOUSE:  # built from this checkout: rebuilt when the code changed
-            ensure_wheelhouse(directory, say=lambda text: print(f"[artifacts] {text}"))
-        else:
-            verify(directory, name)
-    return specs
-
-
 def run_deploy(
     inventory: str, *, dry: bool = False, limit: str | None = None, echo: bool = True
 ) -> DeployResult:
-    """Run deploy/site.py against the inventory, streaming pyinfra's output."""
-    # Fail on a bad inventory or artifact cache before pyinfra connects anywhere.
-    preflight(load_inventory(inventory))
+    """Run deploy/site.py against the inventory, streaming pyinfra's output.
+
+    One child process (sovereign/pyinfra_run.py) loads the inventory, runs the preflight, and
+    only then hands over to pyinfra: a bad inventory or artifact cache fails before pyinfra
+    connects anywhere, and Python starts once.
+    """
     if dry:
         # Without --yes pyinfra detects changes before it would execute; --dry stops it there,
         # and the report file prints each host's plan from that detection.
-        argv = [pyinfra_bin(), inventory, str(SITE), str(DRY_REPORT), "--dry"]
+        args = [inventory, str(SITE), str(DRY_REPORT), "--dry"]
     else:
-        argv = [pyinfra_bin(), inventory, str(SITE), "--yes"]
+        args = [inventory, str(SITE), "--yes"]
     if limit:
-        argv += ["--limit", limit]
+        args += ["--limit", limit]
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PROJECT_ROOT
-    )
+        [sys.executable, "-m", "sovereign.pyinfra_run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PROJECT_ROOT,
+    )  # fmt: skip
     assert proc.stdout is not None
     lines = []
+    refused: str | None = None
     table = DetectedChangesTable()
     for line in proc.stdout:
+        if line.startswith(PREFLIGHT_FAILED):
+            refused = json.loads(line[len(PREFLIGHT_FAILED) :])
+            continue
         lines.append(line)
         if echo and not (dry and table.hides(line)):
             sys.stdout.write(line)
             sys.stdout.flush()
     returncode = proc.wait()
+    if refused is not None:
+        raise SovereignError(refused)
     output = "".join(lines)
     if not dry:
         return DeployResult(returncode, output, parse_pyinfra_output(output))

@@ -122,3 +122,13 @@ def test_agent_source_hash_tracks_the_sources(
     (tmp_path / "api" / "__pycache__").mkdir()
     (tmp_path / "api" / "__pycache__" / "mod.pyc").write_bytes(b"cache")  # bytecode must not
     assert artifacts.agent_source_hash() == changed
+
+
+def test_a_file_changed_after_its_digest_was_cached_is_still_refused(tmp_path: Path) -> None:
+    fetch(tmp_path, ["tansu"], downloader=fake_downloader([]), say=lambda _: None)
+    verify(tmp_path, "tansu")  # hashed once, its digest cached by the file's stat
+    assert (tmp_path / artifacts.VERIFIED_CACHE).is_file()
+    binary = tmp_path / "tansu"
+    binary.write_bytes(b"x" * binary.stat().st_size)  # same size, other bytes
+    with pytest.raises(ArtifactError, match="does not match its checksum"):
+        verify(tmp_path, "tansu")

@@ -59,3 +59,19 @@ def test_every_bad_field_of_a_host_is_reported_at_once(tmp_path: Path) -> None:
     assert proc.returncode == 1
     for field in ("base.timezone", "broker.flavour", "storage.pools.0"):
         assert field in proc.stderr
+
+
+def test_deploy_refuses_a_bad_inventory_before_pyinfra_connects(tmp_path: Path) -> None:
+    """`sovereign deploy` runs the same checks in its pyinfra process, before any connection:
+    the host's address is unroutable, so reaching it would hang or fail differently."""
+    inventory = tmp_path / "inv.py"
+    inventory.write_text(
+        'hosts = [("h1", {"ssh_hostname": "192.0.2.1", "base": {"timezone": "../x"}, '
+        '"storage": {"disks": [f"/dev/disk/by-id/d{n}" for n in range(6)]}})]\n'
+    )
+    proc = subprocess.run([SOVEREIGN, "deploy", str(inventory)], capture_output=True, text=True,
+                          check=False, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert "sovereign: error: host h1" in proc.stderr and "base.timezone" in proc.stderr
+    assert "Connecting to hosts" not in proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
