@@ -7,7 +7,8 @@ What a request leaves in ``scope["state"]`` decides it:
 - ``audit_events``: records made during the request (an authentication or step-up failure,
   a lock-out), written as they are;
 - ``audit_action``: the route's own name for what it did (``token.create``) and its target;
-  without it, a POST/PUT/PATCH/DELETE that reached a route is recorded as ``METHOD /template``;
+  without it, an authenticated POST/PUT/PATCH/DELETE that reached a route is recorded as
+  ``METHOD /template``;
 - ``privileged``: how a TOTP step-up was given (``code`` or ``grant``).
 
 The outcome comes from the status: success (< 400), denied (401, 403, 429), failure (other
@@ -91,8 +92,11 @@ class AuditTrail:
         reached = scope.get("route") is not None
         if action is None and not (method in STATE_CHANGING and reached):
             return events
-        if events and principal is None:
-            return events  # the authentication failure is the record
+        if principal is None:
+            # Not authenticated: the failure, if credentials were presented, is the record;
+            # anonymous calls that never got that far (no token, invalid input) leave none,
+            # so they cannot fill the log.
+            return events
         name, target, detail = action or (f"{method} {route_label(scope)}", scope["path"], {})
         privileged = state.get("privileged")
         if privileged:

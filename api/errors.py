@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from appliance.database.errors import StoreError
 from appliance.errors import BackendUnavailable, NotFoundError, NotYetAvailable
@@ -114,14 +115,31 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     path = request.url.path[:200]
+    headers = dict(exc.headers or {})
     if status == 404:
         reason = f"no route {path}"
     elif status == 405:
-        allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow", "")
+        # Starlette names the methods of the first route on the path only.
+        allowed = ", ".join(allowed_methods(request))
+        headers = {"Allow": allowed}
         reason = f"method {request.method[:32]!r} is not allowed on {path}; allowed: {allowed}"
+    elif status == 400:
+        reason = f"malformed request: {exc.detail}"
     else:
         reason = str(exc.detail)
-    return error_response(status, reason, _rid(request), headers=exc.headers)
+    return error_response(status, reason, _rid(request), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes on this path."""
+    from api.middleware import KNOWN_METHODS
+
+    found = []
+    for method in sorted(KNOWN_METHODS):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            found.append(method)
+    return found
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

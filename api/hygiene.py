@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, error_response
+from api.errors import error_response
 from api.prometheus import RequestMetrics
 from appliance.security.network import client_address
 from appliance.security.ratelimit import retry_after
@@ -73,14 +73,31 @@ class RequestHygiene:
             await too_large(scope, receive, send)
             return
         received = 0
+        answered = False
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            # A body without Content-Length (chunked) is counted as it arrives: past the
+            # limit, the 413 goes out at once and the app sees the client gone.
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise ApiError(413, f"request body over {limit} bytes")
+                    answered = True
+                    await error_response(413, f"request body over {limit} bytes", rid)(
+                        scope, receive, send
+                    )
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, bounded_receive, send)
+        async def guarded_send(message: Message) -> None:
+            if not answered:
+                await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except Exception:
+            if not answered:
+                raise

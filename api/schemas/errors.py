@@ -33,6 +33,7 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "Malformed request: a body that cannot be parsed, an invalid Content-Length.",
     401: "No token, or not a valid one (header WWW-Authenticate: Bearer).",
     403: "The token's role is too small, or a TOTP step-up is needed and was not given.",
     404: "Unknown name; the reason says which are known.",
@@ -50,4 +51,4 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 #: What every route behind a token may answer besides its own responses.
-AUTH_ERRORS = error_responses(401, 403, 413, 422, 429, 503)
+AUTH_ERRORS = error_responses(400, 401, 403, 413, 422, 429, 503)

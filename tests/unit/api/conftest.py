@@ -19,6 +19,7 @@ from appliance.database.connect import open_sqlite
 from appliance.host import HostInfo
 from appliance.infrastructure.service import InfrastructureService
 from appliance.runtime import AgentRuntime
+from appliance.secrets import SecretManager
 from appliance.security.roles import Role
 from appliance.security.service import Security
 from appliance.storage.backends import reading_from_state_output
@@ -72,11 +73,13 @@ class Agent:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """One request with ``token`` (None: no Authorization header at all)."""
+        """One request with ``token`` (None: no Authorization header at all, unless
+        ``headers`` has one)."""
         request = self.client.build_request(method, url, headers=headers, **kwargs)
-        del request.headers["authorization"]
-        if token is not None:
-            request.headers["authorization"] = f"Bearer {token}"
+        if "authorization" not in {k.lower() for k in headers or {}}:
+            del request.headers["authorization"]
+            if token is not None:
+                request.headers["authorization"] = f"Bearer {token}"
         return self.client.send(request)
 
 
@@ -87,7 +90,15 @@ def make_tokens(security: Security) -> dict[str, str]:
     }
 
 
-def start_agent(stack: ExitStack, **settings: Any) -> Agent:
+#: The test client's address (Starlette's default, "testclient", is not an IP).
+CLIENT = "192.0.2.1"
+
+
+def start_agent(
+    stack: ExitStack,
+    secrets: SecretManager | None = None,
+    **settings: Any,
+) -> Agent:
     """An agent over the fakes, with ``settings`` over the test defaults (e.g. security=…)."""
     built = make_settings(**settings)
     collector = FakeCollector(snapshot(ts=1000.0), snapshot(ts=1001.0, sent=5000))
@@ -106,9 +117,10 @@ def start_agent(stack: ExitStack, **settings: Any) -> Agent:
             ),
         ),
         zfs_backend=lambda: zfs,
+        secrets=secrets,
     )
     app = create_app(built, runtime=runtime, background=False)
-    client = stack.enter_context(TestClient(app))
+    client = stack.enter_context(TestClient(app, client=(CLIENT, 50000)))
     assert runtime.security is not None
     tokens = make_tokens(runtime.security)
     client.headers["authorization"] = f"Bearer {tokens['admin']}"
