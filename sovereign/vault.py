@@ -69,7 +69,11 @@ def session(target: VaultHost) -> Iterator[Any]:
             ssh_transport(target.host.data, target.host.name) as transport,
             forward(transport, target.port) as port,
         ):
-            yield hvac_client(f"https://127.0.0.1:{port}", target.ca_cert)
+            vault = hvac_client(f"https://127.0.0.1:{port}", target.ca_cert)
+            try:
+                yield vault
+            finally:
+                vault.adapter.close()  # else the tunnel waits out its poll for the open socket
     except OSError as exc:
         raise SovereignError(f"{target.host.name}: cannot reach it over SSH: {exc}") from None
 
