@@ -83,7 +83,8 @@ def _metrics(request: Request) -> RequestMetrics:
 
 
 def _refuse_if_guarded(request: Request, security: Security, address: str) -> None:
-    refusal = security.failures.refusal(address)
+    """429 while the address is locked out, or over its budget of failures (token or TOTP)."""
+    refusal = security.failures.refusal(address) or security.totp_failures.refusal(address)
     if refusal is not None:
         _metrics(request).rate_limited.labels(refusal.code).inc()
         raise ApiError(
@@ -101,10 +102,11 @@ def _failure(
     action: str,
     reason: str,
     actor: str = "anonymous",
+    totp: bool = False,
 ) -> None:
     """Count a failed authentication and leave its audit record (and a lock-out's)."""
     _metrics(request).auth_failures.inc()
-    locked = security.failures.failed(address)
+    locked = (security.totp_failures if totp else security.failures).failed(address)
     state = request.scope.get("state", {})
     target = f"{request.method[:16]} {request.url.path[:200]}"
     request_id = str(state.get("request_id", ""))
@@ -258,9 +260,10 @@ class StepUpGate:
                 "auth.step_up_failure",
                 f"{exc.code}: {exc}",
                 actor=principal.name,
+                totp=True,
             )
             raise
-        security.failures.succeeded(principal.address)
+        security.totp_failures.succeeded(principal.address)
         request.state.privileged = how
 
 

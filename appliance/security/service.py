@@ -28,7 +28,11 @@ class Security:
     step_up: StepUpService
     per_token: BucketTable
     per_address: BucketTable
+    #: Failed token authentications per address.
     failures: FailureGuard
+    #: Failed TOTP codes and grants per address: counted apart, since the token that carries
+    #: them authenticates fine each time (which resets ``failures``' row).
+    totp_failures: FailureGuard
     scrape_networks: tuple[Network, ...]
     trusted_proxies: tuple[Network, ...]
 
@@ -43,6 +47,17 @@ class Security:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> Security:
         s = settings
+
+        def guard() -> FailureGuard:
+            return FailureGuard(
+                s.auth_failure_rate,
+                s.auth_failure_burst,
+                s.auth_failures_lockout,
+                s.lockout_s,
+                s.max_tracked_addresses,
+                monotonic,
+            )
+
         return cls(
             settings=s,
             tokens=TokenService(
@@ -58,14 +73,8 @@ class Security:
             per_address=BucketTable(
                 s.rate_per_address, s.address_burst, s.max_tracked_addresses, monotonic
             ),
-            failures=FailureGuard(
-                s.auth_failure_rate,
-                s.auth_failure_burst,
-                s.auth_failures_lockout,
-                s.lockout_s,
-                s.max_tracked_addresses,
-                monotonic,
-            ),
+            failures=guard(),
+            totp_failures=guard(),
             scrape_networks=parse_networks(s.scrape_networks),
             trusted_proxies=parse_networks(s.trusted_proxies),
         )

@@ -96,7 +96,7 @@ CLIENT = "192.0.2.1"
 
 def start_agent(
     stack: ExitStack,
-    secrets: SecretManager | None = None,
+    secret_manager: SecretManager | None = None,
     **settings: Any,
 ) -> Agent:
     """An agent over the fakes, with ``settings`` over the test defaults (e.g. security=…)."""
@@ -117,7 +117,7 @@ def start_agent(
             ),
         ),
         zfs_backend=lambda: zfs,
-        secrets=secrets,
+        secrets=secret_manager,
     )
     app = create_app(built, runtime=runtime, background=False)
     client = stack.enter_context(TestClient(app, client=(CLIENT, 50000)))
