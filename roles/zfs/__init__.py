@@ -99,17 +99,10 @@ def configure(spec: HostSpec) -> None:
     cfg = spec.storage
     kind = spec.zfs_backend
     for pool in cfg.pools:
-        pool_args = pool.model_dump(exclude_none=True)
-        ops.pool(
-            name=f"ZFS pool {pool.name} ({pool.layout})",
-            pool=pool_args.pop("name"),
-            backend=kind,
-            **pool_args,
-        )
-        members = [d for d in cfg.datasets if d.name.split("/", 1)[0] == pool.name]
+        ops.pool(name=f"ZFS pool {pool.name} ({pool.layout})", spec=pool, backend=kind)
         ops.datasets(
             name=f"ZFS datasets of {pool.name}",
             pool=pool.name,
-            datasets=[d.model_dump(exclude_none=True) for d in members],
+            datasets=[d for d in cfg.datasets if d.name.split("/", 1)[0] == pool.name],
             backend=kind,
         )

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from typing import Any
 
-from pydantic import ValidationError
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
 from appliance.zfs.capabilities import Capabilities
 from appliance.zfs.state import ZfsState, state_from_dict
-from roles.settings import format_validation_error
 from roles.zfs import plan
 from roles.zfs.backends import BASELINE, Backend
 from roles.zfs.facts import ZfsStorage
@@ -48,53 +45,19 @@ def _read_state(backend: Backend) -> tuple[ZfsState, Capabilities]:
     return state, state.capabilities or BASELINE[backend]
 
 
-def _validate(model: type[PoolSpec] | type[DatasetSpec], data: dict[str, Any], key: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise OperationError(f"invalid {key}:\n{format_validation_error(key, exc)}") from None
-
-
 @operation()
-def pool(
-    pool: str,
-    disks: list[str],
-    layout: str = "raidz2",
-    spares: list[str] | None = None,
-    ashift: int | None = None,
-    mountpoint: str | None = None,
-    force: bool = False,
-    backend: Backend = "openzfs",
-) -> Generator[StringCommand, None, None]:
+def pool(spec: PoolSpec, backend: Backend = "openzfs") -> Generator[StringCommand, None, None]:
     """
     Create a ZFS pool when absent; an existing pool is never changed.
 
-    + pool: pool name
-    + disks: member disks by stable path (/dev/disk/by-id/…) or files (lab)
-    + layout: raidz2 (default), raidz1 or mirror
-    + spares: hot spares
-    + ashift: sector size exponent at creation (checked against the backend)
-    + mountpoint: mount point of the root dataset
-    + force: pass -f to zpool create
+    + spec: the pool as the host spec declares it (name, layout, disks, spares, ashift,
+      mountpoint, force), validated there once
     + backend: openzfs or zfs-fuse (capabilities before the tools are installed)
 
     A pool with the declared topology is a no-op; a different topology or disk set stops the
     deploy with an error and changes nothing; a pool that is not ONLINE is left alone with a
     warning.
     """
-    spec = _validate(
-        PoolSpec,
-        {
-            "name": pool,
-            "disks": disks,
-            "layout": layout,
-            "spares": spares or [],
-            "ashift": ashift,
-            "mountpoint": mountpoint,
-            "force": force,
-        },
-        f"pool {pool}",
-    )
     state, caps = _read_state(backend)
     try:
         result = plan.plan_pool(spec, state, caps)
@@ -111,29 +74,27 @@ def pool(
 @operation()
 def datasets(
     pool: str,
-    datasets: list[dict[str, Any]],
+    datasets: list[DatasetSpec],
     backend: Backend = "openzfs",
 ) -> Generator[StringCommand, None, None]:
     """
     Create datasets and converge their properties; one fact read for all of them.
 
     + pool: the pool the datasets live in
-    + datasets: list of dataset settings (name, quota, refquota, reservation, compression,
-      recordsize, mountpoint, atime); sizes absolute (``10G``) or a percentage of the pool
+    + datasets: the datasets as the host spec declares them (name, quota, refquota,
+      reservation, compression, recordsize, mountpoint, atime; sizes absolute or a percentage
+      of the pool), validated there once
     + backend: openzfs or zfs-fuse (capabilities before the tools are installed)
 
     Properties not given are left to ZFS; nothing is ever destroyed. On a pool that is not
     ONLINE nothing is changed.
     """
-    specs = [
-        _validate(DatasetSpec, d, f"dataset {d.get('name', i)}") for i, d in enumerate(datasets)
-    ]
-    for spec in specs:
+    for spec in datasets:
         if spec.name.split("/", 1)[0] != pool:
             raise OperationError(f"dataset {spec.name} is not in pool {pool}")
     state, caps = _read_state(backend)
     try:
-        result = plan.plan_datasets(pool, specs, state, caps)
+        result = plan.plan_datasets(pool, datasets, state, caps)
     except plan.PlanError as exc:
         raise OperationError(str(exc)) from None
     if not result.commands:

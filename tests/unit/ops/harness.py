@@ -11,8 +11,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
+from pydantic import BaseModel
 from pyinfra.api.command import PyinfraCommand, StringCommand
 from pyinfra.context import ctx_host
 
@@ -62,12 +63,29 @@ class OpResult:
     host: FakeHost
 
 
+def typed_args(op: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
+    """A case's JSON arguments as the op takes them: a parameter typed as a settings model (or
+    a list of them) gets the model, validated as the host spec validates it before any op."""
+    hints = get_type_hints(getattr(op, "_inner", op))
+    typed: dict[str, Any] = {}
+    for name, value in args.items():
+        hint = hints.get(name)
+        (item,) = get_args(hint) if get_origin(hint) is list else (None,)
+        if isinstance(hint, type) and issubclass(hint, BaseModel):
+            typed[name] = hint.model_validate(value)
+        elif isinstance(item, type) and issubclass(item, BaseModel):
+            typed[name] = [item.model_validate(v) for v in value]
+        else:
+            typed[name] = value
+    return typed
+
+
 def run_op(op: Callable[..., Any], facts: dict[str, Any], **kwargs: Any) -> OpResult:
     """Run an `@operation`'s generator with the given facts, returning what it yields."""
     host = FakeHost(facts=facts)
     inner = getattr(op, "_inner", op)
     with ctx_host.use(host):
-        commands = [render(c) for c in inner(**kwargs)]
+        commands = [render(c) for c in inner(**typed_args(op, kwargs))]
     return OpResult(commands=commands, noops=host.noops, host=host)
 
 
