@@ -140,7 +140,11 @@ class FailureGuard:
         with self._lock:
             count = self._in_a_row.pop(key, 0) + 1
             if count >= self._lockout_after:
-                self._locked_until[key] = self._clock() + self._lockout_s
+                now = self._clock()
+                if len(self._locked_until) >= self._max:  # bounded: forget lapsed lock-outs
+                    for lapsed in [k for k, t in self._locked_until.items() if t <= now]:
+                        del self._locked_until[lapsed]
+                self._locked_until[key] = now + self._lockout_s
                 return True
             self._in_a_row[key] = count
             if len(self._in_a_row) > self._max:
