@@ -31,7 +31,7 @@ def activity(
     since: Annotated[float | None, Query(ge=0, description="Unix time, inclusive.")] = None,
     until: Annotated[float | None, Query(ge=0, description="Unix time, exclusive.")] = None,
     cursor: Annotated[
-        int | None, Query(ge=1, description="next_cursor of the previous page.")
+        int | None, Query(ge=1, le=2**63 - 1, description="next_cursor of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ActivityOut:
