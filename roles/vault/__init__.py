@@ -23,8 +23,10 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from controller.pki import ensure_tls
 from roles.artifacts import artifact_entry
 from roles.common import ops as common
+from roles.pki.settings import controller_dir as pki_dir
 from roles.settings import RoleSettingsError
 from roles.vault import ops
 from roles.vault.layout import (
@@ -39,7 +41,6 @@ from roles.vault.layout import (
     UNIT,
     USER,
 )  # fmt: skip
-from roles.vault.pki import ensure_tls
 from roles.vault.settings import (
     ANY_ADDRESS,
     VaultServerSettings,
@@ -89,10 +90,13 @@ def render_args(
     node_id: str,
     binary: str,
     paths: dict[str, str] | None = None,
+    peers: list[str] | None = None,
 ) -> dict[str, Any]:
     """What the server config, unit and logrotate templates are rendered with (pure).
 
     `paths` moves the host-side files (tests run a real server from a temporary directory).
+    The cluster port listens on loopback unless `peers` are declared (then on the API's
+    address, and the firewall opens it to them only).
     """
     where = {
         "server_cert": SERVER_CERT, "server_key": SERVER_KEY, "seal_key": SEAL_KEY,
@@ -101,13 +105,14 @@ def render_args(
     }  # fmt: skip
     api_host = address if address != ANY_ADDRESS else "127.0.0.1"
     bound = listeners(address)
+    cluster_host = api_host if peers else "127.0.0.1"
     return {
         **where,
         "flavour": cfg.flavour, "port": cfg.port, "cluster_port": cfg.cluster_port,
         "api_addr": f"https://{host_port(api_host, cfg.port)}",
-        "cluster_addr": f"https://{host_port(api_host, cfg.cluster_port)}",
+        "cluster_addr": f"https://{host_port(cluster_host, cfg.cluster_port)}",
         "listen": [host_port(a, cfg.port) for a in bound],
-        "cluster_listen": host_port(bound[0], cfg.cluster_port),
+        "cluster_listen": host_port(bound[0] if peers else "127.0.0.1", cfg.cluster_port),
         "data_dir": cfg.data_dir, "node_id": node_id, "seal": cfg.seal,
         "transit": cfg.transit,
         "transit_ca": where["transit_ca"] if cfg.transit and cfg.transit.ca_cert else "",
@@ -156,7 +161,7 @@ def configure(spec: HostSpec, binary: str) -> Configured:
     address = resolve_listen_address(cfg, spec.ssh_hostname)  # checked by the spec
     local_dir = controller_dir(cfg, spec.name)
     dns, ips = certificate_names(cfg, address, spec.name, spec.ssh_hostname)
-    tls, _ = ensure_tls(local_dir, spec.name, dns, ips)
+    tls, _ = ensure_tls(pki_dir(spec), spec.name, dns, ips)  # the appliance CA (one per host)
     files.directory(name=f"Create {CONFIG_DIR}", path=CONFIG_DIR, user="root", group="root",
                     mode="755")  # fmt: skip
     files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="755")
@@ -172,7 +177,7 @@ def configure(spec: HostSpec, binary: str) -> Configured:
     files.directory(name=f"Create {audit_dir} (audit log)", path=audit_dir, user=USER,
                     group=USER, mode="700")  # fmt: skip
     seal_changed = _seal(spec, binary)
-    template_args = render_args(cfg, address, spec.name, binary)
+    template_args = render_args(cfg, address, spec.name, binary, peers=spec.peers)
     conf = common.template(name="Render the server configuration",
                            src=str(HERE / "server.hcl.j2"), dest=SERVER_HCL, user="root",
                            group=USER, mode="640", **template_args)  # fmt: skip

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from controller.errors import SovereignError
+from controller.pki import ensure_tls
 from roles.vault import client as vault_client
-from roles.vault.pki import ensure_tls
 from sovereign.vault import _submit, describe
 from tests.support import cached_binary, free_port
 

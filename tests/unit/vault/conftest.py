@@ -2,7 +2,7 @@
 
 The server's configuration is roles/vault/server.hcl.j2 rendered with the arguments the role
 builds (`role_template_args`), paths moved into a temporary directory, so a test of the live
-server is also a test of the template. Raft, TLS (a certificate from roles.vault.pki), the
+server is also a test of the template. Raft, TLS (a certificate from controller.pki), the
 static seal and the file audit device are all real.
 """
 
@@ -28,7 +28,7 @@ from roles.vault import binary_path, render_args
 from roles.vault import client as vault_client
 from roles.vault.facts import VaultHostState
 from roles.vault.layout import CA_CERT
-from roles.vault.pki import TlsFiles, ensure_tls
+from controller.pki import TlsFiles, ensure_tls
 from roles.vault.settings import VaultServerSettings
 from tests.support import cached_binary, free_port, wait_until
 

@@ -1,5 +1,5 @@
 """roles.vault.client and desired against a real OpenBao, configured by the role's own template
-(raft, TLS from roles.vault.pki, static seal, file audit device): initialise, configure as
+(raft, TLS from controller.pki, static seal, file audit device): initialise, configure as
 code, then what each AppRole may and may not do, drift, a restart and the audit log.
 
 One server for the module; tests that change Vault by hand put it back before they end.

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from roles.vault.pki import SERVER_DAYS, TlsFiles, ensure_tls, reissue_reason
+from controller.pki import SERVER_DAYS, TlsFiles, ensure_tls, reissue_reason
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 DNS = ["localhost", "nas1"]

@@ -30,7 +30,7 @@ TRANSIT = {
 LISTENER_HOST = """
 listener "tcp" {
   address = "10.99.0.11:8200"
-  cluster_address = "10.99.0.11:8201"
+  cluster_address = "127.0.0.1:8201"
   tls_cert_file = "/etc/sovereign/vault/tls/server.crt"
   tls_key_file = "/etc/sovereign/vault/tls/server.key"
   tls_min_version = "tls12"
@@ -80,7 +80,7 @@ def test_openbao_static() -> None:
     text = hcl()
     assert "disable_mlock" not in text  # OpenBao does not know the key
     assert 'api_addr = "https://10.99.0.11:8200"\n' in text
-    assert 'cluster_addr = "https://10.99.0.11:8201"\n' in text
+    assert 'cluster_addr = "https://127.0.0.1:8201"\n' in text  # no peers: loopback only
     assert RAFT in text
     assert "performance_multiplier = 1\n" in text
     assert LISTENER_HOST + LISTENER_LOOPBACK in text
@@ -127,8 +127,20 @@ def test_transit_with_its_own_ca() -> None:
 def test_any_address_listens_once_and_advertises_loopback() -> None:
     text = hcl(ANY_ADDRESS)
     assert text.count('listener "tcp"') == 1
-    assert 'address = "0.0.0.0:8200"\n  cluster_address = "0.0.0.0:8201"\n' in text
+    assert 'address = "0.0.0.0:8200"\n  cluster_address = "127.0.0.1:8201"\n' in text
     assert 'api_addr = "https://127.0.0.1:8200"\n' in text
+
+
+def test_cluster_port_faces_the_peers_only_when_declared() -> None:
+    args = role_template_args(VaultServerSettings(), "10.99.0.11", "nas1")
+    assert args["cluster_listen"] == "127.0.0.1:8201"
+    from roles.vault import render_args
+
+    with_peers = render_args(VaultServerSettings(), "10.99.0.11", "nas1", "/usr/local/bin/bao",
+                             peers=["10.99.0.12"])  # fmt: skip
+    text = render("server.hcl.j2", with_peers)
+    assert 'cluster_addr = "https://10.99.0.11:8201"\n' in text
+    assert 'address = "10.99.0.11:8200"\n  cluster_address = "10.99.0.11:8201"\n' in text
 
 
 def test_loopback_address_listens_once() -> None:

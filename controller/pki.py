@@ -1,8 +1,12 @@
-"""The Vault listener's TLS: a CA and a server certificate made and kept on the controller.
+"""The appliance CA: one per host, made and kept on the controller, and the server
+certificates it issues (Vault's listener, the edge, PostgreSQL, later Nextcloud).
 
 The CA key never leaves the controller; the CA certificate goes to the host (for the agent and
 other local clients) and stays with the operator. A certificate is issued again only when its
 names change, it nears expiry, or the CA changed: a second deploy uploads nothing new.
+
+Layout of a host's directory (`DIR/tls/`): `ca.crt`, `ca.key`, and `NAME.crt` / `NAME.key` per
+service certificate (Vault's is `server.*`, the name it has had since the start).
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ CA_USAGE = x509.KeyUsage(
     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
     encipher_only=False, decipher_only=False,
 )  # fmt: skip
+
+
+CA_NAME = "Sovereign Appliance CA"
+TLS_SUBDIR = "tls"
 
 
 @dataclass(frozen=True)
@@ -133,31 +141,52 @@ def reissue_reason(
 
 def ca_expiring(ca_cert: Path, now: dt.datetime) -> bool:
     """A CA that would expire before a server certificate issued now: make a new one (the
-    deploy hands its certificate to the host; clients of this Vault need it too)."""
+    deploy hands its certificate to the host; every client of the appliance needs it)."""
     ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
     return ca.not_valid_after_utc - now < dt.timedelta(days=SERVER_DAYS) + RENEW_BEFORE
+
+
+def ensure_ca(directory: Path, host_name: str, now: dt.datetime | None = None) -> Path:
+    """The host's CA in `directory/tls/` (made once, and again only before it expires);
+    returns its certificate's path."""
+    now = now or dt.datetime.now(dt.UTC)
+    tls = directory / TLS_SUBDIR
+    ca_cert, ca_key = tls / "ca.crt", tls / "ca.key"
+    if not (ca_cert.exists() and ca_key.exists()) or ca_expiring(ca_cert, now):
+        cert_pem, key_pem = make_ca(f"{CA_NAME} ({host_name})", now)
+        _write_private(ca_key, key_pem)
+        _write_private(ca_cert, cert_pem)
+    return ca_cert
+
+
+def ensure_certificate(
+    directory: Path,
+    host_name: str,
+    name: str,
+    dns: list[str],
+    ips: list[str],
+    now: dt.datetime | None = None,
+) -> tuple[TlsFiles, str | None]:
+    """The CA (see ensure_ca) and the server certificate `name` (`tls/NAME.crt`, `.key`),
+    issued when needed; returns the files and why a new certificate was issued (None when
+    nothing changed)."""
+    now = now or dt.datetime.now(dt.UTC)
+    ca_cert = ensure_ca(directory, host_name, now)
+    tls = ca_cert.parent
+    files = TlsFiles(ca_cert, tls / f"{name}.crt", tls / f"{name}.key")
+    current = files.server_cert.read_bytes() if files.server_cert.exists() else None
+    ca_cert_pem = ca_cert.read_bytes()
+    reason = reissue_reason(current, ca_cert_pem, dns, ips, now)
+    if reason is None and files.server_key.exists():
+        return files, None
+    cert_pem, key_pem = issue_server_cert(ca_cert_pem, (tls / "ca.key").read_bytes(), dns, ips, now)
+    _write_private(files.server_key, key_pem)
+    _write_private(files.server_cert, cert_pem)
+    return files, reason or "server key missing"
 
 
 def ensure_tls(
     directory: Path, host_name: str, dns: list[str], ips: list[str], now: dt.datetime | None = None
 ) -> tuple[TlsFiles, str | None]:
-    """Make the CA once (again only before it expires) and the server certificate when
-    needed; returns the files and the reason a new certificate was issued (None when nothing
-    changed)."""
-    now = now or dt.datetime.now(dt.UTC)
-    tls = directory / "tls"
-    files = TlsFiles(tls / "ca.crt", tls / "server.crt", tls / "server.key")
-    ca_key = tls / "ca.key"
-    if not (files.ca_cert.exists() and ca_key.exists()) or ca_expiring(files.ca_cert, now):
-        cert_pem, key_pem = make_ca(f"Sovereign Appliance Vault CA ({host_name})", now)
-        _write_private(ca_key, key_pem)
-        _write_private(files.ca_cert, cert_pem)
-    ca_cert_pem = files.ca_cert.read_bytes()
-    current = files.server_cert.read_bytes() if files.server_cert.exists() else None
-    reason = reissue_reason(current, ca_cert_pem, dns, ips, now)
-    if reason is None and files.server_key.exists():
-        return files, None
-    cert_pem, key_pem = issue_server_cert(ca_cert_pem, ca_key.read_bytes(), dns, ips, now)
-    _write_private(files.server_key, key_pem)
-    _write_private(files.server_cert, cert_pem)
-    return files, reason or "server key missing"
+    """Vault's listener certificate (`tls/server.*`) from the host's CA."""
+    return ensure_certificate(directory, host_name, "server", dns, ips, now)
