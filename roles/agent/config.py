@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from appliance.config import validate_config
 from roles.agent.settings import render_config, resolve_listen_address
 from roles.broker.settings import resolve_listen_address as resolve_broker_address
+from roles.edge.settings import TRUSTED_PROXIES
 from roles.postgres.settings import AGENT_DATABASE, AGENT_DB_ROLE, MONITOR_ROLE, PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error
 from roles.vault.desired import AGENT_DB_SECRET, PG_MONITOR_SECRET
@@ -26,20 +27,20 @@ if TYPE_CHECKING:
 
 def service_defaults(spec: HostSpec) -> dict[str, Any]:
     """What the agent watches on an appliance host: PostgreSQL over its local socket (peer
-    auth as the agent's user, which the postgres role grants pg_monitor) and the broker."""
+    auth as the agent's user, which the postgres role grants pg_monitor) and the broker (on
+    loopback, as the broker role binds it); and the edge in front of it, whose
+    X-Forwarded-For it believes (from 127.0.0.1 only) for rate limits and the audit log."""
     pg = spec.postgres
     defaults: dict[str, Any] = {
         "postgres_health_dsn": (
             f"host=/var/run/postgresql port={pg.port} dbname=postgres user={MONITOR_ROLE}"
         ),
+        "security": {"trusted_proxies": list(TRUSTED_PROXIES)},
     }
     if spec.vault is not None:
         defaults.update(vault_defaults(spec.vault, pg))
     broker = spec.broker
-    try:
-        address = resolve_broker_address(broker, spec.ssh_hostname)
-    except ValueError:
-        return defaults  # no IP to reach the broker by: the inventory must set agent.config
+    address = resolve_broker_address(broker, spec.ssh_hostname)
     defaults["events"] = {
         "bootstrap_servers": f"{address}:{broker.port}",
         "outbox_path": "/var/lib/sovereign/events.db",

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from roles.settings import check_ip, host_ip
+from roles.settings import check_ip
 
 
 class AgentRoleSettings(BaseModel):
@@ -14,8 +14,9 @@ class AgentRoleSettings(BaseModel):
 
     listen_address: str | None = Field(
         None,
-        description="Address the API listens on: the host's ssh_hostname when that is an IP, "
-        "else 127.0.0.1 (put a reverse proxy in front).",
+        description="Address the API listens on: 127.0.0.1, behind the edge (nginx, HTTPS). "
+        "Another address exposes the agent's plain HTTP (the firewall keeps its port closed "
+        "unless `firewall.allow` opens it).",
     )
     port: int = Field(8013, ge=1024, le=65535)
     config: dict[str, Any] = Field(
@@ -38,7 +39,8 @@ class AgentRoleSettings(BaseModel):
 
 
 def resolve_listen_address(cfg: AgentRoleSettings, ssh_hostname: str | None) -> str:
-    return cfg.listen_address or host_ip(ssh_hostname) or "127.0.0.1"
+    del ssh_hostname  # the edge is the host's address; the agent stays on loopback
+    return cfg.listen_address or "127.0.0.1"
 
 
 def render_config(
@@ -47,6 +49,12 @@ def render_config(
     """The agent.toml content as a mapping (validated by the agent's own settings model).
 
     `services` are defaults derived from the other roles (what to health-check, where the
-    broker is); the inventory's `agent.config` overrides them.
+    broker is, whom to believe in X-Forwarded-For); the inventory's `agent.config` overrides
+    them, table by table, except `security`, whose keys override one by one (so setting a
+    rate limit keeps the edge trusted).
     """
-    return {"host": address, "port": cfg.port, **(services or {}), **cfg.config}
+    defaults = dict(services or {})
+    config = {"host": address, "port": cfg.port, **defaults, **cfg.config}
+    if isinstance(defaults.get("security"), dict) and isinstance(cfg.config.get("security"), dict):
+        config["security"] = {**defaults["security"], **cfg.config["security"]}
+    return config

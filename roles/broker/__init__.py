@@ -16,16 +16,22 @@ from typing import TYPE_CHECKING, Any
 
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
 
 from roles.artifacts import artifact_entry, artifact_path
-from roles.broker.settings import BrokerSettings, resolve_listen_address
+from roles.broker.settings import BrokerSettings, resolve_listen_address, resolve_peer_address
 from roles.common import ops as common
+from roles.pki import CA_CERT, TLS_DIR, certificate
 
 if TYPE_CHECKING:
     from roles.spec import HostSpec
 
 HERE = Path(__file__).parent
 TOPICS_SCRIPT = "/usr/local/lib/sovereign/broker-topics"
+REDPANDA_RPC_PORT = 33145
+REDPANDA_SUPERUSER = "sovereign-admin"
+BROKER_CERT = f"{TLS_DIR}/broker.crt"
+BROKER_KEY = f"{TLS_DIR}/broker.key"
 
 
 def unit_name(cfg: BrokerSettings) -> str:
@@ -39,9 +45,18 @@ def broker(spec: HostSpec) -> None:
 
 
 def _template_args(spec: HostSpec) -> dict[str, Any]:
+    """What the templates are rendered with (pure). Peers only for Redpanda (the spec refuses
+    peers with Tansu): their listener's address, the certificate's paths."""
     cfg = spec.broker
     address = resolve_listen_address(cfg, spec.ssh_hostname)  # checked by the spec
-    return {"address": address, "port": cfg.port, "flavour": cfg.flavour, "topics": cfg.topics}
+    peers = spec.peers if cfg.flavour == "redpanda" else []
+    return {
+        "address": address, "port": cfg.port, "flavour": cfg.flavour, "topics": cfg.topics,
+        "peers": peers,
+        "peer_address": resolve_peer_address(cfg, spec.ssh_hostname) if peers else None,
+        "rpc_port": REDPANDA_RPC_PORT, "cert": BROKER_CERT, "key": BROKER_KEY, "ca": CA_CERT,
+        "data_dir": cfg.redpanda_data_dir, "superuser": REDPANDA_SUPERUSER,
+    }  # fmt: skip
 
 
 def install(spec: HostSpec) -> Callable[[], bool]:
@@ -139,13 +154,24 @@ def _install_redpanda(spec: HostSpec) -> Callable[[], bool]:
 
 
 def _configure_redpanda(spec: HostSpec) -> Callable[[], bool]:
-    """redpanda.yaml from a template, so a second deploy changes nothing."""
+    """redpanda.yaml from a template, so a second deploy changes nothing; with peers, the
+    certificate of their TLS listener and the cluster's SASL properties too.
+
+    Not exercisable on the lab (no Redpanda there); the templates are tested rendered.
+    """
     args = _template_args(spec)
-    return files.template(
-        name="Configure redpanda",
-        src=str(HERE / "redpanda.yaml.j2"),
-        dest="/etc/redpanda/redpanda.yaml",
-        address=args["address"],
-        port=args["port"],
-        data_dir=spec.broker.redpanda_data_dir,
-    ).did_change
+    config = common.template(name="Configure redpanda", src=str(HERE / "redpanda.yaml.j2"),
+                             dest="/etc/redpanda/redpanda.yaml", **args)  # fmt: skip
+    changed = [config]
+    if args["peers"]:
+        tls = certificate(spec, "broker", [args["peer_address"]])
+        changed += [
+            common.put(name="Install the broker's certificate (peers' TLS listener)",
+                       src=str(tls.server_cert), dest=BROKER_CERT, mode="644"),
+            common.put(name="Install the broker's key", src=str(tls.server_key),
+                       dest=BROKER_KEY, user="redpanda", group="redpanda", mode="600"),
+            common.template(name="Declare SASL/SCRAM for the peers (cluster bootstrap)",
+                            src=str(HERE / "bootstrap.yaml.j2"),
+                            dest="/etc/redpanda/.bootstrap.yaml", **args),
+        ]  # fmt: skip
+    return any_changed(*changed)

@@ -19,6 +19,7 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
+from roles.pki import CA_CERT, TLS_DIR, certificate
 from roles.postgres import ops
 from roles.postgres.facts import MemTotalMb
 from roles.postgres.settings import (
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from roles.spec import HostSpec
 
 HERE = Path(__file__).parent
+SSL_CERT = f"{TLS_DIR}/postgres.crt"
+SSL_KEY = f"{TLS_DIR}/postgres.key"
 
 
 def unit_name(cfg: PostgresSettings) -> str:
@@ -62,13 +65,20 @@ def install(spec: HostSpec) -> None:
 class Configured:
     """What configure changed, so activate restarts or reloads only when it must."""
 
-    settings: Callable[[], bool]  # postgresql.conf include or our conf.d file: restart
-    hba: Callable[[], bool]  # pg_hba.conf: reload
+    settings: Callable[[], bool]  # postgresql.conf include, conf.d file, unit drop-in: restart
+    unit: Callable[[], bool]  # the hardening drop-in: reload systemd first
+    hba: Callable[[], bool]  # pg_hba.conf, the TLS certificate and key: reload
 
 
 def configure(spec: HostSpec) -> Configured:
-    """The cluster on the postgres dataset, its settings and pg_hba.conf."""
+    """The cluster on the postgres dataset, its TLS certificate, settings and pg_hba.conf."""
     cfg = spec.postgres
+    listen = resolve_listen(cfg, spec.ssh_hostname)
+    tls = certificate(spec, "postgres", [a for a in listen if a != "localhost"])
+    cert = common.put(name="Install the PostgreSQL certificate", src=str(tls.server_cert),
+                      dest=SSL_CERT, mode="644")  # fmt: skip
+    key = common.put(name="Install the PostgreSQL key", src=str(tls.server_key), dest=SSL_KEY,
+                     user="postgres", group="postgres", mode="600")  # fmt: skip
     etc = f"/etc/postgresql/{cfg.version}/{cfg.cluster}"
     files.directory(
         name=f"Give {cfg.data_dir} (the postgres dataset) to postgres",
@@ -91,13 +101,16 @@ def configure(spec: HostSpec) -> Configured:
         user="postgres",
         group="postgres",
         mode="644",
-        listen=resolve_listen(cfg, spec.ssh_hostname),
+        listen=listen,
         port=cfg.port,
+        ssl_cert=SSL_CERT,
+        ssl_key=SSL_KEY,
+        ssl_ca=CA_CERT,
         max_connections=cfg.max_connections,
         memory=memory_settings(host.get_fact(MemTotalMb), cfg.max_connections),
     )
     hba = common.template(
-        name="Allow local and declared networks only (pg_hba.conf)",
+        name="Allow local and declared networks (TLS only) (pg_hba.conf)",
         src=str(HERE / "pg_hba.conf.j2"),
         dest=f"{etc}/pg_hba.conf",
         user="postgres",
@@ -105,7 +118,17 @@ def configure(spec: HostSpec) -> Configured:
         mode="640",
         networks=resolve_networks(cfg, spec.appliance_subnet),
     )
-    return Configured(settings=any_changed(include, conf), hba=hba.did_change)
+    unit = common.template(
+        name="Harden the PostgreSQL unit (drop-in)",
+        src=str(HERE / "hardening.conf.j2"),
+        dest=f"/etc/systemd/system/{unit_name(cfg)}.d/50-sovereign-hardening.conf",
+        data_dir=cfg.data_dir,
+    )
+    return Configured(
+        settings=any_changed(include, conf, unit),
+        unit=unit.did_change,
+        hba=any_changed(hba, cert, key),
+    )
 
 
 def activate(spec: HostSpec, configured: Configured) -> None:
@@ -113,6 +136,7 @@ def activate(spec: HostSpec, configured: Configured) -> None:
     declared roles and databases, which need it running."""
     cfg = spec.postgres
     unit = unit_name(cfg)
+    systemd.daemon_reload(name="Reload systemd units", _if=configured.unit)
     start = common.service(name=f"Run {unit}", unit=unit)
     systemd.service(
         name="Restart PostgreSQL for its new settings",

@@ -20,10 +20,24 @@ def spec(cfg: AgentRoleSettings, data: dict[str, object], name: str = "h") -> Ho
     return valid.model_copy(update={"agent": cfg})
 
 
-def test_config_listens_on_the_host_address_by_default() -> None:
+def test_config_listens_on_loopback_behind_the_edge_by_default() -> None:
     text = config_text(spec(AgentRoleSettings(), {"ssh_hostname": "10.99.0.11"}, "h"))
     data = tomllib.loads(text)
-    assert (data["host"], data["port"]) == ("10.99.0.11", 8013)
+    assert (data["host"], data["port"]) == ("127.0.0.1", 8013)
+    assert data["security"]["trusted_proxies"] == ["127.0.0.1/32", "::1/128"]
+
+
+def test_listen_address_can_still_be_declared() -> None:
+    cfg = AgentRoleSettings(listen_address="10.99.0.11")
+    assert tomllib.loads(config_text(spec(cfg, {}, "h")))["host"] == "10.99.0.11"
+
+
+def test_security_settings_merge_with_the_trusted_edge() -> None:
+    cfg = AgentRoleSettings(config={"security": {"rate_per_token": 50.0}})
+    data = tomllib.loads(config_text(spec(cfg, {"ssh_hostname": "10.99.0.11"}, "h")))
+    assert data["security"] == {
+        "trusted_proxies": ["127.0.0.1/32", "::1/128"], "rate_per_token": 50.0,
+    }  # fmt: skip
 
 
 def test_config_watches_postgres_and_the_broker() -> None:
@@ -33,7 +47,7 @@ def test_config_watches_postgres_and_the_broker() -> None:
     assert data["postgres_health_dsn"] == (
         "host=/var/run/postgresql port=5433 dbname=postgres user=sovereign"
     )
-    assert data["events"]["bootstrap_servers"] == "10.99.0.11:9093"
+    assert data["events"]["bootstrap_servers"] == "127.0.0.1:9093"  # the broker's loopback
 
 
 def test_inventory_config_overrides_service_defaults() -> None:

@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 
 from controller.artifacts import WHEELHOUSE
-from roles.broker.settings import BrokerSettings, resolve_listen_address
+from roles.broker.settings import (
+    BrokerSettings,
+    check_peers,
+    resolve_listen_address,
+    resolve_peer_address,
+)
 from roles.requirements import preflight_host
 from roles.settings import RoleSettingsError, parse_settings
 
@@ -25,11 +30,20 @@ def test_duplicate_topics_rejected() -> None:
         parse_settings(BrokerSettings, "broker", {"topics": [{"name": "a"}, {"name": "a"}]}, "h")
 
 
-def test_listen_address_defaults_to_ip_ssh_hostname() -> None:
-    assert resolve_listen_address(BrokerSettings(), "10.99.0.11") == "10.99.0.11"
+def test_listen_address_defaults_to_loopback() -> None:
+    assert resolve_listen_address(BrokerSettings(), "10.99.0.11") == "127.0.0.1"
+    assert resolve_listen_address(BrokerSettings(), "nas1.example.org") == "127.0.0.1"
     assert resolve_listen_address(BrokerSettings(listen_address="192.0.2.5"), "x") == "192.0.2.5"
-    with pytest.raises(ValueError, match=r"broker\.listen_address"):
-        resolve_listen_address(BrokerSettings(), "nas1.example.org")
+
+
+def test_peers_need_redpanda_and_an_address_for_them() -> None:
+    check_peers(BrokerSettings(flavour="tansu"), [], "10.99.0.11")  # no peers: fine
+    with pytest.raises(ValueError, match=r"broker\.flavour"):
+        check_peers(BrokerSettings(flavour="tansu"), ["10.99.0.12"], "10.99.0.11")
+    check_peers(BrokerSettings(), ["10.99.0.12"], "10.99.0.11")
+    assert resolve_peer_address(BrokerSettings(), "10.99.0.11") == "10.99.0.11"
+    with pytest.raises(ValueError, match=r"broker\.peer_address"):
+        check_peers(BrokerSettings(), ["10.99.0.12"], "nas1.example.org")
 
 
 def artifacts(name: str, data: dict[str, object]) -> set[str]:

@@ -77,10 +77,11 @@ def test_an_unknown_top_level_key_is_refused() -> None:
 
 
 def test_what_roles_derive_is_checked_too() -> None:
-    # No IP to listen on: the broker and Vault need a declared listen address.
+    # No IP to listen on: Vault needs a declared listen address (the broker listens on
+    # loopback, unless peers are declared: then it needs an address for them).
     with pytest.raises(RoleSettingsError) as err:
-        parse_host_spec("h1", host(ssh_hostname="nas1.example.org", vault={}))
-    assert "broker.listen_address" in str(err.value)
+        parse_host_spec("h1", host(ssh_hostname="nas1.example.org", vault={}, peers=["10.0.0.2"]))
+    assert "broker.peer_address" in str(err.value)
     assert "vault.listen_address" in str(err.value)
     # The agent's config file is validated by the agent's own model at parse time.
     with pytest.raises(RoleSettingsError, match=r"agent\.sample_interval_s"):
