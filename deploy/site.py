@@ -1,12 +1,15 @@
 """The appliance deploy: composes the roles, in order, for every host of the inventory.
 
 Each host's inventory data is validated once into its HostSpec, which every role reads. The
-vault role runs for hosts whose spec has `vault` settings."""
+vault role runs for hosts whose spec has `vault` settings, the firewall unless it is disabled."""
 
 from roles.agent import agent
 from roles.base import base
 from roles.broker import broker
 from roles.connection import send_without_delay
+from roles.edge import edge
+from roles.firewall import firewall
+from roles.pki import pki
 from roles.postgres import postgres
 from roles.spec import current_host_spec
 from roles.vault import vault
@@ -15,9 +18,13 @@ from roles.zfs import zfs
 send_without_delay()  # ~50 ms less per remote command
 spec = current_host_spec()
 base(spec=spec)
+if spec.firewall.enabled:
+    firewall(spec=spec)  # early: the services below come up behind it
+pki(spec=spec)
 zfs(spec=spec)
 postgres(spec=spec)
 if spec.vault is not None:
     vault(spec=spec)  # after postgres: moves its generated passwords in
 broker(spec=spec)
 agent(spec=spec)
+edge(spec=spec)

@@ -19,8 +19,12 @@ from controller.artifacts import default_dir
 from roles.agent.config import config_text
 from roles.agent.settings import AgentRoleSettings
 from roles.base.settings import BaseRoleSettings
-from roles.broker.settings import BrokerSettings
+from roles.broker.settings import BrokerSettings, check_peers
 from roles.broker.settings import resolve_listen_address as resolve_broker_address
+from roles.edge.plan import agent_body_limit
+from roles.edge.settings import EdgeSettings
+from roles.firewall.settings import FirewallSettings
+from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error, parse_settings
 from roles.vault.settings import VaultServerSettings
@@ -32,8 +36,8 @@ T = TypeVar("T")
 
 # The keys a host's data may carry besides pyinfra's own connection settings.
 APPLIANCE_KEYS = frozenset({
-    "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent",
-    "appliance_subnet", "artifacts_dir", "lab", "lab_disks",
+    "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
+    "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
 PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
@@ -46,8 +50,10 @@ class HostSpec(BaseModel):
 
     name: str
     ssh_hostname: str | None = None
+    ssh_port: int = 22
     lab: bool = False
     appliance_subnet: str | None = None
+    peers: list[str] = []
     artifacts_dir: Path
     zfs_backend: Backend = "openzfs"
     base: BaseRoleSettings
@@ -56,6 +62,9 @@ class HostSpec(BaseModel):
     broker: BrokerSettings
     vault: VaultServerSettings | None = None
     agent: AgentRoleSettings
+    pki: PkiSettings
+    edge: EdgeSettings
+    firewall: FirewallSettings
 
 
 def resolve_storage(
@@ -89,6 +98,33 @@ def _subnet(value: object, host_name: str) -> str | None:
         raise RoleSettingsError(
             f"host {host_name}: appliance_subnet: not a network (CIDR), got {value!r}"
         ) from None
+
+
+def _peers(value: object, host_name: str) -> list[str]:
+    """`peers`: the IP addresses of the other appliance hosts this one works with."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RoleSettingsError(f"host {host_name}: peers: a list of IP addresses, got {value!r}")
+    found = []
+    for i, item in enumerate(value):
+        try:
+            found.append(str(ipaddress.ip_address(str(item))))
+        except ValueError:
+            raise RoleSettingsError(
+                f"host {host_name}: peers.{i}: not an IP address, got {item!r}"
+            ) from None
+    return found
+
+
+def _ssh_port(value: object, host_name: str) -> int:
+    try:
+        port = int(str(22 if value is None else value))
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise RoleSettingsError(f"host {host_name}: ssh_port: not a TCP port, got {value!r}")
+    return port
 
 
 def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
@@ -127,17 +163,27 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         vault = section(
             lambda: parse_settings(VaultServerSettings, "vault", data.get("vault"), name)
         )
+    pki = section(lambda: parse_settings(PkiSettings, "pki", data.get("pki"), name))
+    edge = section(lambda: parse_settings(EdgeSettings, "edge", data.get("edge"), name))
+    firewall = section(
+        lambda: parse_settings(FirewallSettings, "firewall", data.get("firewall"), name)
+    )
     subnet = section(lambda: _subnet(data.get("appliance_subnet"), name))
+    peers = section(lambda: _peers(data.get("peers"), name))
+    ssh_port = section(lambda: _ssh_port(data.get("ssh_port"), name))
     if problems:
         raise RoleSettingsError("\n".join(problems))
     assert backend and base and storage and agent and postgres and broker  # no problems
+    assert pki and edge and firewall and peers is not None and ssh_port
     ssh_hostname = data.get("ssh_hostname")
     artifacts = data.get("artifacts_dir")
     spec = HostSpec(
         name=name,
         ssh_hostname=str(ssh_hostname) if ssh_hostname else None,
+        ssh_port=ssh_port,
         lab=bool(data.get("lab")),
         appliance_subnet=subnet,
+        peers=peers,
         artifacts_dir=Path(artifacts) if artifacts else default_dir(),
         zfs_backend=backend,
         base=base,
@@ -146,6 +192,9 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         broker=broker,
         vault=vault,
         agent=agent,
+        pki=pki,
+        edge=edge,
+        firewall=firewall,
     )
     _check_derived(spec)
     return spec
@@ -157,6 +206,9 @@ def _check_derived(spec: HostSpec) -> None:
     problems: list[str] = []
     checks: list[Callable[[], object]] = [
         lambda: resolve_broker_address(spec.broker, spec.ssh_hostname),
+        lambda: check_peers(spec.broker, spec.peers, spec.ssh_hostname),
+        lambda: check_one_ca(spec),
+        lambda: agent_body_limit(spec),
         lambda: config_text(spec),
     ]
     if spec.vault is not None:
