@@ -2,7 +2,7 @@
 on the host), its config rendered from the inventory, and a hardened systemd unit.
 
 Stages: install (wheelhouse, venv) → configure (unit, agent.toml) → activate (run it, restart
-only when its code or configuration changed)."""
+only when its code or configuration changed, then make its first admin token once)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from roles.agent import ops
 from roles.agent.config import config_text
 from roles.artifacts import artifact_entry
 from roles.common import ops as common
+from roles.pki.settings import controller_dir
 
 if TYPE_CHECKING:
     from roles.spec import HostSpec
@@ -33,6 +34,7 @@ UNIT = "sovereign-agent.service"
 def agent(spec: HostSpec) -> None:
     installed = install(spec)
     activate(installed, configure(spec))
+    hand_over_admin_token(spec)
 
 
 def install(spec: HostSpec) -> list[OperationMeta]:
@@ -89,4 +91,19 @@ def activate(
         service=UNIT,
         restarted=True,
         _if=lambda: changed() and not start.did_change(),
+    )
+
+
+def hand_over_admin_token(spec: HostSpec) -> None:
+    """The first admin token, made on the host once and saved for the operator beside the
+    appliance CA (age-encrypted to vault.operator_age_recipients)."""
+    directory = controller_dir(spec)
+    address = spec.ssh_hostname or spec.name
+    suffix = "" if spec.edge.port == 443 else f":{spec.edge.port}"
+    ops.admin_token(
+        name="Hand the agent's first admin token to the operator (once)",
+        directory=str(directory),
+        recipients=list(spec.vault.operator_age_recipients) if spec.vault else [],
+        url=f"https://{address}{suffix}",
+        ca_cert=str(directory / "tls" / "ca.crt"),
     )

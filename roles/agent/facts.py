@@ -75,3 +75,50 @@ class WheelhouseState(FactBase[dict[str, Any]]):
 
     def process(self, output: list[str]) -> dict[str, Any]:
         return parse_wheelhouse(output)
+
+
+AGENT_PYTHON = "/opt/sovereign/agent/bin/python"
+AGENT_CONFIG = "/etc/sovereign/agent.toml"
+SECURITY_CLI = f"APPLIANCE_CONFIG_FILE={AGENT_CONFIG} {AGENT_PYTHON} -m appliance.security"
+
+
+def parse_admin_tokens(lines: list[str]) -> dict[str, Any]:
+    """`installed`: the agent's host CLI is there; `rc`: its exit status; `admins`: the
+    active admin tokens' names (from `token list --json`; never a token's value)."""
+    import json
+
+    state: dict[str, Any] = {"installed": False, "rc": None, "admins": []}
+    body: list[str] = []
+    for line in lines:
+        if line.startswith("rc|"):
+            value = line.removeprefix("rc|").strip()
+            state["installed"] = value != "absent"
+            state["rc"] = int(value) if value.isdigit() else None
+        else:
+            body.append(line)
+    if state["rc"] == 0:
+        try:
+            rows = json.loads("\n".join(body) or "[]")
+        except ValueError:
+            state["rc"] = None  # unreadable: treat as a failure, never as "no admin"
+            return state
+        active = [r for r in rows if r.get("state") == "active"]
+        state["admins"] = sorted(str(r.get("name")) for r in active if r.get("role") == "admin")
+    return state
+
+
+class AdminTokens(FactBase[dict[str, Any]]):
+    """The agent's active admin tokens, by name, as its host CLI lists them (one command)."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"installed": False, "rc": None, "admins": []}
+
+    def command(self) -> str:
+        return (
+            f"if [ -x {AGENT_PYTHON} ]; then out=$({SECURITY_CLI} token list --json 2>/dev/null);"
+            ' echo "rc|$?"; printf "%s\\n" "$out"; else echo "rc|absent"; fi'
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        return parse_admin_tokens(output)

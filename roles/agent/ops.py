@@ -7,9 +7,23 @@ from collections.abc import Generator
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import (
+    FileUploadCommand,
+    FunctionCommand,
+    OperationError,
+    QuoteString,
+    StringCommand,
+    operation,
+)
 
-from roles.agent.facts import INSTALLED_MARKER, AgentInstall, WheelhouseState, wheelhouse_manifest
+from roles.agent.facts import (
+    INSTALLED_MARKER,
+    AdminTokens,
+    AgentInstall,
+    WheelhouseState,
+    wheelhouse_manifest,
+)
+from roles.agent.handover import create_admin_token
 
 VENV = "/opt/sovereign/agent"
 
@@ -117,4 +131,35 @@ def wheelhouse(
         *(("&&", "chmod", "644", "--", *upload) if upload else ()),
         "&&", "{", *record, "}", ">", QuoteString(f"{manifest}.new"),
         "&&", "mv", "-f", QuoteString(f"{manifest}.new"), QuoteString(manifest),
+    )  # fmt: skip
+
+
+@operation()
+def admin_token(
+    directory: str, recipients: list[str], url: str, ca_cert: str
+) -> Generator[FunctionCommand, None, None]:
+    """
+    Make the agent's first admin token once: only while its database holds no active admin
+    token. The token is handed to the operator on the controller (age-encrypted to
+    ``recipients``, else mode 600 with a warning), never printed.
+
+    + directory: the host's controller directory (the appliance CA's)
+    + recipients: operator age public keys
+    + url: where the agent is reached (written beside the token)
+    + ca_cert: the controller's copy of the appliance CA certificate
+
+    One fact, AdminTokens: the active admin tokens' names, from the agent's host CLI.
+    """
+    state = host.get_fact(AdminTokens)
+    if state["admins"]:
+        host.noop(f"the agent has an admin token ({', '.join(state['admins'])})")
+        return
+    if state["installed"] and state["rc"] != 0:
+        raise OperationError(
+            f"the agent's host CLI could not list its tokens (exit {state['rc']}): run "
+            "`python -m appliance.security token list` on the host to see why"
+        )
+    yield FunctionCommand(
+        create_admin_token, (),
+        {"directory": directory, "recipients": recipients, "url": url, "ca_cert": ca_cert},
     )  # fmt: skip
