@@ -15,12 +15,16 @@ from __future__ import annotations
 from sqlalchemy import (
     DOUBLE_PRECISION,
     BigInteger,
+    Boolean,
     Column,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -100,4 +104,101 @@ audit_log = Table(
     Index("ix_audit_log_ts", "ts"),
     Index("ix_audit_log_actor", "actor"),
     Index("ix_audit_log_action", "action"),
+)
+
+#: Revision 0004: notification channels (appliance/notifications/channels.py). ``options`` is
+#: JSON of non-secret settings; ``secret`` names the SecretManager entry holding credentials.
+notification_channels = Table(
+    "notification_channels",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("secret", Text),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DOUBLE_PRECISION, nullable=False),
+    Column("updated_at", DOUBLE_PRECISION, nullable=False),
+)
+
+#: Revision 0004: the notification outbox and history, one row per notification and channel.
+#: Written before ``notify`` answers; the delivery worker claims rows by ``status`` and
+#: ``next_attempt_at``. ``idempotency_key`` is unique per caller (NULLs are distinct).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", Text),
+    Column("created_by", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("recipient", Text),
+    Column("severity", Text, nullable=False),
+    Column("template", Text),
+    Column("subject", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", DOUBLE_PRECISION, nullable=False),
+    Column("next_attempt_at", DOUBLE_PRECISION, nullable=False),
+    Column("claimed_until", DOUBLE_PRECISION),
+    Column("attempt_count", Integer, nullable=False),
+    Column("delivered_at", DOUBLE_PRECISION),
+    Column("last_error", Text),
+    UniqueConstraint("created_by", "idempotency_key"),
+    Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_notifications_user_id", "user_id", "id"),
+    Index("ix_notifications_created_at", "created_at"),
+)
+
+#: Revision 0004: every delivery attempt of a notification (time, channel, outcome, error).
+notification_attempts = Table(
+    "notification_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "notification_id",
+        Integer,
+        ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("ts", DOUBLE_PRECISION, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("error", Text),
+    Column("duration_ms", DOUBLE_PRECISION, nullable=False),
+    Index("ix_notification_attempts_notification_id", "notification_id"),
+)
+
+#: Revision 0004: a user's preferences per channel: on/off, address, minimum severity and quiet
+#: hours ("HH:MM" local to ``timezone``; non-critical notifications are held until they end).
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("user_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("address", Text),
+    Column("min_severity", Text, nullable=False),
+    Column("quiet_start", Text),
+    Column("quiet_end", Text),
+    Column("timezone", Text, nullable=False),
+    Column("updated_at", DOUBLE_PRECISION, nullable=False),
+    PrimaryKeyConstraint("user_id", "channel"),
+)
+
+#: Revision 0004: custom notification templates (the predefined ones live in code). Each body
+#: is Jinja2 source, checked in the sandbox when saved.
+notification_templates = Table(
+    "notification_templates",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("markdown", Text),
+    Column("html", Text),
+    Column("sms", Text),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DOUBLE_PRECISION, nullable=False),
+    Column("updated_at", DOUBLE_PRECISION, nullable=False),
 )

@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from appliance.database.errors import DatabaseUnavailable
 from appliance.database.migrate import ADVISORY_LOCK_KEY, code_revisions, current, upgrade
 from tests.unit.conftest import AgentDatabase
+from tests.unit.database.test_notification_schema import NOTIFICATION_TABLES
 
 HEAD = code_revisions()[1]
 
@@ -64,6 +65,7 @@ def test_agents_starting_together_all_succeed_on_one_schema(agent_db: AgentDatab
         "agent_state",
         "api_tokens",
         "audit_log",
+        *NOTIFICATION_TABLES,
         "alembic_version",
     }
     with engine.connect() as connection:

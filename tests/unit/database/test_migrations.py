@@ -19,6 +19,7 @@ from appliance.security.roles import Role
 from appliance.security.tokens import InvalidToken, TokenNameTaken, TokenService
 from tests.unit.conftest import AgentDatabase
 from tests.unit.database import legacy
+from tests.unit.database.test_notification_schema import NOTIFICATION_TABLES
 
 HEAD = code_revisions()[1]
 
@@ -48,7 +49,7 @@ def tables(engine: Engine) -> set[str]:
 
 
 def test_code_has_one_head() -> None:
-    assert HEAD == ("0003",)
+    assert HEAD == ("0004",)
 
 
 def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatabase) -> None:
@@ -60,6 +61,7 @@ def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatab
         "agent_state",
         "api_tokens",
         "audit_log",
+        *NOTIFICATION_TABLES,
         "alembic_version",
     }
     assert schema_drift(engine) == []
@@ -183,7 +185,7 @@ def test_tokens_and_audit_round_trip_on_0003(agent_db: AgentDatabase) -> None:
     audit.append(AuditEvent(actor="ops", action="token.create", target="ops"))
     before = rows(engine)
 
-    downgrade(engine, "-1")
+    downgrade(engine, "0002")
     assert current(engine) == ("0002",)
     assert {"api_tokens", "audit_log"}.isdisjoint(tables(engine))
     assert rows(engine) == before
