@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,3 +176,27 @@ def pytest_runtest_makereport(
             text = f"(journal unavailable: {exc})"
         report.sections.append((f"journal of {unit} (last {JOURNAL_LINES} lines)", text))
     return report
+
+
+@pytest.fixture(scope="module")
+def viewer_header(host: Any) -> Generator[str, None, None]:
+    """A root-only file on the host holding `Authorization: Bearer TOKEN` for a viewer token
+    made for this module with the agent's host CLI (curl -H @FILE): the token never leaves
+    the host, and is revoked afterwards."""
+    name = f"verify-{os.getpid()}-{id(host) % 10_000}"
+    path = f"/run/sovereign-verify-{name}"
+    made = host.run(
+        f"umask 077 && t=$({expected.AGENT_CLI} token create --name {name} --role viewer "
+        f"--expires-in 0.02 2>/dev/null) && printf 'Authorization: Bearer %s\\n' \"$t\" > {path}"
+    )
+    assert made.rc == 0, f"could not make a viewer token on the host (exit {made.rc})"
+    yield path
+    host.run(f"rm -f {path}; {expected.AGENT_CLI} token revoke {name} >/dev/null 2>&1")
+
+
+def exposure(host: Any, unit: str) -> float:
+    """`systemd-analyze security UNIT`'s overall exposure level."""
+    last = host.check_output(f"systemd-analyze security {unit} | tail -1")
+    match = re.search(r"level for \S+: (\d+\.\d+)", last)
+    assert match, last
+    return float(match.group(1))

@@ -23,6 +23,13 @@ HostData = dict[str, Any]
 
 SERVICE_USER = "sovereign"  # the appliance's system user and group (base role)
 CONFIG_DIR = "/etc/sovereign"
+# The appliance CA's certificate on every host (its key stays on the controller), and the
+# service certificates it issued.
+TLS_DIR = f"{CONFIG_DIR}/tls"
+APPLIANCE_CA = f"{TLS_DIR}/ca.crt"
+# What `systemd-analyze security` may score the appliance's own units at most (README).
+EXPOSURE_LIMIT = 5.0
+EVERYWHERE = ("0.0.0.0/0", "::/0")
 
 
 def host_ip(data: HostData) -> str | None:
@@ -319,6 +326,8 @@ PG_MONITOR_ROLE = SERVICE_USER  # the agent's own role (peer over the socket, or
 # role (password in Vault); without Vault it keeps them in SQLite.
 PG_AGENT_ROLE = "sovereign_agent"
 PG_AGENT_DATABASE = "sovereign_agent"
+PG_CERT = f"{TLS_DIR}/postgres.crt"
+PG_KEY = f"{TLS_DIR}/postgres.key"
 
 
 @dataclass(frozen=True)
@@ -348,7 +357,8 @@ class Postgres:
     @classmethod
     def of(cls, data: HostData) -> Postgres:
         """PostgreSQL 15 (Debian bookworm's), cluster `main` on the tank/postgres dataset, port
-        5432, listening on localhost and the host's IP, pg_hba open to the appliance subnet."""
+        5432, listening on localhost and the host's IP, pg_hba open to the appliance subnet
+        over TLS only (hostssl), with a certificate from the appliance CA."""
         pg = section(data, "postgres")
         listen = pg.get("listen_addresses")
         if listen is None:
@@ -404,11 +414,10 @@ class Broker:
     @classmethod
     def of(cls, data: HostData) -> Broker:
         """Redpanda (production) or Tansu (the lab), one unit named after the flavour, on the
-        declared address or the host's IP, port 9092, the appliance's topics by default."""
+        declared address or 127.0.0.1 (loopback: the agent on the host is its client), port
+        9092, the appliance's topics by default."""
         broker = section(data, "broker")
-        address = broker.get("listen_address") or host_ip(data)
-        if address is None:
-            raise AssertionError("broker.listen_address is required when ssh_hostname is no IP")
+        address = broker.get("listen_address") or "127.0.0.1"
         topics = broker.get("topics")
         return cls(
             flavour=broker.get("flavour", "redpanda"),
@@ -454,12 +463,15 @@ class Vault:
     seal: str
     mlock: bool
     kv_mount: str
+    cluster_port: int
+    cluster_address: str  # loopback unless peers are declared
 
     @classmethod
     def of(cls, data: HostData) -> Vault | None:
         """OpenBao (`bao` from the artifact cache) or HashiCorp Vault, TLS on the declared
         address or the host's IP and on 127.0.0.1, port 8200, raft on /tank/vault, audit to
-        /var/log/vault/audit.log, static seal, KV v2 at `sovereign`. None: no Vault here."""
+        /var/log/vault/audit.log, static seal, KV v2 at `sovereign`; the cluster port 8201 on
+        127.0.0.1 unless `peers` are declared (then on the API's address). None: no Vault."""
         if data.get("vault") is None:
             return None
         vault = section(data, "vault")
@@ -484,6 +496,8 @@ class Vault:
             seal=vault.get("seal", "static"),
             mlock=bool(vault.get("mlock", False)),
             kv_mount=vault.get("kv_mount", "sovereign"),
+            cluster_port=int(vault.get("cluster_port", 8201)),
+            cluster_address=address if data.get("peers") else "127.0.0.1",
         )
 
 
@@ -493,6 +507,12 @@ AGENT_UNIT = "sovereign-agent.service"
 AGENT_CONFIG = f"{CONFIG_DIR}/agent.toml"
 
 
+# The agent's host admin CLI (README: "python -m appliance.security"), run as root on the host.
+AGENT_CLI = (
+    f"APPLIANCE_CONFIG_FILE={AGENT_CONFIG} /opt/sovereign/agent/bin/python -m appliance.security"
+)
+
+
 @dataclass(frozen=True)
 class Agent:
     address: str
@@ -500,13 +520,105 @@ class Agent:
 
     @classmethod
     def of(cls, data: HostData) -> Agent:
-        """Port 8013 on the declared address, else the host's IP, else 127.0.0.1."""
+        """Port 8013 on the declared address, else 127.0.0.1 (behind the edge)."""
         agent = section(data, "agent")
         return cls(
-            address=agent.get("listen_address") or host_ip(data) or "127.0.0.1",
+            address=agent.get("listen_address") or "127.0.0.1",
             port=int(agent.get("port", 8013)),
         )
 
     @property
     def url(self) -> str:
         return f"http://{self.address}:{self.port}"
+
+
+# --- edge --------------------------------------------------------------------------------------
+
+EDGE_UNIT = "nginx.service"
+EDGE_CERT = f"{TLS_DIR}/edge.crt"
+EDGE_KEY = f"{TLS_DIR}/edge.key"
+# The headers every HTTPS answer of the edge carries (README, "The edge").
+EDGE_HEADERS = {
+    "strict-transport-security": "max-age=31536000",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": (
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Edge:
+    port: int
+    http: str  # redirect | off
+    http_port: int
+    listen: tuple[str, ...]
+    hsts_max_age_s: int
+
+    @classmethod
+    def of(cls, data: HostData) -> Edge:
+        """nginx: HTTPS on 443 on every IPv4 address, plain HTTP on 80 redirected."""
+        edge = section(data, "edge")
+        return cls(
+            port=int(edge.get("port", 443)),
+            http=edge.get("http", "redirect"),
+            http_port=int(edge.get("http_port", 80)),
+            listen=tuple(edge.get("listen_addresses") or ["0.0.0.0"]),  # noqa: S104
+            hsts_max_age_s=int(edge.get("hsts_max_age_s", 31_536_000)),
+        )
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, *((self.http_port,) if self.http == "redirect" else ()))
+
+    def url(self, address: str) -> str:
+        where = f"[{address}]" if ":" in address else address
+        return f"https://{where}:{self.port}"
+
+
+# --- firewall ----------------------------------------------------------------------------------
+
+FIREWALL_UNIT = "sovereign-firewall.service"
+FIREWALL_TABLE = "sovereign"
+REDPANDA_RPC_PORT = 33145
+
+
+def _cidr(value: str) -> str:
+    return str(ipaddress.ip_network(value, strict=False))
+
+
+@dataclass(frozen=True)
+class Firewall:
+    enabled: bool
+    # port -> the sources it is open to (addresses or networks), TCP
+    openings: dict[int, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, data: HostData) -> Firewall:
+        """nftables, inbound default drop; open: SSH to firewall.admin_networks (anywhere when
+        unset), the edge's ports to anywhere, PostgreSQL to its declared networks, Vault's API
+        and cluster ports and Redpanda's Kafka and RPC ports to `peers`, and `allow`."""
+        fw = section(data, "firewall")
+        admin = tuple(_cidr(n) for n in fw.get("admin_networks") or EVERYWHERE)
+        openings: dict[int, tuple[str, ...]] = {int(data.get("ssh_port") or 22): admin}
+        for port in Edge.of(data).ports:
+            openings[port] = EVERYWHERE
+        pg = Postgres.of(data)
+        if pg.networks:
+            openings[pg.port] = pg.networks
+        peers = tuple(_cidr(p) for p in data.get("peers") or [])
+        vault = Vault.of(data)
+        if peers and vault is not None:
+            openings[vault.port] = peers
+            openings[vault.cluster_port] = peers
+        broker = Broker.of(data)
+        if peers and broker.flavour == "redpanda":
+            openings[broker.port] = peers
+            openings[REDPANDA_RPC_PORT] = peers
+        for opening in fw.get("allow") or []:
+            if opening.get("protocol", "tcp") == "tcp":
+                sources = opening.get("sources") or EVERYWHERE
+                openings[int(opening["port"])] = tuple(_cidr(s) for s in sources)
+        return cls(enabled=bool(fw.get("enabled", True)), openings=openings)

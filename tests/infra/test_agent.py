@@ -1,5 +1,6 @@
 """The agent role's outcome: a hardened `sovereign-agent` unit, running as its own user,
-answering on its port with every service of the appliance up on `/health/detailed`."""
+listening on loopback only (the edge fronts it), with every service of the appliance up on
+`/health/detailed` (asked through the edge, with a viewer token)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from typing import Any
 
 import pytest
 
+from tests.infra.conftest import exposure
 from tests.infra.expected import (
     AGENT_CONFIG,
     AGENT_UNIT,
+    APPLIANCE_CA,
+    EXPOSURE_LIMIT,
     SERVICE_USER,
     Agent,
+    Edge,
     HostData,
     Pool,
 )
@@ -29,9 +34,13 @@ def agent(host_data: HostData) -> Agent:
 
 
 @pytest.fixture(scope="module")
-def health(host: Any, agent: Agent) -> dict[str, Any]:
+def health(host: Any, host_data: HostData, viewer_header: str) -> dict[str, Any]:
+    url = Edge.of(host_data).url("127.0.0.1")
     body: dict[str, Any] = json.loads(
-        host.check_output(f"curl -sf --max-time 10 {agent.url}/health/detailed")
+        host.check_output(
+            f"curl -sf --max-time 10 --cacert {APPLIANCE_CA} -H @{viewer_header} "
+            f"{url}/health/detailed"
+        )
     )
     return body
 
@@ -48,8 +57,19 @@ def test_runs_as_its_own_user(host: Any) -> None:
     assert host.check_output(f"ps -o user= -p {pid}") == SERVICE_USER
 
 
-def test_listens_on_its_port(host: Any, agent: Agent) -> None:
+def test_listens_on_its_port_only_where_declared(host: Any, agent: Agent) -> None:
     assert host.socket(f"tcp://{agent.address}:{agent.port}").is_listening
+    listening = {
+        line.split()[3].rsplit(":", 1)[0].strip("[]")
+        for line in host.check_output(f"ss -Hltn sport = :{agent.port}").splitlines()
+    }
+    assert listening == {agent.address}
+
+
+def test_detailed_health_needs_a_token(host: Any, agent: Agent) -> None:
+    url = f"{agent.url}/health/detailed"
+    code = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {url}")
+    assert code == "401"
 
 
 def test_health_detailed_answers(health: dict[str, Any]) -> None:
@@ -88,7 +108,21 @@ def test_config_readable_by_the_agent_only(host: Any) -> None:
         ("CapabilityBoundingSet", ""),
         ("AmbientCapabilities", ""),
         ("RestrictSUIDSGID", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("DevicePolicy", "closed"),
+        ("SystemCallArchitectures", "native"),
     ],
 )
 def test_unit_hardened(host: Any, prop: str, value: str) -> None:
     assert host.check_output(f"systemctl show -p {prop} --value {AGENT_UNIT}") == value
+
+
+def test_unit_filters_system_calls(host: Any) -> None:
+    """SystemCallFilter=@system-service: an allow list, so privileged calls are not in it."""
+    allowed = host.check_output(f"systemctl show -p SystemCallFilter --value {AGENT_UNIT}").split()
+    assert "read" in allowed
+    assert not {"reboot", "mount", "init_module", "kexec_load"} & set(allowed)
+
+
+def test_exposure_below_the_limit(host: Any) -> None:
+    assert exposure(host, AGENT_UNIT) < EXPOSURE_LIMIT

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from tests.infra.expected import CONFIG_DIR, JOURNALD_DROPIN, SERVICE_USER, Base, HostData
+from tests.infra.expected import (
+    APPLIANCE_CA,
+    CONFIG_DIR,
+    JOURNALD_DROPIN,
+    SERVICE_USER,
+    Base,
+    HostData,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +60,13 @@ def test_journal_is_persistent_and_bounded(host: Any, base: Base) -> None:
 @pytest.mark.journal("systemd-journald")
 def test_journald_running(host: Any) -> None:
     assert host.service("systemd-journald").is_running
+
+
+def test_appliance_ca_certificate_without_its_key(host: Any) -> None:
+    """The appliance CA's certificate for every local client; its key stays on the controller."""
+    ca = host.file(APPLIANCE_CA)
+    assert (ca.user, ca.group, ca.mode) == ("root", "root", 0o644)
+    assert ca.contains("BEGIN CERTIFICATE")
+    assert not ca.contains("PRIVATE KEY")
+    keys = host.check_output(f"grep -l 'PRIVATE KEY' {APPLIANCE_CA.rsplit('/', 1)[0]}/* || true")
+    assert "ca.key" not in keys

@@ -1,5 +1,6 @@
 """The broker role's outcome: one unit named after the flavour (redpanda, or tansu in the lab),
-hardened where it is ours, listening on the declared address only, the declared topics there."""
+hardened where it is ours, listening on the declared address only (loopback by default), the
+declared topics there."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.expected import Broker, HostData
+from tests.infra.conftest import exposure
+from tests.infra.expected import EXPOSURE_LIMIT, Broker, HostData
 
 pytestmark = pytest.mark.journal.with_args(lambda data: Broker.of(data).unit)
 
@@ -40,7 +42,13 @@ def test_unit_running_and_enabled(host: Any, broker: Broker) -> None:
 
 def test_listens_on_declared_address_only(host: Any, broker: Broker) -> None:
     assert host.socket(f"tcp://{broker.address}:{broker.port}").is_listening
-    assert not host.socket(f"tcp://0.0.0.0:{broker.port}").is_listening
+    if broker.flavour != "tansu":
+        pytest.skip("redpanda adds a listener for declared peers")
+    listening = {
+        line.split()[3].rsplit(":", 1)[0].strip("[]")
+        for line in host.check_output(f"ss -Hltn sport = :{broker.port}").splitlines()
+    }
+    assert listening == {broker.address}
 
 
 def test_declared_topic_exists(topics: dict[str, int], topic: tuple[str, int]) -> None:
@@ -57,9 +65,17 @@ def test_declared_topic_exists(topics: dict[str, int], topic: tuple[str, int]) -
         ("PrivateTmp", "yes"),
         ("DynamicUser", "yes"),
         ("CapabilityBoundingSet", ""),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("PrivateUsers", "yes"),
     ],
 )
 def test_tansu_unit_hardened(host: Any, broker: Broker, prop: str, value: str) -> None:
     if broker.flavour != "tansu":
         pytest.skip("hardening of the vendor's redpanda unit is the vendor's")
     assert host.check_output(f"systemctl show -p {prop} --value {broker.unit}") == value
+
+
+def test_tansu_exposure_below_the_limit(host: Any, broker: Broker) -> None:
+    if broker.flavour != "tansu":
+        pytest.skip("the vendor's redpanda unit is the vendor's")
+    assert exposure(host, broker.unit) < EXPOSURE_LIMIT

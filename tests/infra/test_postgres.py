@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
+from tests.infra.conftest import exposure
 from tests.infra.expected import (
+    APPLIANCE_CA,
+    EXPOSURE_LIMIT,
+    PG_CERT,
+    PG_KEY,
     PG_MONITOR_ROLE,
     PG_MOVED_SUFFIX,
     PG_SECRETS_DIR,
@@ -20,6 +25,7 @@ from tests.infra.expected import (
     Postgres,
     dataset_mountpoint,
     datasets,
+    host_ip,
 )
 
 pytestmark = pytest.mark.journal.with_args(lambda data: Postgres.of(data).unit)
@@ -118,8 +124,8 @@ def test_listens_only_on_declared_addresses(host: Any, pg: Postgres) -> None:
 
 
 def test_pg_hba_allows_local_and_declared_networks_only(host: Any, pg: Postgres) -> None:
-    """Peer auth on the socket; passwords (scram-sha-256) over loopback and from the declared
-    networks (the appliance subnet by default); nothing else."""
+    """Peer auth on the socket; passwords (scram-sha-256) over loopback, and from the declared
+    networks (the appliance subnet by default) over TLS only; nothing else."""
     rows = sql(
         host,
         pg,
@@ -136,9 +142,55 @@ def test_pg_hba_allows_local_and_declared_networks_only(host: Any, pg: Postgres)
         ("local", "all", "all", "", "peer"),
         ("host", "all", "all", "127.0.0.1/32", SCRAM),
         ("host", "all", "all", "::1/128", SCRAM),
-        *(("host", "all", "all", net, SCRAM) for net in pg.networks),
+        *(("hostssl", "all", "all", net, SCRAM) for net in pg.networks),
     ]
     assert rules == sorted(allowed)
+
+
+def test_tls_with_the_appliance_ca_certificate(host: Any, pg: Postgres) -> None:
+    assert sql(host, pg, "show ssl") == [["on"]]
+    assert sql(host, pg, "show ssl_cert_file") == [[PG_CERT]]
+    key = host.file(PG_KEY)
+    assert (key.user, key.group, key.mode) == ("postgres", "postgres", 0o600)
+    assert host.run(f"openssl verify -CAfile {APPLIANCE_CA} {PG_CERT}").rc == 0
+
+
+def test_remote_clients_need_tls(host: Any, pg: Postgres, host_data: HostData) -> None:
+    """From the host's own address (as a client of the declared networks would come): no
+    entry without encryption; over TLS, verified against the appliance CA by address, the
+    server asks for the password (no password given: nothing logs in)."""
+    address = host_ip(host_data)
+    if address is None or not pg.networks:
+        pytest.skip("no declared network that includes the host's address")
+    base = f"psql -X -w 'host={address} port={pg.port} dbname=postgres user={PG_MONITOR_ROLE}"
+    plain = host.run(f"cd / && {base} sslmode=disable' -c 'select 1' 2>&1")
+    assert plain.rc != 0
+    assert "no encryption" in plain.stdout, plain.stdout
+    tls = host.run(
+        f"cd / && {base} sslmode=verify-full sslrootcert={APPLIANCE_CA}' -c 'select 1' 2>&1"
+    )
+    assert tls.rc != 0
+    assert "no password supplied" in tls.stdout, tls.stdout
+
+
+@pytest.mark.parametrize(
+    ("prop", "value"),
+    [
+        ("User", "postgres"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("MemoryDenyWriteExecute", "yes"),
+    ],
+)
+def test_unit_hardened(host: Any, pg: Postgres, prop: str, value: str) -> None:
+    assert host.check_output(f"systemctl show -p {prop} --value {pg.unit}") == value
+
+
+def test_exposure_below_the_limit(host: Any, pg: Postgres) -> None:
+    assert exposure(host, pg.unit) < EXPOSURE_LIMIT
 
 
 def test_password_login_over_tcp(

@@ -106,6 +106,15 @@ def test_listens_tls_only(host: Any, vault: Vault, where: str) -> None:
     assert "HTTPS" in plain.stdout or "https" in plain.stdout
 
 
+def test_cluster_port_only_toward_peers(host: Any, vault: Vault) -> None:
+    """Without declared peers the cluster port listens on loopback only."""
+    listening = {
+        line.split()[3].rsplit(":", 1)[0].strip("[]")
+        for line in host.check_output(f"ss -Hltn sport = :{vault.cluster_port}").splitlines()
+    }
+    assert listening == {vault.cluster_address}
+
+
 def test_initialised_and_unsealed(host: Any, vault: Vault) -> None:
     status = json.loads(host.check_output(cli(vault, "status", "-format=json")))
     assert status["initialized"] is True
