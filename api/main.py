@@ -23,7 +23,16 @@ from api.errors import install_error_handlers
 from api.hygiene import RequestHygiene
 from api.middleware import RequestTracking
 from api.prometheus import RequestMetrics, RuntimeCollector
-from api.routes import activity, auth, docs, health, monitoring, prometheus, storage
+from api.routes import (
+    activity,
+    auth,
+    docs,
+    health,
+    monitoring,
+    notifications,
+    prometheus,
+    storage,
+)
 from appliance.config import ConfigError, Settings, get_settings
 from appliance.lifecycle import LifecycleState
 from appliance.runtime import AgentRuntime
@@ -75,7 +84,7 @@ def create_app(
     app.add_middleware(RequestHygiene, metrics=app.state.request_metrics, state=app.state)
     app.add_middleware(RequestTracking, metrics=app.state.request_metrics, state=app.state)
     install_error_handlers(app)
-    for module in (health, monitoring, storage, prometheus, auth, activity, docs):
+    for module in (health, monitoring, storage, prometheus, auth, activity, notifications, docs):
         app.include_router(module.router)
     return app
 

@@ -135,6 +135,7 @@ from pydantic_settings import (
 
 from appliance.database.settings import DEFAULT_SQLITE_PATH, DatabaseSettings, check_database_url
 from appliance.events.settings import EventBusSettings
+from appliance.notifications.settings import NotificationSettings
 from appliance.secrets.names import check_secret_name
 from appliance.secrets.settings import SecretsSettings
 from appliance.security.settings import SecuritySettings
@@ -182,6 +183,10 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(
         default_factory=SecuritySettings,
         description="Authentication, rate limits, request hygiene and the audit log.",
+    )
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings,
+        description="Notification delivery: retries, circuit breaker, dead letter.",
     )
     events: EventBusSettings | None = Field(
         default=None,

@@ -19,6 +19,7 @@ from appliance.health.services import BrokerCheck, PostgresCheck, VaultCheck
 from appliance.infrastructure.service import InfrastructureService
 from appliance.lifecycle import Lifecycle, LifecycleState
 from appliance.monitoring import MonitoringService
+from appliance.notifications.service import NotificationService
 from appliance.performance import RequestStats
 from appliance.secrets import SecretManager, build_secret_manager
 from appliance.security.service import Security
@@ -53,6 +54,8 @@ class AgentRuntime:
     #: Tokens, rate limits, step-up and the audit log; None without a database (then every
     #: route but /health answers 503).
     security: Security | None = None
+    #: Notifications (outbox, delivery worker); None without a database.
+    notifications: NotificationService | None = None
     _pruning: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -121,6 +124,9 @@ class AgentRuntime:
             secrets=secrets,
             totp=totp,
             security=None if store is None else Security.build(settings.security, store, totp),
+            notifications=None
+            if store is None
+            else NotificationService.build(settings.notifications, store, secrets),
         )
 
     async def start(self, background: bool = True) -> None:
@@ -139,6 +145,8 @@ class AgentRuntime:
         await self.health.run_once()
         if background:
             self.health.start()
+        if background and self.notifications is not None and self.settings.notifications.enabled:
+            self.notifications.worker.start()
         if background and self.security is not None and self._pruning is None:
             self._pruning = asyncio.create_task(self.security.keep_pruning())
         if self.lifecycle.state is LifecycleState.STARTING:
@@ -159,6 +167,8 @@ class AgentRuntime:
             self.lifecycle.transition(LifecycleState.DRAINING)
         await self.health.stop()
         self.sampler.stop()
+        if self.notifications is not None:
+            await self.notifications.worker.stop()
         if self._pruning is not None:
             self._pruning.cancel()
             self._pruning = None

@@ -1,0 +1,97 @@
+"""Bodies of /api/notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from appliance.notifications.models import KINDS, Severity, Status
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,200}$"
+
+
+class NotifyIn(BaseModel):
+    """The spec's body: ``{"user_id", "type", "channel", "subject", "message", "to"}``;
+    ``channel`` may be left out (then the user's preferences choose)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=200)
+    type: str = Field(default="info", min_length=1, max_length=64, description="Free label.")
+    channel: str | None = Field(default=None, pattern=NAME, description="A channel's name.")
+    subject: str = Field(default="", max_length=1000)
+    message: str = Field(default="", max_length=60_000)
+    to: str | None = Field(
+        default=None, max_length=500, description="Recipient; default: the channel's own."
+    )
+    severity: Severity = Severity.INFO
+
+
+class NotifyOut(BaseModel):
+    id: int = Field(description="The first notification written (one per channel).")
+    ids: list[int]
+    status: str = Field(description="`accepted`, or `duplicate` for a repeated idempotency key.")
+
+
+class ChannelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    kind: str = Field(description="One of: " + ", ".join(KINDS))
+    options: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="Non-secret options (no credentials)."
+    )
+    secret: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9/._-]{0,200}$",
+        description="Name of the secret (Vault KV) holding the credentials.",
+    )
+    enabled: bool = True
+
+
+class ChannelOut(BaseModel):
+    name: str
+    kind: str
+    options: dict[str, Any]
+    secret: str | None = Field(description="The secret's name; its values are never shown.")
+    enabled: bool
+    created_at: float
+    updated_at: float
+
+
+class ChannelsOut(BaseModel):
+    channels: list[ChannelOut]
+
+
+class AttemptOut(BaseModel):
+    ts: float
+    channel: str
+    outcome: str
+    error: str | None
+    duration_ms: float
+
+
+class NotificationOut(BaseModel):
+    id: int
+    user_id: str
+    type: str
+    channel: str
+    to: str | None
+    severity: Severity
+    subject: str
+    message: str
+    status: Status
+    created_at: float
+    next_attempt_at: float
+    attempt_count: int
+    delivered_at: float | None
+    last_error: str | None
+    created_by: str
+    attempts: list[AttemptOut]
+
+
+class NotificationsOut(BaseModel):
+    notifications: list[NotificationOut]
+    next_cursor: int | None
