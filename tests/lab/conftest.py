@@ -12,7 +12,9 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from controller.errors import PrerequisiteError
@@ -80,3 +82,45 @@ def deploys(lab: str) -> Deploys:
 def ssh(lab: str, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a shell command on the test lab's host."""
     return sovereign("lab", "ssh", f"{lab}-1", command, check=check)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The test lab host's agent as the operator reaches it: through the edge (HTTPS, the
+    appliance CA on the controller), with the first admin token the deploy handed over."""
+
+    address: str
+    url: str
+    ca_cert: Path
+    admin_token: str
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(
+            f"{self.url}{path}", headers=headers, verify=str(self.ca_cert), timeout=10, **kwargs
+        )
+
+    def admin(self, path: str) -> httpx.Response:
+        return self.get(path, self.admin_token)
+
+
+def edge_of(lab: str) -> Edge:
+    """The lab's edge and the deploy's admin token (opened with the lab's operator age key)."""
+    from roles.agent.handover import ADMIN_TOKEN
+    from roles.vault.keys import load_init_keys
+    from sovereign.lab.state import LabPaths, load_state
+
+    state = load_state(lab)
+    assert state is not None, f"lab {lab} is not up"
+    host = f"{lab}-1"
+    paths = LabPaths(lab)
+    directory = paths.vault_dir(host)
+    document = load_init_keys(directory / f"{ADMIN_TOKEN}.age", paths.operator_age_key)
+    address = state.hosts[host].address
+    return Edge(address, f"https://{address}", directory / "tls" / "ca.crt", document["token"])
+
+
+@pytest.fixture(scope="session")
+def edge(lab: str, deploys: Deploys) -> Edge:
+    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    return edge_of(lab)

@@ -13,16 +13,16 @@ import pytest
 
 from sovereign.lab import hosts
 from sovereign.lab.state import load_state
-from tests.lab.conftest import Deploys, sovereign, ssh
+from tests.lab.conftest import Deploys, edge_of, sovereign, ssh
 
 
 def boot_id(lab: str) -> str:
     return ssh(lab, "cat /proc/sys/kernel/random/boot_id").stdout.strip()
 
 
-def detailed_health(address: str) -> dict[str, object] | None:
+def detailed_health(lab: str) -> dict[str, object] | None:
     try:
-        response = httpx.get(f"http://{address}:8013/health/detailed", timeout=5)
+        response = edge_of(lab).admin("/health/detailed")
         body: dict[str, object] = response.json()
         return body
     except (httpx.HTTPError, json.JSONDecodeError):
@@ -44,7 +44,7 @@ def test_rebooted_host_comes_back_healthy_by_itself(lab: str, deploys: Deploys) 
     while time.monotonic() < deadline:
         probe = ssh(lab, "cat /proc/sys/kernel/random/boot_id", check=False)
         if probe.returncode == 0 and probe.stdout.strip() not in ("", before):
-            health = detailed_health(host.address)
+            health = detailed_health(lab)
             if health is not None and health.get("status") == "healthy":
                 break
         time.sleep(2)

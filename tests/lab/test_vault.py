@@ -172,14 +172,9 @@ def test_unit_refuses_to_start_without_its_dataset(lab: str, deploys: Deploys) -
 
 
 def agent_health(lab: str) -> dict[str, Any]:
-    import httpx
+    from tests.lab.conftest import edge_of
 
-    from sovereign.lab.state import load_state
-
-    state = load_state(lab)
-    assert state is not None
-    address = state.hosts[f"{lab}-1"].address
-    response = httpx.get(f"http://{address}:8013/health/detailed", timeout=10)
+    response = edge_of(lab).admin("/health/detailed")  # through the edge, with a token
     services: dict[str, Any] = response.json()["services"]
     return services
 

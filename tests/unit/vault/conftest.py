@@ -24,11 +24,11 @@ import hvac
 import pytest
 from pyinfra.api.util import get_template
 
+from controller.pki import TlsFiles, ensure_tls
 from roles.vault import binary_path, render_args
 from roles.vault import client as vault_client
 from roles.vault.facts import VaultHostState
 from roles.vault.layout import CA_CERT
-from controller.pki import TlsFiles, ensure_tls
 from roles.vault.settings import VaultServerSettings
 from tests.support import cached_binary, free_port, wait_until
 
