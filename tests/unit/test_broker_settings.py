@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import yaml
 
 from controller.artifacts import WHEELHOUSE
 from roles.broker.settings import (
@@ -63,3 +66,37 @@ def test_required_artifacts_follow_the_flavour() -> None:
 def test_required_artifacts_names_a_bad_field() -> None:
     with pytest.raises(RoleSettingsError, match=r"(?s)host h1: .*broker\.flavour"):
         artifacts("h1", {"broker": {"flavour": "kafka"}})
+
+
+def _redpanda(**data: object) -> dict[str, Any]:
+    from pyinfra.api.util import get_template
+
+    from roles.broker import HERE, _template_args
+    from roles.spec import parse_host_spec
+
+    disks = {"storage": {"disks": [f"/dev/disk/by-id/d{n}" for n in range(6)]}}
+    spec = parse_host_spec("nas1", {"ssh_hostname": "10.99.0.11", **disks, **data})
+    text = get_template(str(HERE / "redpanda.yaml.j2")).render(_template_args(spec))
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
+
+
+def test_redpanda_alone_listens_on_loopback() -> None:
+    node = _redpanda()["redpanda"]
+    assert node["kafka_api"] == [{"name": "local", "address": "127.0.0.1", "port": 9092}]
+    assert node["rpc_server"]["address"] == "127.0.0.1"
+    assert "kafka_api_tls" not in node and node["empty_seed_starts_cluster"] is True
+
+
+def test_redpanda_with_peers_authenticates_them_over_tls() -> None:
+    node = _redpanda(peers=["10.99.0.12"])["redpanda"]
+    local, peers = node["kafka_api"]
+    assert local == {"name": "local", "address": "127.0.0.1", "port": 9092,
+                     "authentication_method": "none"}  # fmt: skip
+    assert peers == {"name": "peers", "address": "10.99.0.11", "port": 9092,
+                     "authentication_method": "sasl"}  # fmt: skip
+    (tls,) = node["kafka_api_tls"]
+    assert tls["name"] == "peers" and tls["enabled"] is True
+    assert tls["truststore_file"] == "/etc/sovereign/tls/ca.crt"
+    assert node["rpc_server_tls"]["enabled"] is True
+    assert [s["host"]["address"] for s in node["seed_servers"]] == ["10.99.0.11", "10.99.0.12"]

@@ -181,3 +181,32 @@ def test_with_vault_the_agents_own_role_and_database_are_declared() -> None:
 def test_the_agents_own_names_are_the_roles(data: dict[str, Any], field: str) -> None:
     with pytest.raises(RoleSettingsError, match=re.escape(f"postgres.{field}")):
         parse_settings(PostgresSettings, "postgres", data, "h")
+
+
+def _render(name: str, **args: Any) -> str:
+    from pyinfra.api.util import get_template
+
+    from roles.postgres import HERE
+
+    return str(get_template(str(Path(HERE) / name)).render(args))
+
+
+def test_remote_clients_only_over_tls() -> None:
+    text = _render("pg_hba.conf.j2", networks=["10.99.0.0/24"])
+    rules = [line.split() for line in text.splitlines() if line and not line.startswith("#")]
+    assert ["hostssl", "all", "all", "10.99.0.0/24", "scram-sha-256"] in rules
+    assert [r[3] for r in rules if r[0] == "host"] == ["127.0.0.1/32", "::1/128"]
+
+
+def test_tls_settings_and_no_jit() -> None:
+    text = _render("postgresql.conf.j2", listen=["localhost"], port=5432, max_connections=100,
+                   memory={}, ssl_cert="/c", ssl_key="/k", ssl_ca="/ca")  # fmt: skip
+    assert "ssl = on\nssl_cert_file = '/c'\nssl_key_file = '/k'\nssl_ca_file = '/ca'\n" in text
+    assert "jit = off\n" in text  # the unit denies writable-executable memory
+
+
+def test_unit_drop_in_runs_as_postgres_and_writes_its_own_paths_only() -> None:
+    text = _render("hardening.conf.j2", data_dir="/tank/postgres")
+    assert "User=postgres\n" in text
+    assert "ReadWritePaths=/tank/postgres /run/postgresql /var/log/postgresql\n" in text
+    assert "SystemCallFilter=@system-service\n" in text
