@@ -12,12 +12,26 @@ fields, naming them, before anything changes on a host:
 - base:     hostname, timezone, extra_packages, journal_max_use         (roles/base/settings.py)
 - storage:  disks (of the default pool `tank`), pools, datasets         (roles/zfs/settings.py)
 - postgres: listen_addresses, allowed_networks, roles, databases, …     (roles/postgres/settings.py)
-- broker:   flavour (redpanda|tansu), redpanda_source (apt|artifact), topics, port
-- vault:    flavour (openbao|hashicorp), seal (static|transit|shamir), operator_age_recipients,
-            controller_dir, key_shares/key_threshold, …  (roles/vault/settings.py, docs/vault.md)
-- agent:    listen_address, port, config (any agent setting, appliance/config.py)
+- broker:   flavour (redpanda|tansu), redpanda_source (apt|artifact), topics, port,
+            listen_address (default 127.0.0.1), peer_address (Redpanda with peers)
+- vault:    flavour (openbao|hashicorp), seal (static|transit|shamir), operator_age_recipients
+            (also what the agent's first admin token is encrypted to), controller_dir,
+            key_shares/key_threshold, …  (roles/vault/settings.py, docs/vault.md)
+- agent:    listen_address (default 127.0.0.1, behind the edge), port, config (any agent
+            setting, appliance/config.py)
+- edge:     port (443), http (redirect|off), http_port (80), listen_addresses, server_names,
+            hsts_max_age_s, connect/read/client timeouts, upstream_keepalive
+                                                                (roles/edge/settings.py)
+- firewall: enabled, admin_networks (who may SSH in; unset: anywhere, with a warning; never
+            empty), allow (more openings: port, protocol, sources, comment)
+                                                                (roles/firewall/settings.py)
+- pki:      controller_dir (the host's CA on the controller; default vault.controller_dir, else
+            ~/.local/state/sovereign/appliance/HOST), extra_sans      (roles/pki/settings.py)
+- peers:    IP addresses of the other appliance hosts: Vault's and Redpanda's peer ports open
+            to them only, Redpanda's SASL/SCRAM-over-TLS listener for them
 - zfs_backend: openzfs (default) or zfs-fuse; appliance_subnet: the CIDR allowed to reach
-  PostgreSQL; artifacts_dir: the artifact cache (default ./artifacts).
+  PostgreSQL (over TLS); artifacts_dir: the artifact cache (default ./artifacts); ssh_port (22)
+  is also the port the firewall opens for SSH.
 """
 
 appliance = [
@@ -37,6 +51,9 @@ appliance = [
                 "databases": [{"name": "nextcloud", "owner": "nextcloud"}],
             },
             "broker": {"flavour": "redpanda", "redpanda_source": "apt"},
+            # SSH only from the operators' network (and this controller's); the edge on 443.
+            "firewall": {"admin_networks": ["192.0.2.0/24"]},
+            "edge": {"server_names": ["nas1.example.org"]},
             "vault": {
                 "flavour": "openbao",
                 "seal": "static",
