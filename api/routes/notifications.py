@@ -108,10 +108,9 @@ def notify(
             created_by=principal.name,
             idempotency_key=idempotency_key,
         )
-    except UnknownChannel as exc:
-        raise ApiError(422, str(exc)) from exc
-    except NoChannel as exc:
-        raise ApiError(422, str(exc)) from exc
+    except (UnknownChannel, NoChannel) as exc:
+        # 404: the channel named, or any for this user (preferences), is not there.
+        raise ApiError(404, str(exc)) from exc
     return NotifyOut(
         id=result.ids[0], ids=result.ids, status="duplicate" if result.duplicate else "accepted"
     )

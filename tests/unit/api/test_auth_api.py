@@ -13,7 +13,12 @@ from appliance.security.audit import AuditQuery
 from appliance.security.roles import Role
 from tests.unit.api.conftest import CLIENT, Agent
 
-SAMPLE_PARAMS = {"metric_name": "cpu_percent", "service_name": "zfs", "ref": "test-viewer"}
+SAMPLE_PARAMS = {
+    "metric_name": "cpu_percent",
+    "service_name": "zfs",
+    "ref": "test-viewer",
+    "name": "n1",
+}
 #: The smallest role each route takes; every route not named here takes viewer.
 SMALLEST_ROLE = {
     ("GET", "/metrics"): Role.SCRAPE,
@@ -23,6 +28,10 @@ SMALLEST_ROLE = {
     ("DELETE", "/api/auth/tokens/{ref}"): Role.ADMIN,
     ("POST", "/api/auth/totp/enrol"): Role.ADMIN,
     ("GET", "/api/activity"): Role.ADMIN,
+    ("POST", "/api/notifications/notify"): Role.OPERATOR,
+    ("POST", "/api/notifications/channels"): Role.ADMIN,
+    ("PUT", "/api/notifications/channels/{name}"): Role.ADMIN,
+    ("DELETE", "/api/notifications/channels/{name}"): Role.ADMIN,
 }
 BODIES = {
     "/api/auth/tokens": {"name": "made-by-test", "role": "viewer"},
@@ -68,7 +77,9 @@ def test_a_token_below_the_routes_role_is_403(agent: Agent, method: str, path: s
     needed = SMALLEST_ROLE.get((method, path), Role.VIEWER)
     if needed is Role.SCRAPE:
         pytest.skip("every token may call it")
-    below = {Role.VIEWER: Role.SCRAPE, Role.ADMIN: Role.OPERATOR}[needed]
+    below = {Role.VIEWER: Role.SCRAPE, Role.OPERATOR: Role.VIEWER, Role.ADMIN: Role.OPERATOR}[
+        needed
+    ]
     r = agent.send(method, url(path), token=agent.tokens[below.value], json=BODIES.get(path))
     assert r.status_code == 403, r.text
     error = r.json()["error"]

@@ -161,7 +161,7 @@ def test_an_unknown_channel_is_refused_before_anything_is_written(agent: Agent) 
     r = agent.send(
         "POST", "/api/notifications/notify", token=agent.tokens["operator"], json=SPEC_BODY
     )
-    assert r.status_code == 422
+    assert r.status_code == 404
     assert "no channel 'email'" in r.json()["error"]["reason"]
     assert agent.client.get("/api/notifications").json()["notifications"] == []
 
