@@ -198,3 +198,38 @@ def test_webhook_credentials_reach_the_receiver_and_nothing_else(
     n = agent.client.get("/api/notifications").json()["notifications"][0]
     assert [a["outcome"] for a in n["attempts"]] == ["failed", "delivered"]
     assert n["attempts"][0]["error"]
+
+
+def test_history_filters_and_cursor_pages(agent: Agent, smtp: SmtpReceiver) -> None:
+    add_email(agent, smtp)
+    service(agent).outbox.put_channel(
+        Channel("hook", "webhook", {"url": "http://127.0.0.1:9/h"}), create=True
+    )
+    made = []
+    for user, channel in [("a", "email"), ("b", "email"), ("a", "hook"), ("a", "email")]:
+        body = {**SPEC_BODY, "user_id": user, "channel": channel}
+        made.append(agent.client.post("/api/notifications/notify", json=body).json()["id"])
+    drain(agent)  # the emails go out; the hook (port 9) fails
+
+    def ids(**params: object) -> list[int]:
+        r = agent.client.get("/api/notifications", params=params)
+        assert r.status_code == 200, r.text
+        return [n["id"] for n in r.json()["notifications"]]
+
+    assert ids() == made[::-1]
+    assert ids(user_id="a") == [made[3], made[2], made[0]]
+    assert ids(channel="hook") == [made[2]]
+    assert ids(status="pending") == [made[2]]
+    assert ids(status="delivered", user_id="a") == [made[3], made[0]]
+    assert ids(since=2e9) == [] and ids(until=2e9) == made[::-1]
+    pages, cursor = [], None
+    while True:
+        params: dict[str, object] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        body = agent.client.get("/api/notifications", params=params).json()
+        pages.append([n["id"] for n in body["notifications"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [made[:0:-1], [made[0]]]
