@@ -22,6 +22,9 @@ from api.schemas.notifications import (
     NotificationsOut,
     NotifyIn,
     NotifyOut,
+    PreferenceIn,
+    PreferenceOut,
+    PreferencesOut,
 )
 from appliance.notifications.channels import ChannelError
 from appliance.notifications.models import Channel, Notification, NotifyRequest, Status
@@ -31,6 +34,7 @@ from appliance.notifications.outbox import (
     NoChannel,
     UnknownChannel,
 )
+from appliance.notifications.preferences import Preference
 from appliance.notifications.service import NotificationService
 from appliance.security.roles import Role
 
@@ -194,3 +198,23 @@ def delete_channel(
         return channel_out(service_of(request).outbox.delete_channel(name))
     except UnknownChannel as exc:
         raise ApiError(404, str(exc)) from exc
+
+
+@router.get("/preferences/{user_id}", response_model=PreferencesOut)
+def preferences(
+    request: Request, user_id: str = Path(min_length=1, max_length=200)
+) -> PreferencesOut:
+    """A user's preferences, one per channel (none: notify without a channel refuses)."""
+    prefs = service_of(request).preferences.of(user_id)
+    return PreferencesOut(user_id=user_id, preferences=[PreferenceOut(**asdict(p)) for p in prefs])
+
+
+@router.post("/preferences", response_model=PreferenceOut)
+def set_preference(request: Request, body: PreferenceIn, _: OperatorDep) -> PreferenceOut:
+    """Create or replace a user's preference for one channel (operator)."""
+    audit_as(request, "notification.preference.set", body.user_id, channel=body.channel)
+    try:
+        saved = service_of(request).preferences.put(Preference(**body.model_dump()))
+    except (KeyError, ValueError) as exc:
+        raise ApiError(422, f"invalid preference: {exc}") from exc
+    return PreferenceOut(**asdict(saved))

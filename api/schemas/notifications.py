@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from appliance.notifications.models import KINDS, Severity, Status
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,200}$"
+ZONES: list[JsonValue] = sorted(available_timezones())
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
 class NotifyIn(BaseModel):
@@ -48,7 +51,7 @@ class ChannelIn(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9/._-]{0,200}$",
         description="Name of the secret (Vault KV) holding the credentials.",
     )
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)
 
 
 class ChannelOut(BaseModel):
@@ -95,3 +98,47 @@ class NotificationOut(BaseModel):
 class NotificationsOut(BaseModel):
     notifications: list[NotificationOut]
     next_cursor: int | None
+
+
+class PreferenceIn(BaseModel):
+    """The spec's body ``{"user_id", "channel", "enabled"}``, plus address, minimum severity
+    and quiet hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=200)
+    channel: str = Field(pattern=NAME)
+    enabled: bool = Field(default=True, strict=True)
+    address: str | None = Field(default=None, max_length=500)
+    min_severity: Severity = Severity.INFO
+    quiet_start: str | None = Field(default=None, pattern=HHMM, description="HH:MM, local.")
+    quiet_end: str | None = Field(default=None, pattern=HHMM, description="HH:MM, local.")
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the quiet hours.",
+        json_schema_extra={"enum": ZONES},
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value not in ZONES:
+            raise ValueError(f"unknown time zone {value!r}")
+        return value
+
+
+class PreferenceOut(BaseModel):
+    user_id: str
+    channel: str
+    enabled: bool
+    address: str | None
+    min_severity: Severity
+    quiet_start: str | None
+    quiet_end: str | None
+    timezone: str
+    updated_at: float
+
+
+class PreferencesOut(BaseModel):
+    user_id: str
+    preferences: list[PreferenceOut]

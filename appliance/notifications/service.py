@@ -11,6 +11,7 @@ from appliance.database.repository import Store
 from appliance.notifications.delivery import DeliveryWorker
 from appliance.notifications.models import NotifyRequest
 from appliance.notifications.outbox import NoChannel, NotifyResult, Outbox, Planned
+from appliance.notifications.preferences import Preferences, plan
 from appliance.notifications.settings import NotificationSettings
 from appliance.secrets import SecretManager
 
@@ -20,6 +21,7 @@ class NotificationService:
     settings: NotificationSettings
     outbox: Outbox
     worker: DeliveryWorker
+    preferences: Preferences
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -31,14 +33,25 @@ class NotificationService:
         clock: Callable[[], float] = time.time,
     ) -> NotificationService:
         outbox = Outbox(store, clock)
-        return cls(settings, outbox, DeliveryWorker(outbox, secrets, settings, clock=clock), clock)
+        worker = DeliveryWorker(outbox, secrets, settings, clock=clock)
+        return cls(settings, outbox, worker, Preferences(store, clock), clock)
 
     def plan(self, request: NotifyRequest) -> list[Planned]:
-        """The rows ``notify`` writes: the named channel, to ``to`` (or its default)."""
+        """The rows ``notify`` writes: the named channel, to ``to`` (else the user's address
+        for it, else the channel's default); without a channel, the user's preferences."""
+        prefs = self.preferences.of(request.user_id)
         if request.channel is None:
-            raise NoChannel("no channel given")
-        self.outbox.channel(request.channel)  # UnknownChannel: 422 before anything is written
-        return [Planned(request.channel, request.to)]
+            names = {c.name for c in self.outbox.channels()}
+            planned = plan(request, prefs, names, self.clock())
+            if not planned:
+                raise NoChannel(
+                    f"no channel for {request.user_id}: none named, and their preferences "
+                    f"enable none for severity {request.severity.value}"
+                )
+            return planned
+        self.outbox.channel(request.channel)  # UnknownChannel before anything is written
+        address = next((p.address for p in prefs if p.channel == request.channel), None)
+        return [Planned(request.channel, request.to or address)]
 
     def notify(
         self, request: NotifyRequest, *, created_by: str, idempotency_key: str | None = None

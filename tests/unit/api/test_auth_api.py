@@ -18,6 +18,7 @@ SAMPLE_PARAMS = {
     "service_name": "zfs",
     "ref": "test-viewer",
     "name": "n1",
+    "user_id": "user123",
 }
 #: The smallest role each route takes; every route not named here takes viewer.
 SMALLEST_ROLE = {
@@ -29,6 +30,7 @@ SMALLEST_ROLE = {
     ("POST", "/api/auth/totp/enrol"): Role.ADMIN,
     ("GET", "/api/activity"): Role.ADMIN,
     ("POST", "/api/notifications/notify"): Role.OPERATOR,
+    ("POST", "/api/notifications/preferences"): Role.OPERATOR,
     ("POST", "/api/notifications/channels"): Role.ADMIN,
     ("PUT", "/api/notifications/channels/{name}"): Role.ADMIN,
     ("DELETE", "/api/notifications/channels/{name}"): Role.ADMIN,
