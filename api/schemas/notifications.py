@@ -11,7 +11,7 @@ from appliance.notifications.models import KINDS, Severity, Status
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,200}$"
-ZONES: list[JsonValue] = sorted(available_timezones())
+ZONES: list[JsonValue] = list(sorted(available_timezones()))
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
