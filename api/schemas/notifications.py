@@ -12,6 +12,7 @@ from appliance.notifications.models import KINDS, Severity, Status
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,200}$"
 ZONES: list[JsonValue] = list(sorted(available_timezones()))
+TEMPLATE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
@@ -30,6 +31,12 @@ class NotifyIn(BaseModel):
         default=None, max_length=500, description="Recipient; default: the channel's own."
     )
     severity: Severity = Severity.INFO
+    template: str | None = Field(
+        default=None, pattern=TEMPLATE_NAME, description="A template's name (GET …/templates)."
+    )
+    data: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, max_length=100, description="The template's variables."
+    )
 
 
 class NotifyOut(BaseModel):
@@ -142,3 +149,25 @@ class PreferenceOut(BaseModel):
 class PreferencesOut(BaseModel):
     user_id: str
     preferences: list[PreferenceOut]
+
+
+class TemplateIn(BaseModel):
+    """Jinja2 sources (sandboxed). ``text`` is the plain rendering; ``markdown`` is for chat
+    channels, ``html`` for email (with ``text`` beside it), ``sms`` for SMS (cut to 160)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TEMPLATE_NAME)
+    subject: str = Field(max_length=1000)
+    text: str = Field(max_length=20_000)
+    markdown: str | None = Field(default=None, max_length=20_000)
+    html: str | None = Field(default=None, max_length=50_000)
+    sms: str | None = Field(default=None, max_length=2000)
+
+
+class TemplateOut(TemplateIn):
+    predefined: bool
+
+
+class TemplatesOut(BaseModel):
+    templates: list[TemplateOut]

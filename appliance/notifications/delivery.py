@@ -27,6 +27,7 @@ from appliance.notifications.channels import Delivery, SendResult, send
 from appliance.notifications.models import Channel, Notification, NotifyRequest, Severity, backoff_s
 from appliance.notifications.outbox import Outbox, Planned, UnknownChannel
 from appliance.notifications.settings import NotificationSettings
+from appliance.notifications.templates import Templates, render
 from appliance.secrets import SecretManager
 from appliance.secrets.errors import SecretError
 
@@ -62,8 +63,10 @@ class DeliveryWorker:
         *,
         sender: Sender = send,
         clock: Callable[[], float] = time.time,
+        templates: Templates | None = None,
     ) -> None:
         self._outbox = outbox
+        self._templates = templates
         self._secrets = secrets
         self._settings = settings
         self._send = sender
@@ -100,6 +103,8 @@ class DeliveryWorker:
         limit = asyncio.Semaphore(self._settings.concurrency)
         pending: set[asyncio.Task[None]] = set()
         while True:
+            # Cleared before looking, so a notify committed during the look wakes the next one.
+            self._wake.clear()
             try:
                 batch = await asyncio.to_thread(
                     self._outbox.claim, self._settings.batch, self._settings.lease_s
@@ -113,7 +118,6 @@ class DeliveryWorker:
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             if len(batch) < self._settings.batch:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
 
@@ -140,10 +144,7 @@ class DeliveryWorker:
                 result = SendResult(False, f"channel {channel.name} is disabled", 0.0)
             else:
                 result = self._send(
-                    channel,
-                    credentials,
-                    Delivery(item.id, item.subject, item.message, item.recipient),
-                    s.send_timeout_s,
+                    channel, credentials, self._delivery(item, channel), s.send_timeout_s
                 )
         except UnknownChannel as exc:
             result = SendResult(False, str(exc), 0.0)
@@ -167,6 +168,22 @@ class DeliveryWorker:
             return
         retry_at = now + backoff_s(item.attempt_count + 1, s.backoff_base_s, s.backoff_max_s)
         self._outbox.failed(item.id, item.channel, error, result.duration_ms, retry_at)
+
+    def _delivery(self, item: Notification, channel: Channel) -> Delivery:
+        """The channel kind's rendering of the item's template; its stored subject and message
+        when it has none, or when rendering fails (a template never fails a delivery)."""
+        plain = Delivery(item.id, item.subject, item.message, item.recipient)
+        if item.template is None or self._templates is None:
+            return plain
+        try:
+            template = self._templates.get(item.template)
+            r = render(template, channel.kind, {**item.data, "message": item.message})
+        except Exception as exc:
+            log.warning(
+                "notification %d: template %s not rendered: %s", item.id, item.template, exc
+            )
+            return plain
+        return Delivery(item.id, r.subject, r.text, item.recipient, r.html, r.markdown)
 
     def _credentials(self, channel: Channel) -> dict[str, str]:
         if not channel.secret:

@@ -142,7 +142,7 @@ class Outbox:
         validate(channel)
         now = self._clock()
 
-        def work(c: Connection) -> Channel:
+        def work(c: Connection) -> Channel | Exception:
             table = notification_channels
             old = c.execute(select(table).where(table.c.name == channel.name)).one_or_none()
             values = {
@@ -154,27 +154,34 @@ class Outbox:
             }
             if old is None:
                 if not create:
-                    raise UnknownChannel(channel.name)
+                    return UnknownChannel(channel.name)
                 c.execute(insert(table).values(name=channel.name, created_at=now, **values))
             else:
                 if create:
-                    raise ChannelExists(channel.name)
+                    return ChannelExists(channel.name)
                 c.execute(update(table).where(table.c.name == channel.name).values(**values))
             row = c.execute(select(table).where(table.c.name == channel.name)).one()
             return _channel(row)
 
-        return self._store.run(work, exclusive=True)
+        # Refusals are raised here: the store reports exceptions inside it as its own.
+        result = self._store.run(work, exclusive=True)
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def delete_channel(self, name: str) -> Channel:
-        def work(c: Connection) -> Channel:
+        def work(c: Connection) -> Channel | None:
             table = notification_channels
             row = c.execute(select(table).where(table.c.name == name)).one_or_none()
             if row is None:
-                raise UnknownChannel(name)
+                return None
             c.execute(delete(table).where(table.c.name == name))
             return _channel(row)
 
-        return self._store.run(work, exclusive=True)
+        gone = self._store.run(work, exclusive=True)
+        if gone is None:
+            raise UnknownChannel(name)
+        return gone
 
     # Notify ---------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from appliance.database.repository import Store
 from appliance.notifications.delivery import DeliveryWorker
@@ -13,6 +13,7 @@ from appliance.notifications.models import NotifyRequest
 from appliance.notifications.outbox import NoChannel, NotifyResult, Outbox, Planned
 from appliance.notifications.preferences import Preferences, plan
 from appliance.notifications.settings import NotificationSettings
+from appliance.notifications.templates import Templates, render
 from appliance.secrets import SecretManager
 
 
@@ -22,6 +23,7 @@ class NotificationService:
     outbox: Outbox
     worker: DeliveryWorker
     preferences: Preferences
+    templates: Templates
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -33,8 +35,9 @@ class NotificationService:
         clock: Callable[[], float] = time.time,
     ) -> NotificationService:
         outbox = Outbox(store, clock)
-        worker = DeliveryWorker(outbox, secrets, settings, clock=clock)
-        return cls(settings, outbox, worker, Preferences(store, clock), clock)
+        templates = Templates(store, clock)
+        worker = DeliveryWorker(outbox, secrets, settings, clock=clock, templates=templates)
+        return cls(settings, outbox, worker, Preferences(store, clock), templates, clock)
 
     def plan(self, request: NotifyRequest) -> list[Planned]:
         """The rows ``notify`` writes: the named channel, to ``to`` (else the user's address
@@ -56,7 +59,13 @@ class NotificationService:
     def notify(
         self, request: NotifyRequest, *, created_by: str, idempotency_key: str | None = None
     ) -> NotifyResult:
-        """Written to the outbox (committed) when this returns; delivered by the worker."""
+        """Written to the outbox (committed) when this returns; delivered by the worker.
+        With a template, its plain rendering is stored as subject and message (what the
+        history shows, and the fallback); each channel gets its own rendering at delivery."""
+        if request.template is not None:
+            template = self.templates.get(request.template)  # TemplateNotFound
+            plain = render(template, "text", {**request.data, "message": request.message})
+            request = replace(request, subject=plain.subject, message=plain.text)
         return self.outbox.notify(
             request, self.plan(request), created_by=created_by, idempotency_key=idempotency_key
         )
