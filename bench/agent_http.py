@@ -3,6 +3,8 @@
     .venv/bin/python bench/agent_http.py                      # starts its own agent (empty config)
     .venv/bin/python bench/agent_http.py --url http://10.99.0.11:8013 --floor
     .venv/bin/python bench/agent_http.py --url http://10.99.0.11:8013 --clients 8 --floor
+    .venv/bin/python bench/agent_http.py --url https://10.99.0.11 --cacert CA --token-file F \
+        --paths /health /api/monitoring/metrics --floor        # through the edge, with a token
 
 Target: without --url the agent is started with uvicorn on 127.0.0.1 (free port, SQLite in a
 temp dir, empty config); with --url a running agent is measured as it is deployed.
@@ -31,6 +33,7 @@ import contextlib
 import ipaddress
 import os
 import shlex
+import ssl as ssl_module
 import subprocess
 import sys
 import tempfile
@@ -128,9 +131,37 @@ def own_agent() -> Iterator[str]:
         proc.wait(30)
 
 
+@dataclass
+class Access:
+    """How to reach an HTTPS edge: the CA its certificate chains to, and an API token."""
+
+    cacert: Path | None = None
+    token: str | None = None
+
+    def ssl(self, base: str) -> ssl_module.SSLContext | None:
+        if urlsplit(base).scheme != "https":
+            return None
+        return ssl_module.create_default_context(cafile=str(self.cacert) if self.cacert else None)
+
+    def headers(self, base: str) -> dict[str, str]:
+        # The floor is plain HTTP on the host and takes no token.
+        return {"Authorization": f"Bearer {self.token}"} if self.token and self.ssl(base) else {}
+
+
+ACCESS = Access()
+
+
+def client_for(base: str) -> httpx.Client:
+    context = ACCESS.ssl(base)
+    return httpx.Client(
+        base_url=base, timeout=5, verify=context if context else True,
+        headers=ACCESS.headers(base),
+    )  # fmt: skip
+
+
 def wait_ready(base: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=base, timeout=5) as client:
+    with client_for(base) as client:
         while True:
             try:
                 client.get("/health")
@@ -199,7 +230,7 @@ def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[str
 def fixed_rate(label: str, base: str, path: str, rate: float, seconds: float) -> Result:
     """`rate` requests/s over one keep-alive connection, paced against the schedule."""
     result = Result(label, path)
-    with httpx.Client(base_url=base, timeout=5) as client:
+    with client_for(base) as client:
         for _ in range(50):  # warm-up
             client.get(path)
         interval = 1 / rate
@@ -232,10 +263,13 @@ class KeepAliveClients:
 
     def __init__(self, base: str, path: str, clients: int, seconds: float) -> None:
         url = urlsplit(base)
-        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        self.ssl = ACCESS.ssl(base)
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or (443 if self.ssl else 80)
         self.path, self.clients, self.seconds = path, clients, seconds
+        auth = "".join(f"{k}: {v}\r\n" for k, v in ACCESS.headers(base).items())
         self.request = (
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n{auth}\r\n"
         ).encode()
         self.end = 0.0
 
@@ -254,7 +288,9 @@ class KeepAliveClients:
         return int(head[0].split(" ", 2)[1])
 
     async def client(self, warm: asyncio.Barrier, go: asyncio.Event, result: Result) -> None:
-        reader, writer = await asyncio.open_connection(self.host, self.port)  # TCP_NODELAY set
+        reader, writer = await asyncio.open_connection(  # TCP_NODELAY set
+            self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None
+        )
         try:
             for _ in range(self.WARMUP):
                 await self.get(reader, writer)
@@ -371,7 +407,11 @@ def main() -> None:
     parser.add_argument("--paths", nargs="+", default=["/health", "/health/detailed"])
     parser.add_argument("--floor", action="store_true", help="also measure a stdlib floor")
     parser.add_argument("--floor-via", help="command prefix running a command on the agent's host")
+    parser.add_argument("--cacert", type=Path, help="CA of an https:// edge (the appliance CA)")
+    parser.add_argument("--token-file", type=Path, help="file holding an API token (viewer)")
     args = parser.parse_args()
+    ACCESS.cacert = args.cacert
+    ACCESS.token = args.token_file.read_text().strip() if args.token_file else None
     if args.rate <= 0 or args.clients < 0 or args.seconds <= 0 or args.rounds < 1:
         parser.error("--rate, --seconds and --rounds must be positive, --clients >= 0")
     print_header()
