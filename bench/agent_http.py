@@ -200,13 +200,25 @@ def floor_runner(address: str, via: str | None) -> list[str]:
     )
 
 
+FLOOR_RULE = "bench-floor"  # the comment of the temporary firewall rule
+
+
 @contextlib.contextmanager
 def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[str]:
     """The stdlib floor on the host at `address`; yields its base URL."""
     runner = floor_runner(address, via)
     command = ["python3", "-c", FLOOR_SERVER, address, f"{lifetime:.0f}"]
-    # ssh joins its arguments into one remote shell command line: hand it one, quoted.
-    argv = [*runner, shlex.join(command)] if runner else [sys.executable, *command[1:]]
+    # ssh joins its arguments into one remote shell command line: hand it one, quoted. On a
+    # host with the appliance firewall, the floor's port is let in for the run, then closed.
+    remote = (
+        f"{shlex.join(command)} | {{ read port; "
+        f"nft insert rule inet sovereign input tcp dport $port accept comment {FLOOR_RULE} "
+        f"2>/dev/null; echo $port; cat; }}; "
+        f"nft -a list chain inet sovereign input 2>/dev/null | "
+        f"awk '/{FLOOR_RULE}/ {{print $NF}}' | "
+        f"xargs -r -n1 nft delete rule inet sovereign input handle"
+    )
+    argv = [*runner, remote] if runner else [sys.executable, *command[1:]]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
