@@ -18,6 +18,7 @@ from pyinfra.operations.util import any_changed
 from controller.artifacts import WHEELHOUSE
 from roles.agent import ops
 from roles.agent.config import config_text
+from roles.agent.handover import admin_token_file
 from roles.artifacts import artifact_entry
 from roles.common import ops as common
 from roles.pki.settings import controller_dir
@@ -106,4 +107,5 @@ def hand_over_admin_token(spec: HostSpec) -> None:
         recipients=list(spec.vault.operator_age_recipients) if spec.vault else [],
         url=f"https://{address}{suffix}",
         ca_cert=str(directory / "tls" / "ca.crt"),
+        handed_over=str(earlier) if (earlier := admin_token_file(directory)) else None,
     )

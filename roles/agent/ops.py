@@ -136,7 +136,7 @@ def wheelhouse(
 
 @operation()
 def admin_token(
-    directory: str, recipients: list[str], url: str, ca_cert: str
+    directory: str, recipients: list[str], url: str, ca_cert: str, handed_over: str | None = None
 ) -> Generator[FunctionCommand, None, None]:
     """
     Make the agent's first admin token once: only while its database holds no active admin
@@ -147,9 +147,15 @@ def admin_token(
     + recipients: operator age public keys
     + url: where the agent is reached (written beside the token)
     + ca_cert: the controller's copy of the appliance CA certificate
+    + handed_over: the controller's file of the token handed over before, if there is one
 
-    One fact, AdminTokens: the active admin tokens' names, from the agent's host CLI.
+    One fact, AdminTokens: the active admin tokens' names, from the agent's host CLI (a Python
+    start on the host, ~1 s: read only while the controller holds no handed-over token).
     """
+    if handed_over:
+        host.noop(f"the first admin token was handed over ({handed_over}); move that file "
+                  "away to have the next deploy make another")  # fmt: skip
+        return
     state = host.get_fact(AdminTokens)
     if state["admins"]:
         host.noop(f"the agent has an admin token ({', '.join(state['admins'])})")
