@@ -1,11 +1,15 @@
-"""Notifications: /api/notifications (notify, history, channels)."""
+"""Notifications: /api/notifications (notify, history, channels, preferences, templates) and
+the real-time stream WS /api/notifications/ws/{user_id}."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, WebSocket
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
 
 from api.audit import audit_as
 from api.auth import AdminDep, OperatorDep, StepUpDep, require
@@ -46,8 +50,9 @@ from appliance.notifications.templates import (
     TemplateReadOnly,
 )
 from appliance.security.roles import Role
+from appliance.security.tokens import InvalidToken
 
-router = APIRouter(
+http = APIRouter(
     prefix="/api/notifications",
     tags=["notifications"],
     dependencies=[Depends(require(Role.VIEWER))],
@@ -88,7 +93,7 @@ def notification_out(n: Notification) -> NotificationOut:
     )
 
 
-@router.post("/notify", response_model=NotifyOut, status_code=202, responses=error_responses(404))
+@http.post("/notify", response_model=NotifyOut, status_code=202, responses=error_responses(404))
 def notify(
     request: Request,
     body: NotifyIn,
@@ -131,7 +136,7 @@ def notify(
     )
 
 
-@router.get("", response_model=NotificationsOut)
+@http.get("", response_model=NotificationsOut)
 def history(
     request: Request,
     user_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -153,7 +158,7 @@ def history(
     )
 
 
-@router.get("/channels", response_model=ChannelsOut)
+@http.get("/channels", response_model=ChannelsOut)
 def list_channels(request: Request) -> ChannelsOut:
     """Configured channels: kinds, options and secret names (never secret values)."""
     return ChannelsOut(channels=[channel_out(c) for c in service_of(request).outbox.channels()])
@@ -174,16 +179,14 @@ def _put(request: Request, body: ChannelIn, *, create: bool) -> ChannelOut:
     return channel_out(channel)
 
 
-@router.post(
-    "/channels", response_model=ChannelOut, status_code=201, responses=error_responses(409)
-)
+@http.post("/channels", response_model=ChannelOut, status_code=201, responses=error_responses(409))
 def create_channel(request: Request, body: ChannelIn, _: AdminDep, __: StepUpDep) -> ChannelOut:
     """Add a channel (admin, TOTP step-up)."""
     audit_as(request, "notification.channel.create", body.name, kind=body.kind)
     return _put(request, body, create=True)
 
 
-@router.put("/channels/{name}", response_model=ChannelOut, responses=error_responses(404))
+@http.put("/channels/{name}", response_model=ChannelOut, responses=error_responses(404))
 def replace_channel(
     request: Request,
     body: ChannelIn,
@@ -198,7 +201,7 @@ def replace_channel(
     return _put(request, body, create=False)
 
 
-@router.delete("/channels/{name}", response_model=ChannelOut, responses=error_responses(404))
+@http.delete("/channels/{name}", response_model=ChannelOut, responses=error_responses(404))
 def delete_channel(
     request: Request, _: AdminDep, __: StepUpDep, name: str = Path(pattern=NAME)
 ) -> ChannelOut:
@@ -211,7 +214,7 @@ def delete_channel(
         raise ApiError(404, str(exc)) from exc
 
 
-@router.get("/preferences/{user_id}", response_model=PreferencesOut)
+@http.get("/preferences/{user_id}", response_model=PreferencesOut)
 def preferences(
     request: Request, user_id: str = Path(min_length=1, max_length=200)
 ) -> PreferencesOut:
@@ -220,7 +223,7 @@ def preferences(
     return PreferencesOut(user_id=user_id, preferences=[PreferenceOut(**asdict(p)) for p in prefs])
 
 
-@router.post("/preferences", response_model=PreferenceOut)
+@http.post("/preferences", response_model=PreferenceOut)
 def set_preference(request: Request, body: PreferenceIn, _: OperatorDep) -> PreferenceOut:
     """Create or replace a user's preference for one channel (operator)."""
     audit_as(request, "notification.preference.set", body.user_id, channel=body.channel)
@@ -235,7 +238,7 @@ def template_out(t: Template) -> TemplateOut:
     return TemplateOut(**asdict(t))
 
 
-@router.get("/templates", response_model=TemplatesOut)
+@http.get("/templates", response_model=TemplatesOut)
 def list_templates(request: Request) -> TemplatesOut:
     """Predefined and custom templates."""
     return TemplatesOut(templates=[template_out(t) for t in service_of(request).templates.all()])
@@ -255,7 +258,7 @@ def _save(request: Request, body: TemplateIn, principal: str, *, create: bool) -
     return template_out(saved)
 
 
-@router.post(
+@http.post(
     "/templates", response_model=TemplateOut, status_code=201, responses=error_responses(409)
 )
 def create_template(request: Request, body: TemplateIn, principal: AdminDep) -> TemplateOut:
@@ -265,7 +268,7 @@ def create_template(request: Request, body: TemplateIn, principal: AdminDep) -> 
     return _save(request, body, principal.name, create=True)
 
 
-@router.put("/templates/{name}", response_model=TemplateOut, responses=error_responses(404, 409))
+@http.put("/templates/{name}", response_model=TemplateOut, responses=error_responses(404, 409))
 def replace_template(
     request: Request,
     body: TemplateIn,
@@ -278,7 +281,7 @@ def replace_template(
     return _save(request, body.model_copy(update={"name": name}), principal.name, create=False)
 
 
-@router.delete("/templates/{name}", status_code=204, responses=error_responses(404, 409))
+@http.delete("/templates/{name}", status_code=204, responses=error_responses(404, 409))
 def delete_template(
     request: Request, _: AdminDep, name: str = Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 ) -> None:
@@ -290,3 +293,88 @@ def delete_template(
         raise ApiError(409, str(exc)) from exc
     except TemplateNotFound as exc:
         raise ApiError(404, str(exc)) from exc
+
+
+ws = APIRouter(prefix="/api/notifications", tags=["notifications"])
+#: The subprotocol a browser offers with its token: ``new WebSocket(url, [WS_PROTOCOL, token])``.
+WS_PROTOCOL = "sovereign.bearer"
+
+
+def _ws_token(websocket: WebSocket) -> str | None:
+    """The token from ``Sec-WebSocket-Protocol: sovereign.bearer, <token>`` (browsers cannot
+    set Authorization on a WebSocket; a query parameter would land in access logs and
+    browser history), else from ``Authorization: Bearer`` (other clients)."""
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+    if WS_PROTOCOL in offered:
+        rest = [p for p in offered if p and p != WS_PROTOCOL]
+        return rest[0] if rest else None
+    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _event(n: Notification) -> dict[str, object]:
+    return {"event": "notification", "notification": notification_out(n).model_dump(mode="json")}
+
+
+@ws.websocket("/ws/{user_id}")
+async def stream(
+    websocket: WebSocket,
+    user_id: str,
+    last_id: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> None:
+    """A user's notifications as they are written (viewer): messages
+    ``{"event": "notification", "notification": {…as in GET /api/notifications…}}`` and
+    ``{"event": "heartbeat", "last_id": N}``. Reconnect with ``last_id`` (the
+    last id seen) to get what was missed first, in order. A heartbeat message every
+    ws_heartbeat_s; a client that falls ws_queue_size behind is closed with 1013 (reconnect).
+    Closed with 4401 without a valid token, 4403 below viewer."""
+    runtime = getattr(websocket.app.state, "runtime", None)
+    service: NotificationService | None = getattr(runtime, "notifications", None)
+    security = getattr(runtime, "security", None)
+    token = _ws_token(websocket)
+    if service is None or security is None:
+        await websocket.close(code=1013, reason="the agent's database is not open")
+        return
+    if token is None:
+        await websocket.close(code=4401, reason="a token is needed")
+        return
+    try:
+        info = await run_in_threadpool(security.tokens.verify, token)
+    except InvalidToken:
+        await websocket.close(code=4401, reason="invalid token")
+        return
+    if not info.role.allows(Role.VIEWER):
+        await websocket.close(code=4403, reason="needs role viewer")
+        return
+    offered = websocket.headers.get("sec-websocket-protocol", "")
+    await websocket.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in offered else None)
+    subscriber = service.hub.subscribe(user_id)  # before the backlog: nothing falls between
+    heartbeat = service.settings.ws_heartbeat_s
+    seen = last_id
+    try:
+        while True:
+            backlog = await run_in_threadpool(service.outbox.since_id, user_id, seen)
+            for item in backlog:
+                await websocket.send_json(_event(item))
+                seen = item.id
+            if len(backlog) < 500:
+                break
+        while not subscriber.lagging.is_set():
+            try:
+                item = await asyncio.wait_for(subscriber.queue.get(), heartbeat)
+            except TimeoutError:
+                await websocket.send_json({"event": "heartbeat", "last_id": seen})
+                continue
+            if item.id > seen:
+                await websocket.send_json(_event(item))
+                seen = item.id
+        await websocket.close(code=1013, reason="too far behind: reconnect with last_id")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        service.hub.unsubscribe(subscriber)
+
+
+router = APIRouter()
+router.include_router(http)
+router.include_router(ws)

@@ -115,8 +115,10 @@ class Outbox:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
-        #: Called with each notification id written (the worker's wake-up).
+        #: Called after notify wrote rows (the worker's wake-up).
         self.on_write: Callable[[], None] | None = None
+        #: Called with the user and the ids notify wrote (the real-time hub).
+        self.on_notified: Callable[[str, list[int]], None] | None = None
 
     # Channels -------------------------------------------------------------------------------
 
@@ -257,6 +259,8 @@ class Outbox:
             result = NotifyResult(self._store.run(existing), True)
         if not result.duplicate and self.on_write is not None:
             self.on_write()
+        if not result.duplicate and self.on_notified is not None:
+            self.on_notified(request.user_id, result.ids)
         return result
 
     # The worker's side ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from appliance.notifications.models import NotifyRequest
 from appliance.notifications.outbox import NoChannel, NotifyResult, Outbox, Planned
 from appliance.notifications.preferences import Preferences, plan
 from appliance.notifications.settings import NotificationSettings
+from appliance.notifications.realtime import Hub
 from appliance.notifications.templates import Templates, render
 from appliance.secrets import SecretManager
 
@@ -24,6 +25,7 @@ class NotificationService:
     worker: DeliveryWorker
     preferences: Preferences
     templates: Templates
+    hub: Hub
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -37,7 +39,9 @@ class NotificationService:
         outbox = Outbox(store, clock)
         templates = Templates(store, clock)
         worker = DeliveryWorker(outbox, secrets, settings, clock=clock, templates=templates)
-        return cls(settings, outbox, worker, Preferences(store, clock), templates, clock)
+        hub = Hub(outbox, settings.ws_queue_size)
+        outbox.on_notified = hub.signal
+        return cls(settings, outbox, worker, Preferences(store, clock), templates, hub, clock)
 
     def plan(self, request: NotifyRequest) -> list[Planned]:
         """The rows ``notify`` writes: the named channel, to ``to`` (else the user's address

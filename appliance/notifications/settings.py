@@ -39,3 +39,12 @@ class NotificationSettings(BaseModel):
     internal_channel: str | None = Field(
         default=None, description="The channel the agent's own notifications (dead letters) go to."
     )
+    ws_queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="Notifications a WebSocket client may fall behind by before it is dropped "
+        "(it reconnects with its last id and reads the rest from the database).",
+    )
+    ws_heartbeat_s: float = Field(
+        default=15.0, gt=0, description="A heartbeat message on every idle WebSocket this often."
+    )
