@@ -25,8 +25,9 @@ class NotifyIn(BaseModel):
     user_id: str = Field(min_length=1, max_length=200)
     type: str = Field(default="info", min_length=1, max_length=64, description="Free label.")
     channel: str | None = Field(default=None, pattern=NAME, description="A channel's name.")
-    subject: str = Field(default="", max_length=1000)
-    message: str = Field(default="", max_length=60_000)
+    # Bounded so that any valid body fits the agent's 64 KiB body limit, even \u-escaped.
+    subject: str = Field(default="", max_length=500)
+    message: str = Field(default="", max_length=8000)
     to: str | None = Field(
         default=None, max_length=500, description="Recipient; default: the channel's own."
     )
@@ -158,11 +159,12 @@ class TemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=TEMPLATE_NAME)
-    subject: str = Field(max_length=1000)
-    text: str = Field(max_length=20_000)
-    markdown: str | None = Field(default=None, max_length=20_000)
-    html: str | None = Field(default=None, max_length=50_000)
-    sms: str | None = Field(default=None, max_length=2000)
+    # Bounded so that any valid body fits the agent's 64 KiB body limit, even \u-escaped.
+    subject: str = Field(max_length=300)
+    text: str = Field(max_length=2500)
+    markdown: str | None = Field(default=None, max_length=2500)
+    html: str | None = Field(default=None, max_length=4000)
+    sms: str | None = Field(default=None, max_length=400)
 
 
 class TemplateOut(TemplateIn):

@@ -14,6 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.main import create_app
 from appliance.database.connect import open_sqlite
@@ -95,7 +96,10 @@ def test_fuzz(case: Any, fuzzed: tuple[Any, str]) -> None:
     # The admin token, except where the fuzzer is testing bad or missing credentials.
     negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
     headers = None if negative_headers else {"Authorization": f"Bearer {token}"}
-    response = case.call_and_validate(headers=headers)
+    # A template is Jinja2 source: a schema-valid body that does not compile is a 422 by
+    # design (refused when saved, never a failed delivery later).
+    excluded = [positive_data_acceptance] if "/notifications/templates" in case.path else []
+    response = case.call_and_validate(headers=headers, excluded_checks=excluded)
     assert response.status_code < 500
     if response.status_code >= 400:
         error = response.json()["error"]
