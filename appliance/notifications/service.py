@@ -12,8 +12,8 @@ from appliance.notifications.delivery import DeliveryWorker
 from appliance.notifications.models import NotifyRequest
 from appliance.notifications.outbox import NoChannel, NotifyResult, Outbox, Planned
 from appliance.notifications.preferences import Preferences, plan
-from appliance.notifications.settings import NotificationSettings
 from appliance.notifications.realtime import Hub
+from appliance.notifications.settings import NotificationSettings
 from appliance.notifications.templates import Templates, render
 from appliance.secrets import SecretManager
 
