@@ -44,9 +44,11 @@ def test_https_in_front_of_the_loopback_agent() -> None:
 
 def test_the_client_is_handed_to_the_agent_and_nothing_the_client_wrote() -> None:
     text = site()
-    assert text.count("proxy_set_header X-Forwarded-For $remote_addr;") == 2
+    proxied = text.count("proxy_pass http://sovereign_agent;")
+    assert proxied == 3  # the API, the WebSocket and /docs
+    assert text.count("proxy_set_header X-Forwarded-For $remote_addr;") == proxied
     assert "$proxy_add_x_forwarded_for" not in text
-    assert text.count("proxy_set_header X-Real-IP $remote_addr;") == 2
+    assert text.count("proxy_set_header X-Real-IP $remote_addr;") == proxied
     assert "proxy_set_header X-Request-ID $request_id;" in text
     assert 'proxy_set_header Connection "";' in text and "proxy_http_version 1.1;" in text
 
@@ -116,3 +118,12 @@ def test_agent_on_another_address_is_still_the_upstream() -> None:
 def test_bad_edge_settings_name_the_field(edge: dict[str, Any], field: str) -> None:
     with pytest.raises(RoleSettingsError, match=field):
         spec(edge=edge)
+
+
+def test_notification_websockets_are_upgraded_through_the_edge() -> None:
+    text = site()
+    block = text[text.index("location /api/notifications/ws/ {") :]
+    block = block[: block.index("}")]
+    assert "proxy_set_header Upgrade $http_upgrade;" in block
+    assert 'proxy_set_header Connection "upgrade";' in block
+    assert "proxy_buffering off;" in block
