@@ -128,8 +128,13 @@ def test_kill_9_during_an_outage_and_mid_delivery_loses_nothing(
             r = client.post("/api/notifications/notify", json=body)
             assert r.status_code == 202, r.text
             ids.append(r.json()["id"])
-    # Retrying against the dead SMTP server, then killed.
-    wait_for(lambda: any(n.attempt_count for n in history(outbox)), 10.0, "no attempt made")
+    # Retrying against the dead SMTP server until the breaker opens, then killed. (Waiting for
+    # the failures, not for a time: on a loaded machine each failed attempt takes longer.)
+    wait_for(
+        lambda: sum(a.outcome == "failed" for n in history(outbox) for a in n.attempts) >= 5,
+        60.0,
+        "fewer than 5 failed attempts against the dead SMTP server",
+    )
     agent.kill9()
     assert smtp.counts() == {}
 
