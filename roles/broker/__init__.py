@@ -18,7 +18,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.artifacts import artifact_entry, artifact_path
+from roles.artifacts import artifact_path, install_binary
 from roles.broker.settings import BrokerSettings, resolve_listen_address, resolve_peer_address
 from roles.common import ops as common
 from roles.pki import CA_CERT, TLS_DIR, certificate
@@ -62,21 +62,7 @@ def _template_args(spec: HostSpec) -> dict[str, Any]:
 def install(spec: HostSpec) -> Callable[[], bool]:
     """The broker's binary or package; returns whether it changed (after execution)."""
     if spec.broker.flavour == "tansu":
-        # The manifest's checksum, checked on the host after an upload: no local hashing.
-        entry = artifact_entry(spec, "tansu")
-        source = str(spec.artifacts_dir / str(entry["file"]))
-        common.record_artifact(
-            name="Record the checksum of the tansu broker installed before",
-            dest="/usr/local/bin/tansu",
-            sha256=str(entry["sha256"]),
-        )
-        return common.artifact(
-            name="Install the tansu broker (verified artifact)",
-            src=source,
-            dest="/usr/local/bin/tansu",
-            sha256=str(entry["sha256"]),
-            mode="755",
-        ).did_change
+        return install_binary(spec, "tansu", "the tansu broker", "/usr/local/bin/tansu").did_change
     return _install_redpanda(spec)
 
 

@@ -24,7 +24,7 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from controller.pki import ensure_tls
-from roles.artifacts import artifact_entry
+from roles.artifacts import install_binary
 from roles.common import ops as common
 from roles.pki.settings import controller_dir as pki_dir
 from roles.settings import RoleSettingsError
@@ -227,15 +227,7 @@ def _install(spec: HostSpec, binary: str) -> OperationMeta:
     if cfg.flavour == "openbao" or cfg.hashicorp_source == "artifact":
         openbao = cfg.flavour == "openbao"
         name, what = ("bao", "OpenBao") if openbao else ("vault", "HashiCorp Vault")
-        # The manifest's checksum against the host's install marker: no 180 MB hashed on either
-        # side on a no-op; an upload is checked on the host before it replaces the binary.
-        entry = artifact_entry(spec, name)
-        sha256 = str(entry["sha256"])
-        common.record_artifact(name=f"Record the checksum of the {what} installed before",
-                               dest=binary, sha256=sha256)  # fmt: skip
-        return common.artifact(name=f"Install {what} (verified artifact)",
-                               src=str(spec.artifacts_dir / str(entry["file"])), dest=binary,
-                               sha256=sha256, mode="755")  # fmt: skip
+        return install_binary(spec, name, what, binary)
     # Not exercisable here (vendor unreachable): the vendor's documented apt setup.
     apt.key(name="Trust HashiCorp's apt key", src=HASHICORP_KEY_URL)
     codename = host.get_fact(LinuxDistribution)["release_meta"].get("CODENAME", "bookworm")
