@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sovereign.plan import HostPlan, parse_plan
 from tests.lab.conftest import INVENTORY, PROJECT_ROOT, Deploys, sovereign, ssh
-from tests.lab.inventories.changed_quota import DATASET
+from tests.lab.quota_change import DATASET
 
 CHANGED_QUOTA = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "changed_quota.py")
 

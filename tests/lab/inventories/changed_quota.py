@@ -3,9 +3,7 @@ list exactly that change, and change nothing."""
 
 from roles.zfs.settings import default_datasets
 from sovereign.lab.inventory import lab_hosts
-
-DATASET = "tank/agent"
-QUOTA = "64M"
+from tests.lab.quota_change import DATASET, QUOTA
 
 _datasets = [
     {**d.model_dump(exclude_none=True), **({"quota": QUOTA} if d.name == DATASET else {})}
