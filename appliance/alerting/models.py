@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class AlertLevel(StrEnum):
@@ -68,3 +68,11 @@ class Alert:
     @property
     def name(self) -> str:
         return self.labels.get("alertname", "")
+
+
+class AlertSink(Protocol):
+    """Where evaluated alerts go: the dispatcher (``appliance/alerting/dispatch``). ``submit``
+    is durable when it returns (written to the database); routing, grouping, inhibition,
+    silences and escalation happen behind it."""
+
+    def submit(self, alert: Alert) -> None: ...
