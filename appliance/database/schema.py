@@ -202,3 +202,72 @@ notification_templates = Table(
     Column("created_at", DOUBLE_PRECISION, nullable=False),
     Column("updated_at", DOUBLE_PRECISION, nullable=False),
 )
+
+#: Revision 0005: alert rules (appliance/alerting/rules.py), user-made and built-in (``builtin``
+#: rows are seeded by the agent and may be changed or disabled, not deleted). ``labels`` and
+#: ``annotations`` are JSON objects, ``channels`` a JSON list or NULL (route by the tree).
+#: ``hysteresis`` is how far back past the threshold a firing alert must go to resolve.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("service", Text),
+    Column("metric", Text, nullable=False),
+    Column("condition", Text, nullable=False),
+    Column("threshold", DOUBLE_PRECISION, nullable=False),
+    Column("hysteresis", DOUBLE_PRECISION, nullable=False),
+    Column("for_seconds", DOUBLE_PRECISION, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("channels", Text),
+    Column("enabled", Boolean, nullable=False),
+    Column("builtin", Boolean, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DOUBLE_PRECISION, nullable=False),
+    Column("updated_at", DOUBLE_PRECISION, nullable=False),
+)
+
+#: Revision 0005: each alert's evaluation state, one row per rule and fingerprint, so that a
+#: restarted evaluator resumes (pending since, firing since, last value) instead of starting over.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule_id", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("pending_since", DOUBLE_PRECISION),
+    Column("firing_since", DOUBLE_PRECISION),
+    Column("resolved_at", DOUBLE_PRECISION),
+    Column("last_value", DOUBLE_PRECISION),
+    Column("evaluated_at", DOUBLE_PRECISION, nullable=False),
+    PrimaryKeyConstraint("rule_id", "fingerprint"),
+)
+
+#: Revision 0005: every alert transition (append-only), newest first by ``id``. Each filter of
+#: ``/api/alerts/history`` has an index led by its column and ending in ``id``, so a filtered
+#: page is an index range scan in cursor order. ``rule_id`` is NULL for ``send_alert``.
+alert_history = Table(
+    "alert_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", DOUBLE_PRECISION, nullable=False),
+    Column("rule_id", Text),
+    Column("fingerprint", Text, nullable=False),
+    Column("alertname", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("previous", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("value", DOUBLE_PRECISION),
+    Column("labels", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Index("ix_alert_history_rule_id_id", "rule_id", "id"),
+    Index("ix_alert_history_fingerprint_id", "fingerprint", "id"),
+    Index("ix_alert_history_status_id", "status", "id"),
+    Index("ix_alert_history_severity_id", "severity", "id"),
+    Index("ix_alert_history_ts", "ts"),
+)

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from appliance.database.migrate import compare_type, current, downgrade, upgrade
+from appliance.database.migrate import code_revisions, compare_type, current, downgrade, upgrade
 from appliance.database.schema import (
     metadata,
     notification_attempts,
@@ -109,7 +109,7 @@ def fill(engine: Engine) -> int:
 
 def test_0004_round_trip_keeps_older_rows_and_has_no_drift(agent_db: AgentDatabase) -> None:
     engine = agent_db.engine()
-    upgrade(engine)
+    upgrade(engine, "0004")
     assert current(engine) == ("0004",)
     assert set(NOTIFICATION_TABLES) <= set(inspect(engine).get_table_names())
     tokens = TokenService(agent_db.store())
@@ -127,7 +127,7 @@ def test_0004_round_trip_keeps_older_rows_and_has_no_drift(agent_db: AgentDataba
     assert [t.name for t in tokens.list()] == ["keeper"]
 
     upgrade(engine)
-    assert current(engine) == ("0004",)
+    assert current(engine) == code_revisions()[1]
     assert drift(engine) == []
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(notifications)).scalar() == 0
