@@ -271,3 +271,53 @@ alert_history = Table(
     Index("ix_alert_history_severity_id", "severity", "id"),
     Index("ix_alert_history_ts", "ts"),
 )
+
+#: Revision 0006: the alert dispatcher's view of each alert (appliance/alerting/dispatch):
+#: labels and annotations as JSON, ``received_at`` (when this firing began to be heard of;
+#: group_wait and escalation count from it), acknowledgement and the escalation step reached.
+alert_dispatch = Table(
+    "alert_dispatch",
+    metadata,
+    Column("fingerprint", Text, primary_key=True),
+    Column("labels", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("starts_at", DOUBLE_PRECISION, nullable=False),
+    Column("ends_at", DOUBLE_PRECISION),
+    Column("rule_id", Text),
+    Column("channels", Text),
+    Column("received_at", DOUBLE_PRECISION, nullable=False),
+    Column("updated_at", DOUBLE_PRECISION, nullable=False),
+    Column("acked_by", Text),
+    Column("acked_at", DOUBLE_PRECISION),
+    Column("escalation_step", Integer, nullable=False),
+    Index("ix_alert_dispatch_rule_id", "rule_id"),
+)
+
+#: Revision 0006: alert groups (route and grouping labels): when each started, last notified,
+#: and the firing fingerprints it named then (JSON list); ``seq`` counts its notifications.
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("first_seen_at", DOUBLE_PRECISION, nullable=False),
+    Column("last_flush_at", DOUBLE_PRECISION),
+    Column("last_firing", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+)
+
+#: Revision 0006: silences: label matchers (JSON list of ``label=value``…), start and end.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("matchers", Text, nullable=False),
+    Column("starts_at", DOUBLE_PRECISION, nullable=False),
+    Column("ends_at", DOUBLE_PRECISION, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", DOUBLE_PRECISION, nullable=False),
+    Column("updated_at", DOUBLE_PRECISION, nullable=False),
+    Index("ix_silences_ends_at", "ends_at"),
+)

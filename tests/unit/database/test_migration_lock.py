@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 
 from appliance.database.errors import DatabaseUnavailable
 from appliance.database.migrate import ADVISORY_LOCK_KEY, code_revisions, current, upgrade
+from tests.unit.alerting.test_dispatcher_schema import DISPATCH_TABLES
 from tests.unit.alerting.test_history_schema import ALERT_TABLES
 from tests.unit.conftest import AgentDatabase
 from tests.unit.database.test_notification_schema import NOTIFICATION_TABLES
@@ -68,6 +69,7 @@ def test_agents_starting_together_all_succeed_on_one_schema(agent_db: AgentDatab
         "audit_log",
         *NOTIFICATION_TABLES,
         *ALERT_TABLES,
+        *DISPATCH_TABLES,
         "alembic_version",
     }
     with engine.connect() as connection:

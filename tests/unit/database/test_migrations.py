@@ -17,6 +17,7 @@ from appliance.database.schema import agent_state, metadata, metric_samples
 from appliance.security.audit import AuditEvent, AuditLog
 from appliance.security.roles import Role
 from appliance.security.tokens import InvalidToken, TokenNameTaken, TokenService
+from tests.unit.alerting.test_dispatcher_schema import DISPATCH_TABLES
 from tests.unit.alerting.test_history_schema import ALERT_TABLES
 from tests.unit.conftest import AgentDatabase
 from tests.unit.database import legacy
@@ -50,7 +51,7 @@ def tables(engine: Engine) -> set[str]:
 
 
 def test_code_has_one_head() -> None:
-    assert HEAD == ("0005",)
+    assert HEAD == ("0006",)
 
 
 def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatabase) -> None:
@@ -64,6 +65,7 @@ def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatab
         "audit_log",
         *NOTIFICATION_TABLES,
         *ALERT_TABLES,
+        *DISPATCH_TABLES,
         "alembic_version",
     }
     assert schema_drift(engine) == []
