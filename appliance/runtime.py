@@ -19,6 +19,7 @@ from appliance.health.services import BrokerCheck, PostgresCheck, VaultCheck
 from appliance.infrastructure.service import InfrastructureService
 from appliance.lifecycle import Lifecycle, LifecycleState
 from appliance.monitoring import MonitoringService
+from appliance.notifications.declared import keep_declaring
 from appliance.notifications.service import NotificationService
 from appliance.performance import RequestStats
 from appliance.secrets import SecretManager, build_secret_manager
@@ -57,6 +58,7 @@ class AgentRuntime:
     #: Notifications (outbox, delivery worker); None without a database.
     notifications: NotificationService | None = None
     _pruning: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _declaring: asyncio.Task[object] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(
@@ -137,6 +139,15 @@ class AgentRuntime:
         log.info("agent starting; store %s", self.store.description if self.store else "none")
         if self.store is not None:
             self._prepare_store(self.store)
+        if self.notifications is not None and self.settings.notifications.channels:
+            # The inventory's channels exist before the worker delivers to them.
+            declaring = keep_declaring(
+                self.notifications.outbox, self.settings.notifications.channels
+            )
+            if background:
+                self._declaring = asyncio.create_task(declaring)
+            else:
+                await declaring
         self.sampler.sample_once()
         if background:
             self.sampler.start()
@@ -172,6 +183,9 @@ class AgentRuntime:
         if self._pruning is not None:
             self._pruning.cancel()
             self._pruning = None
+        if self._declaring is not None:
+            self._declaring.cancel()
+            self._declaring = None
         if self.events is not None:
             self.events.close()
             self.events = None

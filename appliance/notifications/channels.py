@@ -12,7 +12,7 @@ kind        options                                                secret fields
 ==========  =====================================================  ==========================
 email       host, port, tls (starttls|ssl|none), from, to          user, password (optional)
 slack       channel (optional)                                     url (the webhook URL)
-teams       —                                                      url (the webhook URL)
+teams       —                                                      url (Workflows webhook URL)
 pagerduty   region (us|eu), source, component                      integration_key, api_key
 twilio      from (E.164), to                                       account_sid, auth_token
 webhook     url (http[s]://host[:port]/path)                       token (optional: Bearer)
@@ -20,6 +20,9 @@ ntfy        url (http[s]://host[:port]), topic                     token or user
 gotify      url (http[s]://host[:port][/path])                     token
 matrix      url (http[s]://host[:port]), room                      user, password
 ==========  =====================================================  ==========================
+
+Teams is a Power Automate "Workflows" webhook (``https://….logic.azure.com:443/workflows/…``):
+Microsoft retired the Office 365 connectors' incoming webhooks, and Apprise posts to Workflows.
 """
 
 from __future__ import annotations
@@ -63,6 +66,15 @@ REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Every credential field a kind's secret may hold (required or optional): never an option.
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    **CREDENTIALS,
+    "email": ("user", "password"),
+    "webhook": ("token",),
+    "ntfy": ("token", "user", "password"),
+}
+
+
 class ChannelError(ValueError):
     """A channel that cannot be used as configured (says which option or field)."""
 
@@ -71,6 +83,12 @@ def validate(channel: Channel) -> None:
     """Refuse a channel whose kind or options cannot make a URL (no secret needed)."""
     if channel.kind not in KINDS:
         raise ChannelError(f"unknown kind {channel.kind!r}; one of {', '.join(KINDS)}")
+    secret_options = sorted(set(channel.options) & set(SECRET_FIELDS[channel.kind]))
+    if secret_options:
+        raise ChannelError(
+            f"option(s) {', '.join(secret_options)} are credentials: put them in the secret the "
+            "channel names, not in its options"
+        )
     missing = [o for o in REQUIRED_OPTIONS[channel.kind] if not channel.options.get(o)]
     if missing:
         raise ChannelError(f"{channel.kind} channel needs option(s) {', '.join(missing)}")
@@ -82,6 +100,8 @@ def validate(channel: Channel) -> None:
             parts = urlsplit(str(channel.options[key]))
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ChannelError(f"option {key} must be an http(s) URL")
+            if parts.username or parts.password:
+                raise ChannelError(f"option {key} must not hold credentials (user:password@)")
     if channel.kind == "email" and channel.options.get("tls", "starttls") not in (
         "starttls",
         "ssl",

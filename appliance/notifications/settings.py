@@ -1,8 +1,54 @@
-"""``[notifications]``: the delivery worker's pace, retries, breaker and dead letter."""
+"""``[notifications]``: the delivery worker's pace, retries, breaker and dead letter, and the
+channels the inventory declares (``channels``; the agent upserts them at start)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from appliance.notifications.channels import ChannelError, validate
+from appliance.notifications.models import Channel
+from appliance.secrets.names import check_secret_name
+
+#: A channel's name, as the API accepts it.
+CHANNEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+ChannelKind = Literal[
+    "email", "slack", "teams", "pagerduty", "twilio", "webhook", "ntfy", "gotify", "matrix"
+]
+
+
+class DeclaredChannel(BaseModel):
+    """A channel the configuration declares: its options are not secret; its credentials are
+    in the secret it names (e.g. ``agent/notify/pager`` in the agent's Vault KV)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=CHANNEL_NAME, description="The channel's name (notify's `channel`).")
+    kind: ChannelKind = Field(description="The Apprise service it delivers through.")
+    options: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="Non-secret options (channels.py lists them per kind)."
+    )
+    secret: str | None = Field(
+        default=None, description="Name of the secret holding the credentials (never values)."
+    )
+    enabled: bool = True
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_name(value)
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        try:
+            validate(self.channel())
+        except ChannelError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def channel(self) -> Channel:
+        return Channel(self.name, self.kind, dict(self.options), self.secret, self.enabled)
 
 
 class NotificationSettings(BaseModel):
@@ -48,3 +94,17 @@ class NotificationSettings(BaseModel):
     ws_heartbeat_s: float = Field(
         default=15.0, gt=0, description="A heartbeat message on every idle WebSocket this often."
     )
+    channels: list[DeclaredChannel] = Field(
+        default_factory=list,
+        description="Channels declared by the deploy (inventory `agent.notifications.channels`): "
+        "created or replaced at start; channels made through the API are left alone.",
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[DeclaredChannel]) -> list[DeclaredChannel]:
+        names = [c.name for c in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"channel name(s) declared twice: {', '.join(twice)}")
+        return value

@@ -17,7 +17,7 @@ from roles.broker.settings import resolve_listen_address as resolve_broker_addre
 from roles.edge.settings import TRUSTED_PROXIES
 from roles.postgres.settings import AGENT_DATABASE, AGENT_DB_ROLE, MONITOR_ROLE, PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error
-from roles.vault.desired import AGENT_DB_SECRET, PG_MONITOR_SECRET
+from roles.vault.desired import AGENT_DB_SECRET, AGENT_SECRETS_PREFIX, PG_MONITOR_SECRET
 from roles.vault.layout import AGENT_ROLE_ID, AGENT_SECRET_ID, CA_CERT
 from roles.vault.settings import VaultServerSettings
 
@@ -75,6 +75,23 @@ def vault_defaults(vault: VaultServerSettings, pg: PostgresSettings) -> dict[str
     }
 
 
+def check_channel_secrets(host: str, config: dict[str, Any]) -> None:
+    """With Vault as the agent's backend, a declared channel's secret must be one its policy
+    lets it read (`agent/…`, roles/vault/desired.py): else every delivery would be refused."""
+    secrets = config.get("secrets")
+    if not isinstance(secrets, dict) or secrets.get("backend") != "vault":
+        return
+    table = config.get("notifications")
+    channels = table.get("channels", []) if isinstance(table, dict) else []
+    for i, channel in enumerate(channels):
+        secret = channel.get("secret")
+        if secret is not None and not str(secret).startswith(AGENT_SECRETS_PREFIX):
+            raise RoleSettingsError(
+                f"host {host}: agent.notifications.channels.{i}.secret: the agent's Vault "
+                f"policy reads only secrets under {AGENT_SECRETS_PREFIX}, got {secret!r}"
+            )
+
+
 def config_text(spec: HostSpec) -> str:
     """agent.toml, validated by the agent's own settings model before it is rendered."""
     cfg = spec.agent
@@ -87,4 +104,5 @@ def config_text(spec: HostSpec) -> str:
         raise RoleSettingsError(
             f"host {spec.name}: invalid `agent.config`:\n{format_validation_error('agent', exc)}"
         ) from None
+    check_channel_secrets(spec.name, config)
     return "# Managed by Sovereign Appliance (roles/agent).\n" + tomli_w.dumps(config)

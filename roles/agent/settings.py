@@ -6,7 +6,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from appliance.notifications.settings import DeclaredChannel
 from roles.settings import check_ip
+
+
+class AgentNotifications(BaseModel):
+    """`agent.notifications`: what the deploy tells the agent about notifications."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[DeclaredChannel] = Field(
+        default_factory=list,
+        description="Channels the agent creates or replaces at start (name, kind, non-secret "
+        "options, the name of the secret holding the credentials: under `agent/` in Vault KV, "
+        "put there with `sovereign vault put-channel-secret`). Channels made through the API "
+        "are left alone.",
+    )
 
 
 class AgentRoleSettings(BaseModel):
@@ -23,6 +38,7 @@ class AgentRoleSettings(BaseModel):
         default_factory=dict,
         description="More agent settings (appliance/config.py), rendered into agent.toml.",
     )
+    notifications: AgentNotifications = Field(default_factory=AgentNotifications)
 
     @field_validator("listen_address")
     @classmethod
@@ -35,6 +51,9 @@ class AgentRoleSettings(BaseModel):
         for key in ("host", "port", "config_file"):
             if key in value:
                 raise ValueError(f"`{key}` is set by the role: use agent.listen_address/port")
+        notifications = value.get("notifications")
+        if isinstance(notifications, dict) and "channels" in notifications:
+            raise ValueError("declare channels in agent.notifications.channels")
         return value
 
 
@@ -57,4 +76,10 @@ def render_config(
     config = {"host": address, "port": cfg.port, **defaults, **cfg.config}
     if isinstance(defaults.get("security"), dict) and isinstance(cfg.config.get("security"), dict):
         config["security"] = {**defaults["security"], **cfg.config["security"]}
+    if cfg.notifications.channels:
+        table = config.get("notifications")
+        config["notifications"] = {
+            **(table if isinstance(table, dict) else {}),
+            "channels": [c.model_dump(exclude_none=True) for c in cfg.notifications.channels],
+        }
     return config

@@ -16,6 +16,8 @@ AGENT_TRANSIT_KEY = "agent"
 PG_MONITOR_SECRET = "postgres/sovereign"  # noqa: S105 - a path; the agent's own PostgreSQL role (see roles/postgres)
 # The password of the role the agent keeps its database as (roles/postgres: AGENT_DB_ROLE).
 AGENT_DB_SECRET = "postgres/sovereign_agent"  # noqa: S105 - a path, not a password
+# The agent's own secrets (notification channels' credentials among them): all it may write.
+AGENT_SECRETS_PREFIX = "agent/"
 # Both AppRoles log in from the host itself (the agent on loopback, the deploy through its SSH
 # tunnel to loopback): a leaked secret-id is useless from anywhere else.
 LOOPBACK = ["127.0.0.1/32"]
@@ -43,10 +45,10 @@ class Desired:
 
 def agent_policy(kv: str, transit: str) -> str:
     return f"""# Managed by Sovereign Appliance (roles/vault): the agent reads its own secrets only.
-path "{kv}/data/agent/*" {{
+path "{kv}/data/{AGENT_SECRETS_PREFIX}*" {{
   capabilities = ["create", "read", "update", "delete"]
 }}
-path "{kv}/metadata/agent/*" {{
+path "{kv}/metadata/{AGENT_SECRETS_PREFIX}*" {{
   capabilities = ["read", "list"]
 }}
 path "{kv}/data/{PG_MONITOR_SECRET}" {{
