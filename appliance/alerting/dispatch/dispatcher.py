@@ -1,0 +1,253 @@
+"""The dispatcher: the AlertSink evaluation submits to, and the loop that sends due groups.
+
+``submit`` writes the alert to the database before it returns. ``tick`` reads everything
+back (alerts, groups, silences), decides with the pure modules what is due, enqueues it
+through the NotificationService and then records it in the group. Each notification's
+idempotency key is the group's key, its sequence number and a digest of what it names: a
+crash between the enqueue and the record makes the next tick enqueue the same key, which the
+outbox answers with the rows it already has, so nothing is sent twice; and since every
+decision is made from stored state, a restart neither repeats early nor forgets a resolve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from appliance.alerting.dispatch.escalation import Escalate, escalation
+from appliance.alerting.dispatch.grouping import GroupState, after, decide, finished, first_seen
+from appliance.alerting.dispatch.routing import resolve_receivers
+from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
+from appliance.alerting.dispatch.store import DispatchStore
+from appliance.alerting.dispatch.view import AlertView, Group, groups, iso, message_data, views
+from appliance.alerting.models import Alert, AlertStatus
+from appliance.notifications.models import NotifyRequest, Severity
+from appliance.notifications.outbox import UnknownChannel
+from appliance.notifications.service import NotificationService
+
+log = logging.getLogger(__name__)
+
+#: ``created_by`` of the dispatcher's notifications (idempotency keys are unique per caller).
+CREATED_BY = "alerting"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One notification the tick enqueued (or found already enqueued after a crash)."""
+
+    key: str
+    channels: tuple[str, ...]
+    ids: tuple[int, ...]
+    firing: tuple[str, ...]
+    resolved: tuple[str, ...]
+
+
+@dataclass
+class Dispatcher:
+    store: DispatchStore
+    notifications: NotificationService
+    settings: DispatchSettings = field(default_factory=DispatchSettings)
+    clock: Callable[[], float] = time.time
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+
+    # AlertSink ------------------------------------------------------------------------------
+
+    def submit(self, alert: Alert) -> None:
+        """Durable when it returns. Only firing and resolved matter here (pending, inactive
+        and nodata are the evaluator's business)."""
+        if alert.status not in (AlertStatus.FIRING, AlertStatus.RESOLVED):
+            return
+        if self.store.upsert(alert, self.clock()):
+            self.wake()
+
+    # Routing --------------------------------------------------------------------------------
+
+    def routing(self) -> RoutingSettings:
+        """The routing in force: the one an admin set through the API, unless the agent's
+        configuration (routing as code) changed since, which then wins again."""
+        configured = self.settings.routing
+        override = self.store.routing_override()
+        if override is None or override.get("base") != routing_digest(configured):
+            return configured
+        try:
+            return RoutingSettings.model_validate(override["routing"])
+        except (KeyError, ValidationError) as exc:
+            log.error("stored alert routing unusable, using the configured one: %s", exc)
+            return configured
+
+    def set_routing(self, routing: RoutingSettings) -> None:
+        value = {
+            "base": routing_digest(self.settings.routing),
+            "routing": routing.model_dump(mode="json", by_alias=True),
+        }
+        self.store.set_routing_override(value, self.clock())
+        self.wake()
+
+    # What is going on -----------------------------------------------------------------------
+
+    def view(self, now: float | None = None) -> list[AlertView]:
+        now = self.clock() if now is None else now
+        return views(self.store.alerts(), self.store.silences(), self.routing(), now)
+
+    # The tick -------------------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> list[Sent]:
+        """Send what is due now; returns what was enqueued."""
+        now = self.clock() if now is None else now
+        routing = self.routing()
+        alert_views = views(self.store.alerts(), self.store.silences(), routing, now)
+        states = self.store.groups()
+        channels = [(c.name, c.kind, c.enabled) for c in self.notifications.outbox.channels()]
+        sent: list[Sent] = []
+        live = groups(alert_views)
+        for key, group in live.items():
+            members = [v.member() for v in group.members]
+            stored = states.get(key)
+            state = stored or GroupState(key, first_seen(members, None, now), None, frozenset(), 0)
+            if finished(members, state):
+                if stored is not None:
+                    self.store.drop_groups([key])
+                continue
+            flush = decide(members, state, group.route.timers, now)
+            if flush is None:
+                continue
+            if flush.sends:
+                sent.append(self._send_group(group, flush.firing, flush.resolved, state, channels))
+            self.store.save_group(after(state, flush, now))
+        self.store.drop_groups([k for k in states if k not in live])
+        for v in alert_views:
+            sent.extend(self._escalate(v, routing, channels, now))
+        owed = {fp for s in states.values() for fp in s.last_firing}
+        self.store.prune_resolved(now - self.settings.resolved_retention_s, sorted(owed))
+        return sent
+
+    def _send_group(
+        self,
+        group: Group,
+        firing: Sequence[str],
+        resolved: Sequence[str],
+        state: GroupState,
+        channels: Sequence[tuple[str, str, bool]],
+    ) -> Sent:
+        by_fp = {v.alert.fingerprint: v.alert for v in group.members}
+        data = message_data(group.labels, [by_fp[f] for f in firing], [by_fp[f] for f in resolved])
+        digest = hashlib.sha256(f"{','.join(firing)}|{','.join(resolved)}".encode()).hexdigest()
+        key = f"alert:{group.key}:{state.seq + 1}:{digest[:16]}"
+        template = "alert_firing" if firing else "alert_resolved"
+        return self._notify(key, group.route.receivers, channels, template, data, firing, resolved)
+
+    def _escalate(
+        self,
+        v: AlertView,
+        routing: RoutingSettings,
+        channels: Sequence[tuple[str, str, bool]],
+        now: float,
+    ) -> list[Sent]:
+        a = v.alert
+        step: Escalate | None = escalation(
+            a.labels,
+            received_at=a.received_at,
+            steps_done=a.escalation_step,
+            firing=a.firing,
+            acked=v.acked,
+            suppressed=v.suppressed,
+            policies=routing.escalation_policies,
+            now=now,
+        )
+        if step is None:
+            return []
+        data = message_data({}, [a], [])
+        data["alert"] = f"{data['alert']} (escalated: {step.policy} step {step.step})"
+        data["summary"] += f"\nUnacknowledged since {iso(a.received_at)}."
+        key = f"escalate:{a.fingerprint}:{a.received_at!r}:{step.policy}:{step.step}"
+        sent = self._notify(
+            key, step.receivers, channels, "alert_firing", data, [a.fingerprint], []
+        )
+        self.store.escalated(a.fingerprint, step.step)
+        return [sent]
+
+    def _notify(
+        self,
+        key: str,
+        receivers: Sequence[str],
+        channels: Sequence[tuple[str, str, bool]],
+        template: str,
+        data: dict[str, str],
+        firing: Sequence[str],
+        resolved: Sequence[str],
+    ) -> Sent:
+        """One notify per channel, each with its own idempotency key (a retry after a crash
+        halfway through the channels adds only the missing ones)."""
+        names = resolve_receivers(receivers, channels)
+        if not names:
+            log.warning("alert notification %s: receivers %s name no channel", key, receivers)
+        ids: list[int] = []
+        for name in names:
+            request = NotifyRequest(
+                user_id=self.settings.user_id,
+                subject="",
+                message=data["summary"],
+                type="alert",
+                channel=name,
+                severity=Severity(data["severity"]),
+                template=template,
+                data=dict(data),
+            )
+            try:
+                result = self.notifications.notify(
+                    request, created_by=CREATED_BY, idempotency_key=f"{key}:{name}"
+                )
+            except UnknownChannel:
+                log.warning("alert notification %s: channel %s is gone", key, name)
+                continue
+            ids.extend(result.ids)
+        return Sent(key, tuple(names), tuple(ids), tuple(firing), tuple(resolved))
+
+    # Acknowledgement ------------------------------------------------------------------------
+
+    def ack(self, fingerprints: Sequence[str], by: str) -> list[str]:
+        return self.store.ack(fingerprints, by, self.clock())
+
+    # The loop -------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Tick soon (thread-safe: submit runs in the evaluator's or a request's thread)."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="alert-dispatch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._loop = None
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            self._wake.clear()
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                log.exception("alert dispatch tick failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
+
+
+def routing_digest(routing: RoutingSettings) -> str:
+    return hashlib.sha256(routing.model_dump_json(by_alias=True).encode()).hexdigest()

@@ -1,0 +1,65 @@
+"""``[alerting.routing]``: the route tree, inhibit rules, escalation policies and timers
+(routing as code: rendered from the host spec, replaceable by an admin through the API).
+The defaults are the seed's severity routing."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from appliance.alerting.dispatch.escalation import EscalationPolicy
+from appliance.alerting.dispatch.inhibition import InhibitRule
+from appliance.alerting.dispatch.routing import Route, Timers, severity_tree
+
+
+def default_inhibit_rules() -> list[InhibitRule]:
+    """A FAULTED pool mutes the quota alerts of its datasets (same ``pool`` label)."""
+    return [
+        InhibitRule(
+            source_matchers=["alertname=~(?i).*pool.*", "state=FAULTED"],
+            target_matchers=["alertname=~(?i).*quota.*"],
+            equal=["pool"],
+        )
+    ]
+
+
+class RoutingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    route: Route = Field(default_factory=severity_tree, description="The route tree's root.")
+    inhibit_rules: list[InhibitRule] = Field(default_factory=default_inhibit_rules)
+    escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    group_wait_s: float = Field(
+        default=30.0, ge=0, le=86_400, description="A new group waits this long for others."
+    )
+    group_interval_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="Changes to a group: at most this often."
+    )
+    repeat_interval_s: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        le=30 * 86_400,
+        description="Still firing and unchanged: sent again after this long.",
+    )
+
+    @property
+    def timers(self) -> Timers:
+        return Timers(self.group_wait_s, self.group_interval_s, self.repeat_interval_s)
+
+
+class DispatchSettings(BaseModel):
+    """How the dispatcher runs (not routing): its pace and whom notifications are for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Run the dispatch loop in the agent.")
+    tick_s: float = Field(default=1.0, gt=0, le=60, description="How often due groups are sent.")
+    user_id: str = Field(
+        default="alerts",
+        min_length=1,
+        max_length=200,
+        description="The notifications' user (their history; a user's address per channel).",
+    )
+    resolved_retention_s: float = Field(
+        default=7 * 86_400.0, gt=0, description="Resolved alerts are kept this long."
+    )
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)

@@ -1,0 +1,220 @@
+"""The dispatcher on the agent's database (SQLite and PostgreSQL) with real channels: the
+seed's severity routing, group_wait batching, repeat_interval, silences, inhibition,
+escalation and acknowledgement. The clock is the test's; ticks are called, never awaited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from appliance.alerting.dispatch.escalation import EscalationPolicy, EscalationStep
+from appliance.alerting.dispatch.routing import Route
+from appliance.alerting.dispatch.store import DispatchStore
+from appliance.alerting.models import AlertLevel, AlertStatus
+from appliance.notifications.models import Status
+from tests.unit.alerting.dispatch_support import ROUTING, T0, alert, make_world, resolved
+from tests.unit.conftest import AgentDatabase
+from tests.unit.notifications.receivers import WebhookReceiver
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+EVERYTHING = ["hook", "oncall-pd", "oncall-sms", "ops-mail", "team-slack"]
+
+
+def test_severity_routing_reaches_the_seeds_receivers_and_really_delivers(
+    agent_db: AgentDatabase, webhook: WebhookReceiver
+) -> None:
+    world = make_world(agent_db.store(), webhook.url)
+    d = world.dispatcher()
+    d.submit(alert("DiskFull", AlertLevel.CRITICAL))
+    d.submit(alert("PoolDegraded", AlertLevel.ERROR))
+    d.submit(alert("LoadHigh", AlertLevel.WARNING))
+    d.submit(alert("Upgraded", AlertLevel.INFO))
+    assert d.tick() == []  # group_wait
+    world.clock.advance(30)
+    assert len(d.tick()) == 4
+    assert world.channels_of("DiskFull") == EVERYTHING
+    assert world.channels_of("PoolDegraded") == ["ops-mail", "team-slack"]
+    assert world.channels_of("LoadHigh") == ["team-slack"]
+    assert world.channels_of("Upgraded") == ["team-slack"]
+    critical = next(n for n in world.sent() if n.channel == "hook")
+    assert critical.subject == "[CRITICAL] DiskFull firing on appliance"
+    assert critical.severity.value == "critical"
+    # The webhook (the one channel with a receiver here) gets the critical alert, once.
+    hook_ids = [n.id for n in world.sent() if n.channel == "hook"]
+    for n in world.sent():
+        if n.channel != "hook":
+            world.service.outbox.delivered(n.id, n.channel, 0.0)  # no vendor in this test
+    assert world.deliver() == 1
+    (post,) = webhook.delivered()
+    assert "DiskFull" in post["json"]["title"] and "DiskFull summary" in post["json"]["message"]
+    assert world.service.outbox.get(hook_ids[0]).status is Status.DELIVERED  # type: ignore[union-attr]
+
+
+def test_group_wait_batches_alerts_of_one_group_into_one_notification(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    d.submit(alert("DiskFull", mount="/"))
+    world.clock.advance(10)
+    d.submit(alert("DiskFull", mount="/var"))
+    world.clock.advance(19)
+    assert d.tick() == []
+    world.clock.advance(1)
+    (sent,) = d.tick()
+    assert len(sent.firing) == 2 and sent.channels == ("team-slack",)
+    (n,) = world.sent()
+    assert "mount=/," in n.message and "mount=/var," in n.message
+    assert d.tick() == []
+
+
+def test_a_firing_alert_is_not_renotified_before_its_repeat_interval(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    a = alert("LoadHigh")
+    d.submit(a)
+    world.clock.advance(30)
+    assert len(d.tick()) == 1
+    for _ in range(59):  # re-submitted on every evaluation, ticked every minute
+        world.clock.advance(60)
+        d.submit(a)
+        assert d.tick() == []
+    world.clock.advance(59)
+    assert d.tick() == []  # 3599 s since the first
+    world.clock.advance(1)
+    (again,) = d.tick()
+    assert again.firing == (a.fingerprint,)
+    assert len(world.sent()) == 2
+
+
+def test_a_resolve_is_sent_after_group_interval_and_only_for_alerts_sent_firing(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    a = alert("LoadHigh")
+    d.submit(a)
+    world.clock.advance(30)
+    d.tick()
+    world.clock.advance(60)
+    d.submit(resolved(a, world.clock.now))
+    assert d.tick() == []  # group_interval since the first notification
+    world.clock.advance(240)
+    (sent,) = d.tick()
+    assert sent.firing == () and sent.resolved == (a.fingerprint,)
+    assert world.sent()[-1].subject == "[RESOLVED] LoadHigh on appliance"
+    # Fired and resolved within group_wait: nobody heard of it, nobody is told.
+    b = alert("Blip")
+    d.submit(b)
+    world.clock.advance(5)
+    d.submit(resolved(b, world.clock.now))
+    world.clock.advance(3600)
+    assert d.tick() == []
+
+
+def test_a_silence_suppresses_a_firing_alert_and_its_expiry_releases_it(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    store = d.store
+    silence = store.add_silence(
+        ["alertname=PoolScrub", "pool=~tank.*"], T0, T0 + 3600, "operator", "scrub window", T0
+    )
+    d.submit(alert("PoolScrub", pool="tank"))
+    d.submit(alert("PoolScrub", pool="backup"))
+    world.clock.advance(30)
+    (sent,) = d.tick()
+    assert sent.firing == (alert("PoolScrub", pool="backup").fingerprint,)
+    active = {v.alert.labels["pool"]: v.silenced_by for v in d.view()}
+    assert active == {"tank": (silence.id,), "backup": ()}
+    world.clock.advance(600)
+    assert d.tick() == []
+    store.expire_silence(silence.id, world.clock.now)
+    (released,) = d.tick()
+    assert len(released.firing) == 2
+
+
+def test_an_inhibited_alert_is_not_sent(agent_db: AgentDatabase) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    d.submit(alert("PoolState", AlertLevel.CRITICAL, pool="tank", state="FAULTED"))
+    d.submit(alert("DatasetQuota", pool="tank", dataset="tank/home"))
+    d.submit(alert("DatasetQuota", pool="backup", dataset="backup/home"))
+    world.clock.advance(30)
+    d.tick()
+    assert world.channels_of("PoolState") == EVERYTHING[1:]
+    (quota,) = [n.message for n in world.sent() if "DatasetQuota" in n.subject]
+    assert "backup/home" in quota and "tank/home" not in quota
+    inhibited = {v.alert.labels.get("dataset"): v.inhibited for v in d.view()}
+    assert inhibited == {None: False, "tank/home": True, "backup/home": False}
+
+
+def test_an_unacknowledged_critical_alert_escalates_and_an_acknowledged_one_does_not(
+    agent_db: AgentDatabase,
+) -> None:
+    routing = ROUTING.model_copy(
+        update={
+            "escalation_policies": [
+                EscalationPolicy(
+                    name="oncall",
+                    steps=[
+                        EscalationStep(after_minutes=15, receivers=["oncall-sms"]),
+                        EscalationStep(after_minutes=30, receivers=["ops-mail"]),
+                    ],
+                )
+            ],
+            "route": Route(receivers=["team-slack"], group_by=["alertname"]),
+        }
+    )
+    world = make_world(agent_db.store(), routing=routing)
+    d = world.dispatcher()
+    left, taken = alert("PoolFaulted", AlertLevel.CRITICAL), alert("Raid", AlertLevel.CRITICAL)
+    d.submit(left)
+    d.submit(taken)
+    world.clock.advance(30)
+    d.tick()
+    assert d.ack([taken.fingerprint], "operator") == [taken.fingerprint]
+    world.clock.advance(14 * 60)
+    assert d.tick() == []
+    world.clock.advance(60)
+    (step1,) = d.tick()
+    assert step1.channels == ("oncall-sms",) and step1.firing == (left.fingerprint,)
+    assert "escalated: oncall step 1" in world.sent()[-1].subject
+    assert d.tick() == []
+    world.clock.advance(15 * 60)
+    (step2,) = d.tick()
+    assert step2.channels == ("ops-mail",)
+    assert not [n for n in world.sent() if "Raid" in n.subject and n.channel != "team-slack"]
+
+
+def test_explicit_channels_bypass_the_tree_but_not_silences(agent_db: AgentDatabase) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    base = alert("Custom", AlertLevel.CRITICAL)
+    d.submit(replace(base, channels=("ops-mail",)))
+    world.clock.advance(30)
+    (sent,) = d.tick()
+    assert sent.channels == ("ops-mail",)
+
+
+@pytest.mark.parametrize("status", [AlertStatus.PENDING, AlertStatus.INACTIVE, AlertStatus.NODATA])
+def test_states_other_than_firing_and_resolved_are_not_kept(
+    agent_db: AgentDatabase, status: AlertStatus
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    d.submit(alert("X", status=status))
+    d.submit(resolved(alert("Y"), T0))
+    assert DispatchStore(world.store).alerts() == []
