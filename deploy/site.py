@@ -9,6 +9,7 @@ from roles.broker import broker
 from roles.connection import send_without_delay
 from roles.edge import edge
 from roles.firewall import firewall
+from roles.mail import mail
 from roles.pki import pki
 from roles.postgres import postgres
 from roles.spec import current_host_spec
@@ -26,5 +27,7 @@ postgres(spec=spec)
 if spec.vault is not None:
     vault(spec=spec)  # after postgres: moves its generated passwords in
 broker(spec=spec)
+if spec.mail.enabled:
+    mail(spec=spec)  # before the agent: its `email` channel sends through it
 agent(spec=spec)
 edge(spec=spec)

@@ -24,6 +24,7 @@ from roles.broker.settings import resolve_listen_address as resolve_broker_addre
 from roles.edge.plan import agent_body_limit
 from roles.edge.settings import EdgeSettings
 from roles.firewall.settings import FirewallSettings
+from roles.mail.settings import MailSettings
 from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error, parse_settings
@@ -37,7 +38,7 @@ T = TypeVar("T")
 # The keys a host's data may carry besides pyinfra's own connection settings.
 APPLIANCE_KEYS = frozenset({
     "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
-    "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks",
+    "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
 PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
@@ -65,6 +66,7 @@ class HostSpec(BaseModel):
     pki: PkiSettings
     edge: EdgeSettings
     firewall: FirewallSettings
+    mail: MailSettings = MailSettings()
 
 
 def resolve_storage(
@@ -168,13 +170,14 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
     firewall = section(
         lambda: parse_settings(FirewallSettings, "firewall", data.get("firewall"), name)
     )
+    mail = section(lambda: parse_settings(MailSettings, "mail", data.get("mail"), name))
     subnet = section(lambda: _subnet(data.get("appliance_subnet"), name))
     peers = section(lambda: _peers(data.get("peers"), name))
     ssh_port = section(lambda: _ssh_port(data.get("ssh_port"), name))
     if problems:
         raise RoleSettingsError("\n".join(problems))
     assert backend and base and storage and agent and postgres and broker  # no problems
-    assert pki and edge and firewall and peers is not None and ssh_port
+    assert pki and edge and firewall and mail and peers is not None and ssh_port
     ssh_hostname = data.get("ssh_hostname")
     artifacts = data.get("artifacts_dir")
     spec = HostSpec(
@@ -195,6 +198,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         pki=pki,
         edge=edge,
         firewall=firewall,
+        mail=mail,
     )
     _check_derived(spec)
     return spec

@@ -14,6 +14,21 @@ def current_lab_name() -> str:
     return validate_lab_name(os.environ.get("SOVEREIGN_LAB", DEFAULT_LAB))
 
 
+def lab_email_channel(host_name: str) -> dict[str, Any]:
+    """The lab's `email` channel: the host's own postfix, plain SMTP over loopback."""
+    return {
+        "name": "email",
+        "kind": "email",
+        "options": {
+            "host": "127.0.0.1",
+            "port": 25,
+            "tls": "none",
+            "from": f"appliance@{host_name}.lab.test",
+            "to": f"ops@{host_name}.lab.test",
+        },
+    }
+
+
 def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     name = name or current_lab_name()
     state = load_state(name)
@@ -51,6 +66,10 @@ def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
                     "roles": [{"name": "nextcloud"}],
                     "databases": [{"name": "nextcloud", "owner": "nextcloud"}],
                 },
+                # postfix on loopback keeps every message in a local Maildir (nothing leaves
+                # the lab); the agent's `email` channel sends through it.
+                "mail": {"capture": True},
+                "agent": {"notifications": {"channels": [lab_email_channel(host.name)]}},
             },
         )
         for host in state.hosts.values()

@@ -1,0 +1,83 @@
+"""The mail role's decisions: postfix's main.cf (loopback only; TLS required to a relay; the
+lab's capture into a local Maildir), and its settings validated in the host spec."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from roles.mail.plan import main_cf
+from roles.mail.settings import MailSettings
+from roles.settings import RoleSettingsError
+from roles.spec import parse_host_spec
+from sovereign.lab.inventory import lab_email_channel
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "roles" / "mail"
+DISKS = [f"/dev/disk/by-id/d{n}" for n in range(6)]
+
+
+def rendered(settings: MailSettings, host: str = "appliance-1") -> dict[str, str]:
+    """main.cf as postconf would read it: name → value (comments and blanks dropped)."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)  # noqa: S701 - a config file, not HTML
+    text = env.get_template("main.cf.j2").render(cf=asdict(main_cf(settings, host)))
+    pairs = [line.split("=", 1) for line in text.splitlines() if line and line[0] not in "# "]
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def test_postfix_listens_on_loopback_only_and_relays_for_this_host_alone() -> None:
+    cf = rendered(MailSettings())
+    assert cf["inet_interfaces"] == "loopback-only" and cf["mynetworks"] == "127.0.0.0/8"
+    assert cf["smtpd_relay_restrictions"].startswith("permit_mynetworks")
+    assert cf["myhostname"] == "appliance-1" and cf["relayhost"] == ""
+    assert cf["smtp_tls_security_level"] == "may"
+    assert "virtual_alias_maps" not in cf
+
+
+def test_a_relay_is_reached_over_tls_only() -> None:
+    cf = rendered(MailSettings(relayhost="[smtp.example.com]:587", hostname="nas.example.com"))
+    assert cf["relayhost"] == "[smtp.example.com]:587"
+    assert cf["smtp_tls_security_level"] == "encrypt"
+    assert cf["myhostname"] == "nas.example.com"
+
+
+def test_capture_sends_every_recipient_to_the_local_sink_maildir() -> None:
+    cf = rendered(MailSettings(capture=True))
+    assert cf["virtual_alias_maps"] == "static:mailsink"
+    assert cf["home_mailbox"] == "Maildir/"
+
+
+def host(**data: Any) -> dict[str, Any]:
+    return {"ssh_hostname": "192.0.2.1", "storage": {"disks": DISKS}, **data}
+
+
+@pytest.mark.parametrize(
+    ("mail", "field"),
+    [
+        ({"relayhost": "smtp.example.com:587; rm -rf /"}, "mail.relayhost"),
+        ({"hostname": "-bad-"}, "mail.hostname"),
+        ({"capture": "sometimes"}, "mail.capture"),
+        ({"relay": "x"}, "mail.relay"),
+    ],
+)
+def test_bad_mail_settings_name_the_field(mail: dict[str, Any], field: str) -> None:
+    with pytest.raises(RoleSettingsError, match=rf"{field}:"):
+        parse_host_spec("h1", host(mail=mail))
+
+
+def test_the_lab_host_captures_mail_and_declares_its_email_channel(tmp_path: Path) -> None:
+    spec = parse_host_spec(
+        "lab-1",
+        host(
+            mail={"capture": True},
+            agent={"notifications": {"channels": [lab_email_channel("lab-1")]}},
+            vault={"controller_dir": str(tmp_path)},
+        ),
+    )
+    assert spec.mail.enabled and spec.mail.capture
+    (channel,) = spec.agent.notifications.channels
+    assert channel.name == "email" and channel.options["host"] == "127.0.0.1"
+    assert channel.secret is None  # loopback postfix: no credentials anywhere
