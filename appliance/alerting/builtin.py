@@ -1,0 +1,159 @@
+"""The appliance's own rules, shipped enabled. They are stored like any rule (seeded when
+missing), so an operator changes one by id through the API (its threshold, or ``enabled``);
+a changed built-in keeps its changes across restarts and upgrades.
+
+Levels follow TrueNAS: pool capacity 85/90/95 % as info/warning/critical, each with one point
+of hysteresis (a pool at 90 % resolves below 89 %, so moving about the line does not flap).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.alerting.rules import Rule
+
+#: What to do first, per alert name (the ``runbook`` annotation).
+RUNBOOKS = {
+    "PoolCapacity": "zfs list -o space {{ $labels.pool }}: delete snapshots or data, or add a vdev",
+    "DatasetQuota": "zfs get quota,refquota,used {{ $labels.dataset }}: raise the quota or "
+    "free space",
+    "PoolDegraded": "zpool status -x {{ $labels.pool }}: zpool replace the failed device",
+    "PoolFaulted": "zpool status -x {{ $labels.pool }}: reconnect the devices, zpool clear",
+    "PoolErrors": "zpool status -v {{ $labels.pool }}: check cabling and SMART, then zpool clear",
+    "CriticalServiceDown": "GET /api/health: the check's message; journalctl -u the unit",
+    "HostCriticalLoad": "GET /api/monitoring/vitals: the reasons and the busiest processes",
+    "ZombieProcesses": "ps -eo pid,ppid,stat,comm | awk '$3 ~ /Z/': restart the parent",
+    "LeakingProcesses": "GET /api/monitoring/vitals: leak_suspects; restart the process",
+    "RootFilesystemFull": "du -xh / | sort -h | tail: logs, caches, old kernels",
+    "TlsCertificateExpiring": "re-run the deploy (roles/pki renews) or replace the file",
+}
+
+
+def _rule(rule_id: str, name: str, description: str, **fields: Any) -> Rule:
+    return Rule.model_validate(
+        {
+            "id": f"builtin-{rule_id}",
+            "name": name,
+            "description": description,
+            "annotations": {"runbook": RUNBOOKS[name]},
+            "builtin": True,
+            **fields,
+        }
+    )
+
+
+def _capacity(level: int, severity: str) -> Rule:
+    return _rule(
+        f"pool-capacity-{level}",
+        "PoolCapacity",
+        f"Pool {{{{ $labels.pool }}}} is {{{{ $value }}}} % full (>= {level} %)",
+        severity=severity,
+        metric="pool_capacity_percent",
+        condition=">=",
+        threshold=level,
+        hysteresis=1.0,
+        labels={"level": str(level)},
+    )
+
+
+def _quota(level: int, severity: str) -> Rule:
+    return _rule(
+        f"dataset-quota-{level}",
+        "DatasetQuota",
+        f"Dataset {{{{ $labels.dataset }}}} uses {{{{ $value }}}} % of its quota (>= {level} %)",
+        severity=severity,
+        metric="dataset_quota_percent",
+        condition=">=",
+        threshold=level,
+        hysteresis=1.0,
+        labels={"level": str(level)},
+    )
+
+
+def _flag(rule_id: str, name: str, description: str, metric: str, **fields: Any) -> Rule:
+    """A 0/1 fact: fires while it is 1."""
+    return _rule(rule_id, name, description, metric=metric, condition="==", threshold=1, **fields)
+
+
+def builtin_rules() -> list[Rule]:
+    return [
+        _capacity(85, "info"),
+        _capacity(90, "warning"),
+        _capacity(95, "critical"),
+        _quota(90, "warning"),
+        _quota(95, "critical"),
+        _flag(
+            "pool-degraded",
+            "PoolDegraded",
+            "Pool {{ $labels.pool }} is DEGRADED: a device failed; replace it",
+            "pool_degraded",
+            severity="critical",
+        ),
+        _flag(
+            "pool-faulted",
+            "PoolFaulted",
+            "Pool {{ $labels.pool }} is {{ $labels.state }}: its data cannot be reached",
+            "pool_faulted",
+            severity="critical",
+        ),
+        _rule(
+            "pool-errors",
+            "PoolErrors",
+            "Pool {{ $labels.pool }} has {{ $value }} scrub, read, write or checksum errors",
+            severity="error",
+            metric="pool_errors_total",
+            threshold=0,
+        ),
+        _flag(
+            "critical-service-down",
+            "CriticalServiceDown",
+            "Critical service {{ $labels.service }} is down (PostgreSQL, Vault sealed, the "
+            "broker, ZFS pools...)",
+            "critical_service_down",
+            severity="critical",
+        ),
+        _flag(
+            "host-critical-load",
+            "HostCriticalLoad",
+            "The host is at CRITICAL_LOAD (CPU, memory, swap, load or disk past critical)",
+            "host_critical_load",
+            severity="critical",
+            **{"for": 60},
+        ),
+        _rule(
+            "zombie-processes",
+            "ZombieProcesses",
+            "{{ $value }} zombie processes: a parent does not reap its children",
+            severity="warning",
+            metric="zombie_count",
+            condition=">=",
+            threshold=5,
+            **{"for": 300},
+        ),
+        _rule(
+            "leaking-processes",
+            "LeakingProcesses",
+            "{{ $value }} processes whose memory grew steadily (see /api/monitoring/vitals)",
+            severity="warning",
+            metric="leak_suspect_count",
+            threshold=0,
+        ),
+        _rule(
+            "root-filesystem",
+            "RootFilesystemFull",
+            "The root file system is {{ $value }} % full",
+            severity="error",
+            metric="root_fs_percent",
+            threshold=90,
+            hysteresis=1.0,
+        ),
+        _rule(
+            "tls-certificate-expiry",
+            "TlsCertificateExpiring",
+            "Certificate {{ $labels.certificate }} expires in {{ $value }} days",
+            severity="warning",
+            metric="tls_cert_days_left",
+            condition="<",
+            threshold=30,
+        ),
+    ]

@@ -1,0 +1,185 @@
+"""Alert rules: what the API accepts (``RuleSpec``, ``RuleUpdate``) and what is stored
+(``Rule``). Pure: validation and the condition, no I/O.
+
+A rule compares one metric with a threshold, per series the metric has (one per pool, per
+service…); ``service`` narrows it to that service's series. The seed's example names only a
+service and a threshold: ``metric`` defaults to ``cpu_percent`` and ``condition`` to ``>``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from appliance.alerting.models import AlertLevel
+
+Condition = Literal[">", ">=", "<", "<=", "==", "!="]
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+DEFAULT_METRIC = "cpu_percent"
+METRIC_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
+#: Labels the evaluator sets itself; a rule may not override them.
+RESERVED_LABELS = frozenset({"alertname", "severity", "rule_id"})
+MAX_FOR_S = 7 * 86_400.0
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(value: Any) -> Any:
+    """``300``, ``"300"``, ``"5m"``, ``"1h"`` → seconds (as Prometheus' ``for:`` reads them)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError("a duration is seconds or a number with ms, s, m, h or d: '5m'")
+        return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_FOR_S)]
+Threshold = Annotated[float, Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(max_length=2000)]
+
+
+def _check_labels(value: dict[str, str], *, reserved: bool) -> dict[str, str]:
+    if len(value) > 32:
+        raise ValueError("at most 32 entries")
+    for key, text in value.items():
+        if not LABEL_NAME.match(key):
+            raise ValueError(f"{key!r} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+        if reserved and key in RESERVED_LABELS:
+            raise ValueError(f"{key!r} is set by the evaluator")
+        if len(text) > 2000:
+            raise ValueError(f"{key!r}: at most 2000 characters")
+    return value
+
+
+class RuleFields(BaseModel):
+    """Every field a rule has, each with a default (the update's base)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=200, description="Also the alert's alertname.")
+    description: Text = ""
+    severity: AlertLevel = AlertLevel.WARNING
+    service: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Only this service's series (a health check's name, or 'host').",
+    )
+    metric: str = Field(default=DEFAULT_METRIC, pattern=METRIC_PATTERN)
+    condition: Condition = ">"
+    threshold: Threshold
+    for_s: Duration = Field(
+        default=0.0,
+        alias="for",
+        description="How long the condition must hold before firing (seconds or '5m').",
+    )
+    hysteresis: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        default=0.0,
+        description="A firing alert resolves only once the value is this far back past the "
+        "threshold (no flapping at the edge).",
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="summary, description, runbook (a URL)…"
+    )
+    enabled: bool = True
+    channels: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(
+        default=None,
+        max_length=16,
+        description="Channel override: send to these channels instead of the route tree's.",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value, reserved=True)
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value, reserved=False)
+
+    @model_validator(mode="after")
+    def _hysteresis_needs_an_order(self) -> Self:
+        if self.hysteresis and self.condition in ("==", "!="):
+            raise ValueError("hysteresis needs an ordering condition (>, >=, <, <=)")
+        return self
+
+
+class RuleSpec(RuleFields):
+    """A rule as the API creates it."""
+
+
+class RuleUpdate(BaseModel):
+    """PUT: only the fields given change (a built-in rule: its threshold, or enabled)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str | None = None
+    description: str | None = None
+    severity: AlertLevel | None = None
+    service: str | None = None
+    metric: str | None = None
+    condition: Condition | None = None
+    threshold: float | None = None
+    for_s: Any = Field(default=None, alias="for")
+    hysteresis: float | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    enabled: bool | None = None
+    channels: list[str] | None = None
+
+    def apply(self, rule: RuleFields) -> dict[str, Any]:
+        """The merged fields, to validate again as a whole (so errors name the field)."""
+        merged = rule.model_dump(by_alias=True)
+        merged.update(self.model_dump(exclude_unset=True, by_alias=True))
+        return merged
+
+
+class Rule(RuleFields):
+    """A stored rule."""
+
+    id: str
+    builtin: bool = False
+    created_by: str = "system"
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def spec_fields(self) -> dict[str, Any]:
+        return self.model_dump(include=set(RuleFields.model_fields), by_alias=True)
+
+
+def breaches(condition: str, value: float, threshold: float) -> bool:
+    return not math.isnan(value) and COMPARE[condition](value, threshold)
+
+
+def still_breaches(condition: str, value: float, threshold: float, hysteresis: float) -> bool:
+    """Whether a firing alert keeps firing: the threshold moves back by ``hysteresis``."""
+    if condition in (">", ">="):
+        threshold -= hysteresis
+    elif condition in ("<", "<="):
+        threshold += hysteresis
+    return breaches(condition, value, threshold)

@@ -1,0 +1,127 @@
+"""Alerting as the API and the runtime see it: rules (CRUD, a rule's current alerts), the
+history, the evaluator and ``send_alert``, over one database store."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.alerting.builtin import builtin_rules
+from appliance.alerting.evaluation import AlertState
+from appliance.alerting.evaluator import Evaluator, Pipeline, Publish
+from appliance.alerting.history import HistoryEntry, HistoryQuery
+from appliance.alerting.manager import AlertManager
+from appliance.alerting.models import AlertSink, AlertStatus
+from appliance.alerting.rules import Rule, RuleFields, RuleSpec, RuleUpdate
+from appliance.alerting.settings import EvaluationSettings
+from appliance.alerting.sources import Facts
+from appliance.alerting.store import AlertStore
+from appliance.database.repository import Store
+
+#: A rule's state, from its alerts': the most pressing one.
+_PRESSING = (AlertStatus.FIRING, AlertStatus.PENDING, AlertStatus.NODATA, AlertStatus.RESOLVED)
+
+
+class BuiltinRule(ValueError):
+    """A built-in rule is changed or disabled, never deleted (it would come back at start)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    rule: Rule
+    state: AlertStatus
+    alerts: list[AlertState]
+
+
+def rule_state(rule: Rule, alerts: list[AlertState]) -> AlertStatus:
+    statuses = {a.status for a in alerts}
+    for status in _PRESSING:
+        if status in statuses:
+            return status
+    return AlertStatus.INACTIVE
+
+
+class AlertingService:
+    def __init__(
+        self,
+        store: AlertStore,
+        evaluator: Evaluator,
+        manager: AlertManager,
+    ) -> None:
+        self.store = store
+        self.evaluator = evaluator
+        self.manager = manager
+        self._writes = threading.Lock()
+
+    @classmethod
+    def build(
+        cls,
+        settings: EvaluationSettings,
+        store: Store,
+        facts: Callable[[], Facts],
+        sink: AlertSink,
+        publish: Publish | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> AlertingService:
+        alert_store = AlertStore(store, clock)
+        pipeline = Pipeline(alert_store, sink, publish)
+        evaluator = Evaluator(pipeline, facts, settings.interval_s, clock)
+        return cls(alert_store, evaluator, AlertManager(pipeline, clock=clock))
+
+    def seed(self) -> int:
+        """The built-in rules not stored yet (at start, after the migration)."""
+        return self.store.seed(builtin_rules())
+
+    # Rules ----------------------------------------------------------------------------------
+
+    def view(self, rule: Rule) -> RuleView:
+        alerts = self.evaluator.rule_states(rule.id)
+        return RuleView(
+            rule, rule_state(rule, alerts) if rule.enabled else AlertStatus.INACTIVE, alerts
+        )
+
+    def rules(self) -> list[RuleView]:
+        return [self.view(rule) for rule in self.store.rules()]
+
+    def rule(self, rule_id: str) -> RuleView:
+        return self.view(self.store.rule(rule_id))
+
+    def create(self, spec: RuleSpec, created_by: str) -> RuleView:
+        return self.view(self.store.create(spec, created_by))
+
+    def update(self, rule_id: str, change: RuleUpdate) -> RuleView:
+        """Raises ValidationError (the merged rule is checked whole) or RuleNotFound."""
+        with self._writes:
+            rule = self.store.rule(rule_id)
+            merged = RuleFields.model_validate(change.apply(rule))
+            changed = rule.model_copy(update=_fields(merged))
+            if _alerts_change(rule, changed):
+                # Alerts of the old rule resolve; the new one starts from its own evidence.
+                self.evaluator.retire(rule)
+            return self.view(self.store.replace(changed))
+
+    def delete(self, rule_id: str) -> Rule:
+        with self._writes:
+            rule = self.store.rule(rule_id)
+            if rule.builtin:
+                raise BuiltinRule(f"{rule_id} is built in: disable it (enabled=false) instead")
+            self.evaluator.retire(rule)
+            self.store.delete(rule_id)
+            return rule
+
+    def history(self, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:
+        return self.store.history(q)
+
+
+def _fields(merged: RuleFields) -> dict[str, Any]:
+    return {name: getattr(merged, name) for name in RuleFields.model_fields}
+
+
+def _alerts_change(before: Rule, after: Rule) -> bool:
+    """Disabled, or its alerts' identity (labels) changed: the old alerts end now."""
+    identity = ("name", "severity", "service", "metric", "labels")
+    same = all(getattr(before, f) == getattr(after, f) for f in identity)
+    return (before.enabled and not after.enabled) or not same

@@ -1,0 +1,29 @@
+"""``[alerting.evaluation]``: how often rules are evaluated and which certificates are watched.
+The dispatcher's settings (routing, timers) are its own (``dispatch/settings.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: The appliance's certificates (roles/pki: the edge's and the CA's) and Vault's listener.
+DEFAULT_CERTIFICATES = (
+    Path("/etc/sovereign/tls/edge.crt"),
+    Path("/etc/sovereign/tls/ca.crt"),
+    Path("/etc/sovereign/vault/tls/vault.crt"),
+)
+
+
+class EvaluationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Run the rule evaluator in the agent.")
+    interval_s: float = Field(
+        default=15.0, gt=0, le=3600, description="Every rule is evaluated this often."
+    )
+    certificates: list[Path] = Field(
+        default_factory=lambda: list(DEFAULT_CERTIFICATES),
+        description="PEM certificates whose days to expiry are a metric (tls_cert_days_left); "
+        "a missing file has no data.",
+    )

@@ -1,0 +1,163 @@
+"""The agent's facts as metric series for rules: vitals (host), health checks (services),
+storage (pools, datasets) and certificates. Reads what the services already hold (the last
+sample, the last health round, the last storage report): an evaluation runs no command.
+
+Metric names (labels in braces)::
+
+    <vitals catalog>{service=host}     cpu_percent, memory_percent, zombie_count, ...
+    host_critical_load{service=host}   1 when the vitals status is CRITICAL_LOAD
+    disk_percent{mountpoint}           root_fs_percent{mountpoint=/}
+    service_up / service_down / critical_service_down / service_level /
+    service_latency_ms{service}        one per health check (level: 0 ok, 1 warning, 2 critical)
+    pool_capacity_percent / pool_degraded / pool_faulted / pool_scrub_errors /
+    pool_read_errors / pool_write_errors / pool_checksum_errors / pool_errors_total{pool}
+    dataset_quota_percent{pool, dataset}   the fuller of quota and refquota
+    tls_cert_days_left{certificate}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from appliance.alerting.evaluation import Series
+from appliance.alerting.rules import Rule
+from appliance.health.models import HealthReport, Level, ServiceStatus
+from appliance.storage.models import StorageReport
+from appliance.vitals.catalog import scalar_metrics
+from appliance.vitals.models import SystemVitals, VitalsStatus
+
+log = logging.getLogger(__name__)
+
+Facts = dict[str, list[Series]]
+LEVEL_VALUE = {Level.OK: 0.0, Level.WARNING: 1.0, Level.CRITICAL: 2.0}
+#: Pool states in which it serves no data (zpoolconcepts(7)).
+LOST = frozenset({"FAULTED", "UNAVAIL", "REMOVED", "SUSPENDED"})
+
+
+def _add(facts: Facts, metric: str, labels: dict[str, str], value: float) -> None:
+    facts.setdefault(metric, []).append(Series(labels, float(value)))
+
+
+def vitals_facts(vitals: SystemVitals | None, facts: Facts) -> None:
+    if vitals is None:
+        return
+    host = {"service": "host"}
+    for name, value in scalar_metrics(vitals).items():
+        _add(facts, name, host, value)
+    _add(facts, "host_critical_load", host, vitals.status is VitalsStatus.CRITICAL_LOAD)
+    for disk in vitals.disks:
+        labels = {"mountpoint": disk.mountpoint}
+        _add(facts, "disk_percent", labels, disk.percent)
+        if disk.mountpoint == "/":
+            _add(facts, "root_fs_percent", labels, disk.percent)
+
+
+def health_facts(report: HealthReport | None, facts: Facts) -> None:
+    if report is None:
+        return
+    for name, result in report.services.items():
+        labels = {"service": name}
+        down = result.status is ServiceStatus.DOWN
+        _add(facts, "service_up", labels, result.status is ServiceStatus.UP)
+        _add(facts, "service_down", labels, down)
+        _add(facts, "service_level", labels, LEVEL_VALUE[result.level])
+        _add(facts, "service_latency_ms", labels, result.latency_ms)
+        if result.critical:
+            _add(facts, "critical_service_down", labels, down)
+
+
+def storage_facts(report: StorageReport | None, facts: Facts) -> None:
+    if report is None:
+        return
+    for pool in report.pools:
+        labels = {"pool": pool.name}
+        health = pool.health.upper()
+        errors = {
+            "pool_scrub_errors": pool.scrub_errors,
+            "pool_read_errors": pool.read_errors,
+            "pool_write_errors": pool.write_errors,
+            "pool_checksum_errors": pool.checksum_errors,
+        }
+        _add(facts, "pool_capacity_percent", labels, pool.capacity_percent)
+        _add(facts, "pool_degraded", {**labels, "state": health}, health == "DEGRADED")
+        _add(facts, "pool_faulted", {**labels, "state": health}, health in LOST)
+        for metric, value in errors.items():
+            _add(facts, metric, labels, value)
+        _add(facts, "pool_errors_total", labels, sum(errors.values()))
+        for dataset in pool.datasets:
+            used = [p for p in (dataset.quota_percent, dataset.refquota_percent) if p is not None]
+            if used:
+                ds = {**labels, "dataset": dataset.name}
+                _add(facts, "dataset_quota_percent", ds, max(used))
+
+
+class CertificateReader:
+    """Days left on each PEM certificate, re-read only when its file changes."""
+
+    def __init__(self, paths: Sequence[Path], clock: Callable[[], float] = time.time) -> None:
+        self._paths = list(paths)
+        self._clock = clock
+        self._expiry: dict[Path, tuple[float, float | None]] = {}  # path → (mtime, not after)
+
+    def _not_after(self, path: Path) -> float | None:
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None  # not on this host: no data
+        cached = self._expiry.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        from cryptography import x509
+
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+            expiry: float | None = cert.not_valid_after_utc.timestamp()
+        except (OSError, ValueError) as exc:
+            log.warning("certificate %s unreadable: %s", path, exc)
+            expiry = None
+        self._expiry[path] = (mtime, expiry)
+        return expiry
+
+    def facts(self, facts: Facts) -> None:
+        now = self._clock()
+        for path in self._paths:
+            expiry = self._not_after(path)
+            if expiry is not None:
+                days = round((expiry - now) / 86_400, 2)
+                _add(facts, "tls_cert_days_left", {"certificate": str(path)}, days)
+
+
+def select_series(facts: Facts, rule: Rule) -> list[Series]:
+    """The rule's metric, narrowed to its service when it names one."""
+    series = facts.get(rule.metric, [])
+    if rule.service is None:
+        return series
+    return [s for s in series if s.labels.get("service") == rule.service]
+
+
+class AgentFacts:
+    """Everything a rule can look at, gathered once per evaluation."""
+
+    def __init__(
+        self,
+        vitals: Callable[[], SystemVitals | None],
+        health: Callable[[], HealthReport | None],
+        storage: Callable[[], StorageReport | None],
+        certificates: CertificateReader | None = None,
+    ) -> None:
+        self._vitals = vitals
+        self._health = health
+        self._storage = storage
+        self._certificates = certificates
+
+    def gather(self) -> Facts:
+        facts: Facts = {}
+        vitals_facts(self._vitals(), facts)
+        health_facts(self._health(), facts)
+        storage_facts(self._storage(), facts)
+        if self._certificates is not None:
+            self._certificates.facts(facts)
+        return facts
