@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from appliance.alerting.dispatch.dispatcher import Dispatcher
+from appliance.alerting.dispatch.store import DispatchStore
 from appliance.config import Settings
 from appliance.database.connect import open_store
 from appliance.database.errors import DatabaseUnavailable
@@ -57,6 +59,9 @@ class AgentRuntime:
     security: Security | None = None
     #: Notifications (outbox, delivery worker); None without a database.
     notifications: NotificationService | None = None
+    #: The alert dispatcher (routing, grouping, silences, escalation): the sink evaluated
+    #: alerts are submitted to; None without a database.
+    dispatcher: Dispatcher | None = None
     _pruning: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _declaring: asyncio.Task[object] | None = field(default=None, init=False, repr=False)
 
@@ -112,6 +117,11 @@ class AgentRuntime:
         health = HealthMonitor(registry, settings.health_interval_s)
         requests = RequestStats()
         totp = TotpService(secrets, settings.totp) if settings.totp is not None else None
+        notifications = (
+            None
+            if store is None
+            else NotificationService.build(settings.notifications, store, secrets)
+        )
         return cls(
             settings=settings,
             lifecycle=Lifecycle(),
@@ -126,9 +136,10 @@ class AgentRuntime:
             secrets=secrets,
             totp=totp,
             security=None if store is None else Security.build(settings.security, store, totp),
-            notifications=None
-            if store is None
-            else NotificationService.build(settings.notifications, store, secrets),
+            notifications=notifications,
+            dispatcher=None
+            if store is None or notifications is None
+            else Dispatcher(DispatchStore(store), notifications),
         )
 
     async def start(self, background: bool = True) -> None:
@@ -158,6 +169,8 @@ class AgentRuntime:
             self.health.start()
         if background and self.notifications is not None and self.settings.notifications.enabled:
             self.notifications.worker.start()
+        if background and self.dispatcher is not None and self.dispatcher.settings.enabled:
+            self.dispatcher.start()
         if background and self.security is not None and self._pruning is None:
             self._pruning = asyncio.create_task(self.security.keep_pruning())
         if self.lifecycle.state is LifecycleState.STARTING:
@@ -178,6 +191,8 @@ class AgentRuntime:
             self.lifecycle.transition(LifecycleState.DRAINING)
         await self.health.stop()
         self.sampler.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         if self.notifications is not None:
             await self.notifications.worker.stop()
         if self._pruning is not None:

@@ -54,6 +54,8 @@ class Dispatcher:
     store: DispatchStore
     notifications: NotificationService
     settings: DispatchSettings = field(default_factory=DispatchSettings)
+    #: The configured routing (routing as code); an admin may replace it through the API.
+    configured: RoutingSettings = field(default_factory=RoutingSettings)
     clock: Callable[[], float] = time.time
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
@@ -74,7 +76,7 @@ class Dispatcher:
     def routing(self) -> RoutingSettings:
         """The routing in force: the one an admin set through the API, unless the agent's
         configuration (routing as code) changed since, which then wins again."""
-        configured = self.settings.routing
+        configured = self.configured
         override = self.store.routing_override()
         if override is None or override.get("base") != routing_digest(configured):
             return configured
@@ -86,7 +88,7 @@ class Dispatcher:
 
     def set_routing(self, routing: RoutingSettings) -> None:
         value = {
-            "base": routing_digest(self.settings.routing),
+            "base": routing_digest(self.configured),
             "routing": routing.model_dump(mode="json", by_alias=True),
         }
         self.store.set_routing_override(value, self.clock())

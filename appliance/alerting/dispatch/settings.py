@@ -1,6 +1,6 @@
 """``[alerting.routing]``: the route tree, inhibit rules, escalation policies and timers
-(routing as code: rendered from the host spec, replaceable by an admin through the API).
-The defaults are the seed's severity routing."""
+(routing as code: rendered from the host spec, replaceable by an admin through the API; the
+defaults are the seed's severity routing). ``[alerting.dispatch]``: the dispatch loop."""
 
 from __future__ import annotations
 
@@ -62,4 +62,3 @@ class DispatchSettings(BaseModel):
     resolved_retention_s: float = Field(
         default=7 * 86_400.0, gt=0, description="Resolved alerts are kept this long."
     )
-    routing: RoutingSettings = Field(default_factory=RoutingSettings)

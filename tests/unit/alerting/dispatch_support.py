@@ -34,12 +34,18 @@ class World:
     store: Store
     service: NotificationService
     clock: Clock
-    settings: DispatchSettings
+    routing: RoutingSettings
     dispatchers: list[Dispatcher] = field(default_factory=list)
 
     def dispatcher(self, store: DispatchStore | None = None) -> Dispatcher:
         """A new dispatcher on the same database (what a restarted agent builds)."""
-        d = Dispatcher(store or DispatchStore(self.store), self.service, self.settings, self.clock)
+        d = Dispatcher(
+            store or DispatchStore(self.store),
+            self.service,
+            DispatchSettings(),
+            self.routing,
+            self.clock,
+        )
         self.dispatchers.append(d)
         return d
 
@@ -70,7 +76,7 @@ def make_world(
         service.outbox.put_channel(channel, create=True)
     if webhook_url is not None:
         service.outbox.put_channel(Channel("hook", "webhook", {"url": webhook_url}), create=True)
-    return World(store, service, clock, DispatchSettings(routing=routing))
+    return World(store, service, clock, routing)
 
 
 def alert(
