@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.health.models import OverallStatus, ServiceStatus
+from appliance.health.models import Level, OverallStatus, ServiceStatus
 from appliance.lifecycle import LifecycleState
 
 
@@ -23,6 +23,11 @@ class ServiceHealth(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     status: ServiceStatus = Field(description="Result of the check.")
+    level: Level = Field(
+        description="ok, warning or critical: how bad for the appliance. Usually follows the "
+        "status (degraded is a warning); a pool with no redundancy left is degraded (it "
+        "serves) but critical, and a critical check at level critical makes it unhealthy."
+    )
     latency_ms: float = Field(description="How long the check took, in milliseconds.")
     critical: bool = Field(description="Whether 'down' makes the appliance unhealthy.")
     message: str = Field(description="Why the service is not up; empty when up.")

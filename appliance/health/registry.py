@@ -15,10 +15,9 @@ Adding a check is a small class::
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from appliance.health.models import (
     CheckResult,
@@ -27,8 +26,6 @@ from appliance.health.models import (
     ServiceStatus,
     overall,
 )
-
-log = logging.getLogger(__name__)
 
 
 class HealthCheck(ABC):
@@ -75,7 +72,7 @@ class HealthRegistry:
         except TimeoutError:
             probe = Probe(ServiceStatus.DOWN, f"no answer within {timeout:g} s")
         except Exception as exc:  # a failing check reports down; it must not stop the others
-            log.warning("health check %s failed: %s", check.name, exc)
+            # Not logged here: the monitor writes one journal line when the state changes.
             probe = Probe(ServiceStatus.DOWN, f"{type(exc).__name__}: {exc}")
         latency_ms = (time.perf_counter() - start) * 1000
         return CheckResult(
@@ -86,10 +83,16 @@ class HealthRegistry:
             critical=check.critical,
             message=probe.message,
             details=probe.details,
+            level=probe.severity,
         )
 
     async def run_all(self) -> HealthReport:
-        checks = list(self._checks.values())
+        return await self.run(self.names)
+
+    async def run(self, names: Iterable[str], earlier: HealthReport | None = None) -> HealthReport:
+        """Run the named checks; the others keep their result from ``earlier``."""
+        checks = [self._checks[name] for name in names if name in self._checks]
         results = await asyncio.gather(*(self._run_one(c) for c in checks))
-        by_name = {r.name: r for r in results}
+        by_name = dict(earlier.services) if earlier is not None else {}
+        by_name.update((r.name, r) for r in results)
         return HealthReport(status=overall(by_name), services=by_name, checked_at=self._clock())

@@ -3,6 +3,7 @@ Vault (OpenBao)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,11 @@ class PostgresCheck(BlockingCheck):
 
     Without ``password_secret`` the DSN must authenticate by itself (peer auth over the local
     socket). With it, field ``password`` of that secret is fetched through the SecretManager
-    (cached: the check keeps working while Vault is sealed, until the cache TTL) and given to
-    the driver as a keyword, so it is never part of a DSN string that could be logged. A
-    refused password is fetched once more at once, so a rotation does not wait for the TTL.
+    and given to the driver as a keyword, so it is never part of a DSN string that could be
+    logged. While Vault cannot answer, the manager serves the known password stale: the check
+    keeps telling whether PostgreSQL serves (details ``password_stale_age_s``), and Vault's
+    outage shows on the vault check alone. A refused password is fetched once more at once,
+    so a rotation does not wait for the TTL.
     """
 
     name = "postgres"
@@ -73,6 +76,10 @@ class PostgresCheck(BlockingCheck):
             "role": "replica" if in_recovery else "primary",
             "replicas": int(replicas),
         }
+        if self._secrets is not None and self._password_secret is not None:
+            stale_age = self._secrets.stale_age_s(self._password_secret)
+            if stale_age is not None:
+                details["password_stale_age_s"] = stale_age
         return Probe(ServiceStatus.UP, "", details)
 
     def _query(self) -> tuple[Any, ...]:
@@ -127,9 +134,12 @@ class BrokerCheck(BlockingCheck):
 class VaultCheck(BlockingCheck):
     """``GET sys/health`` (unauthenticated): initialised, sealed, HA role, version.
 
-    Down when unreachable, not initialised or sealed; a standby is up (it forwards). Degraded
-    when Vault looks fine but the agent's own client has its circuit breaker open. The
-    details add the agent's client state (breaker, token TTL) when given ``client_status``.
+    Down when unreachable, not initialised or sealed; a standby is up (it forwards). The
+    details add the agent's client state (breaker, token TTL, stale secrets) when given
+    ``client_status``. When Vault answers again while the agent's client still has its breaker
+    open or serves secrets stale, ``recover`` (SecretManager.recover) probes the client and
+    fetches them again at once, so the agent is healthy within a health round of Vault's
+    return rather than a breaker cooldown or a TTL later. Degraded when that does not cure it.
     """
 
     name = "vault"
@@ -138,10 +148,12 @@ class VaultCheck(BlockingCheck):
         self,
         settings: VaultClientSettings,
         client_status: Callable[[], dict[str, Any]] | None = None,
+        recover: Callable[[], None] | None = None,
     ) -> None:
         import hvac
 
         self._client_status = client_status
+        self._recover = recover
         self._timeout = settings.timeout_s
         self._client = hvac.Client(
             url=settings.address,
@@ -157,15 +169,14 @@ class VaultCheck(BlockingCheck):
 
         from appliance.secrets.vault import describe
 
-        details: dict[str, Any] = {}
-        if self._client_status is not None:
-            client = self._client_status()
-            details.update({k: v for k, v in client.items() if k != "backend"})
+        details = self._client_facts()
         start = time.perf_counter()
         try:
             response = self._client.adapter.get("/v1/sys/health", raise_exception=False)
         except requests.exceptions.RequestException as exc:
-            return Probe(ServiceStatus.DOWN, describe(exc, self._timeout), details)
+            return Probe(
+                ServiceStatus.DOWN, describe(exc, self._timeout) + _stale(details), details
+            )
         details["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
         try:
             body = response.json()
@@ -186,19 +197,28 @@ class VaultCheck(BlockingCheck):
             version=body.get("version"),
         )
         if not initialized:
-            return Probe(ServiceStatus.DOWN, "vault not initialised", details)
+            return Probe(ServiceStatus.DOWN, "vault not initialised" + _stale(details), details)
         if sealed:
-            return Probe(ServiceStatus.DOWN, "vault sealed", details)
+            return Probe(ServiceStatus.DOWN, "vault sealed" + _stale(details), details)
         if state == "unknown":
-            return Probe(
-                ServiceStatus.DOWN, f"sys/health answered HTTP {response.status_code}", details
-            )
+            message = f"sys/health answered HTTP {response.status_code}"
+            return Probe(ServiceStatus.DOWN, message + _stale(details), details)
+        if self._recover is not None and _client_behind(details):
+            with contextlib.suppress(SecretError):  # still failing: the details say why
+                self._recover()
+            details.update(self._client_facts())
         if details.get("breaker", "closed") != "closed":
             reason = details.get("last_failure") or "failing calls"
-            return Probe(
-                ServiceStatus.DEGRADED, f"agent's vault client breaker open: {reason}", details
-            )
+            message = f"agent's vault client breaker open: {reason}"
+            return Probe(ServiceStatus.DEGRADED, message + _stale(details), details)
+        if details.get("stale_secrets"):
+            return Probe(ServiceStatus.DEGRADED, _stale(details).removeprefix("; "), details)
         return Probe(ServiceStatus.UP, "" if state in ("active", "standalone") else state, details)
+
+    def _client_facts(self) -> dict[str, Any]:
+        if self._client_status is None:
+            return {}
+        return {k: v for k, v in self._client_status().items() if k != "backend"}
 
     def _ha_enabled(self) -> bool | None:
         """sys/health does not say whether HA is on; sys/leader (unauthenticated) does."""
@@ -210,3 +230,16 @@ class VaultCheck(BlockingCheck):
         except (ValueError, requests.exceptions.RequestException):
             return None
         return value if isinstance(value, bool) else None
+
+
+def _client_behind(details: dict[str, Any]) -> bool:
+    return details.get("breaker", "closed") != "closed" or bool(details.get("stale_secrets"))
+
+
+def _stale(details: dict[str, Any]) -> str:
+    """ "; serving 1 secret stale (oldest 312 s)" when the agent's cache does, else ""."""
+    stale: dict[str, float] = details.get("stale_secrets") or {}
+    if not stale:
+        return ""
+    plural = "s" if len(stale) > 1 else ""
+    return f"; serving {len(stale)} secret{plural} stale (oldest {max(stale.values()):.0f} s)"

@@ -63,4 +63,6 @@ def build_backend(settings: SecretsSettings) -> SecretBackend:
 
 
 def build_secret_manager(settings: SecretsSettings) -> SecretManager:
-    return SecretManager(build_backend(settings), settings.cache_ttl_s)
+    return SecretManager(
+        build_backend(settings), settings.cache_ttl_s, stale_max_s=settings.stale_max_s
+    )

@@ -58,6 +58,10 @@ class SecretBackend(ABC):
     def write(self, name: str, fields: Fields) -> None:
         raise SecretReadOnly(name, self.kind)
 
+    def probe(self) -> None:  # noqa: B027 - optional hook: only remote backends have a breaker
+        """Ask the backend once now, bypassing a circuit breaker's cooldown; raise
+        SecretUnavailable when it cannot answer. The default has nothing to probe."""
+
     def status(self) -> dict[str, Any]:
         """Facts for health details (breaker state, logins…); never a value or a token."""
         return {"backend": self.kind}

@@ -1,9 +1,12 @@
 """SecretManager: the agent's one way to secrets, a TTL cache in front of a backend.
 
-A fetched secret is served from memory for ``ttl_s`` without asking the backend, so a Vault
-restart, seal or open circuit breaker costs nothing until the TTL runs out; after that the
-backend is asked again and, if it cannot answer, SecretUnavailable is raised: a stale
-password is never served indefinitely. Errors are not cached.
+A fetched secret is served from memory for ``ttl_s`` without asking the backend. After that
+the backend is asked again; if it cannot answer (down, sealed, breaker open) the known value
+is served *stale* for up to ``stale_max_s`` more, and marked so (``stale()``: name -> age,
+shown in the vault check), instead of failing every user of the secret: PostgreSQL keeps
+serving with the password it had while Vault is away, so the agent must not call it down.
+An answer that the secret is gone or denied drops the cached value at once. Errors are not
+cached; values are never logged.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from appliance.secrets.backend import (
     VersionedSecret,
     check_fields,
 )
-from appliance.secrets.errors import SecretNotFound, SecretReadOnly
+from appliance.secrets.errors import (
+    SecretDenied,
+    SecretNotFound,
+    SecretReadOnly,
+    SecretUnavailable,
+)
 from appliance.secrets.names import check_secret_name
 
 log = logging.getLogger(__name__)
@@ -37,12 +45,16 @@ class SecretManager:
         backend: SecretBackend,
         ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
+        stale_max_s: float = 86_400.0,
     ) -> None:
         self._backend = backend
         self._ttl = ttl_s
+        self._stale_max = stale_max_s
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Fields]] = {}
+        # Secrets whose last answer was the stale value: name -> why the backend failed.
+        self._stale: dict[str, str] = {}
 
     @property
     def backend(self) -> SecretBackend:
@@ -61,13 +73,46 @@ class SecretManager:
 
     def get_all(self, name: str) -> dict[str, SecretStr]:
         check_secret_name(name)
-        cached = self._fresh(name)
-        if cached is not None:
-            return dict(cached)
-        fields = self._backend.read(name)
+        entry = self._entry(name)
+        if entry is not None and self._clock() - entry[0] < self._ttl:
+            return dict(entry[1])
+        try:
+            fields = self._backend.read(name)
+        except SecretUnavailable as exc:
+            if entry is None or self._clock() - entry[0] >= self._ttl + self._stale_max:
+                raise
+            self._serve_stale(
+                name, self._clock() - entry[0], exc.reason.removeprefix("unavailable: ")
+            )
+            return dict(entry[1])
+        except (SecretNotFound, SecretDenied):
+            self.invalidate(name)  # an answer: the old value must not be served any more
+            raise
         self._remember(name, fields)
         log.debug("secret %s fetched from %s", name, self._backend.kind)
         return dict(fields)
+
+    def stale(self) -> dict[str, float]:
+        """Secrets whose last answer was a stale value: name -> age of that value (s)."""
+        now = self._clock()
+        with self._lock:
+            return {
+                name: round(now - self._cache[name][0], 1)
+                for name in self._stale
+                if name in self._cache
+            }
+
+    def stale_age_s(self, name: str) -> float | None:
+        """Age of the value last served for ``name`` when it was served stale, else None."""
+        return self.stale().get(name)
+
+    def recover(self) -> None:
+        """Evidence says the backend is back (the vault check saw it healthy): probe it at once
+        instead of waiting for the breaker's cooldown, then fetch every stale secret again.
+        Raises the backend's errors when it still cannot answer."""
+        self._backend.probe()
+        for name in list(self.stale()):
+            self.get_all(name)
 
     def put(self, name: str, fields: Mapping[str, str | SecretStr]) -> None:
         """Write every field of the secret (a new version replaces the old one whole)."""
@@ -80,6 +125,7 @@ class SecretManager:
         """Forget a cached value, e.g. after the password it held was refused."""
         with self._lock:
             self._cache.pop(name, None)
+            self._stale.pop(name, None)
 
     # Versioned access for read-modify-write (TOTP replay state): never cached, since a
     # check-and-set write must name the backend's current version.
@@ -100,9 +146,15 @@ class SecretManager:
         return isinstance(self._backend, CasBackend)
 
     def status(self) -> dict[str, Any]:
+        """Backend facts plus the cache's: names and ages of stale secrets, never values."""
+        stale = self.stale()
         with self._lock:
             cached = len(self._cache)
-        return {**self._backend.status(), "cached_secrets": cached}
+            reasons = sorted(set(self._stale.values()))
+        facts = {**self._backend.status(), "cached_secrets": cached, "stale_secrets": stale}
+        if reasons:
+            facts["stale_because"] = "; ".join(reasons)
+        return facts
 
     def close(self) -> None:
         with self._lock:
@@ -117,19 +169,27 @@ class SecretManager:
             raise SecretReadOnly(name, self._backend.kind, "check-and-set writes")
         return self._backend
 
-    def _fresh(self, name: str) -> Fields | None:
+    def _entry(self, name: str) -> tuple[float, Fields] | None:
         with self._lock:
-            entry = self._cache.get(name)
-            if entry is None:
-                return None
-            fetched_at, fields = entry
-            if self._clock() - fetched_at < self._ttl:
-                return fields
-            del self._cache[name]
-            return None
+            return self._cache.get(name)
+
+    def _serve_stale(self, name: str, age_s: float, reason: str) -> None:
+        with self._lock:
+            first = name not in self._stale
+            self._stale[name] = reason
+        if first:  # once per outage and secret; the vault check shows the running age
+            log.warning(
+                "secret %s served stale (fetched %.0f s ago) while %s cannot answer: %s",
+                name,
+                age_s,
+                self._backend.kind,
+                reason,
+            )
 
     def _remember(self, name: str, fields: Fields) -> None:
-        if self._ttl <= 0:
-            return
         with self._lock:
-            self._cache[name] = (self._clock(), dict(fields))
+            was_stale = self._stale.pop(name, None) is not None
+            if self._ttl > 0:
+                self._cache[name] = (self._clock(), dict(fields))
+        if was_stale:
+            log.info("secret %s fresh again from %s", name, self._backend.kind)

@@ -78,6 +78,12 @@ class CircuitBreaker:
                 return True
             return False
 
+    def half_open_now(self) -> None:
+        """End the cooldown early (the backend was seen healthy): the next call is the trial."""
+        with self._lock:
+            if self._opened_at is not None:
+                self._opened_at = min(self._opened_at, self._clock() - self._cooldown)
+
     def retry_in_s(self) -> float:
         with self._lock:
             if self._opened_at is None:

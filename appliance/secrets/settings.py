@@ -44,7 +44,11 @@ class VaultClientSettings(BaseModel):
         default=5, ge=1, le=1000, description="Consecutive failed calls that open the breaker."
     )
     breaker_cooldown_s: float = Field(
-        default=30.0, gt=0, le=3600, description="How long an open breaker fails fast."
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="How long an open breaker fails fast before one trial call; the vault "
+        "health check also ends it early once Vault answers sys/health again.",
     )
 
     @field_validator("address")
@@ -88,7 +92,15 @@ class SecretsSettings(BaseModel):
         default=300.0,
         ge=0,
         le=86_400,
-        description="How long a fetched value is served, also while the backend is down.",
+        description="How long a fetched value is served without asking the backend; 0: no "
+        "cache (and nothing to serve stale).",
+    )
+    stale_max_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        le=30 * 86_400,
+        description="How long past the TTL a known value is served, marked stale, while the "
+        "backend cannot answer; then SecretUnavailable. 0: never serve stale.",
     )
     env_file: Path | None = Field(
         default=None, description="env backend: a dotenv file read under the process environment."

@@ -15,7 +15,7 @@ def manager(lab: VaultLab, clock: FakeClock, ttl_s: float = 300) -> SecretManage
     return SecretManager(VaultBackend(lab.settings(), clock=clock), ttl_s, clock=clock)
 
 
-def test_cache_serves_while_sealed_until_the_ttl(
+def test_stale_value_served_while_sealed_past_the_ttl(
     vault: VaultLab, clock: FakeClock, seal: Callable[[], None]
 ) -> None:
     vault.write("postgres/sovereign", {"password": "cached-pass"})
@@ -24,28 +24,47 @@ def test_cache_serves_while_sealed_until_the_ttl(
     seal()
     clock.advance(299)
     assert secrets.get("postgres/sovereign", "password").get_secret_value() == "cached-pass"
-    clock.advance(2)
-    with pytest.raises(SecretUnavailable) as err:
-        secrets.get("postgres/sovereign", "password")
-    assert str(err.value) == "secret postgres/sovereign unavailable: vault sealed"
-    vault.bao.unseal()
+    assert secrets.stale() == {}  # within the TTL Vault was not even asked
+    clock.advance(301)
     assert secrets.get("postgres/sovereign", "password").get_secret_value() == "cached-pass"
+    assert secrets.stale() == {"postgres/sovereign": 600.0}
+    status = secrets.status()
+    assert status["stale_secrets"] == {"postgres/sovereign": 600.0}
+    assert status["stale_because"] == "vault sealed"
+    assert "cached-pass" not in repr(status)
+    vault.bao.unseal()
+    vault.write("postgres/sovereign", {"password": "rotated-meanwhile"})
+    assert secrets.get("postgres/sovereign", "password").get_secret_value() == "rotated-meanwhile"
+    assert secrets.stale() == {} and "stale_because" not in secrets.status()
 
 
-def test_cache_serves_while_vault_is_stopped_until_the_ttl(
-    lone_bao: VaultLab, clock: FakeClock
-) -> None:
+def test_stale_serving_ends_after_stale_max(lone_bao: VaultLab, clock: FakeClock) -> None:
     lone_bao.write("agent/stopped", {"k": "v"})
-    secrets = manager(lone_bao, clock, ttl_s=60)
+    secrets = SecretManager(
+        VaultBackend(lone_bao.settings(), clock=clock), 60, clock=clock, stale_max_s=600
+    )
     secrets.get_all("agent/stopped")
     lone_bao.bao.stop()
-    clock.advance(59)
+    clock.advance(60 + 599)
     assert secrets.get("agent/stopped", "k").get_secret_value() == "v"
     clock.advance(1)
     with pytest.raises(
         SecretUnavailable, match="secret agent/stopped unavailable: vault unreachable"
     ):
         secrets.get("agent/stopped", "k")
+
+
+def test_a_deleted_secret_is_not_served_stale(vault: VaultLab, clock: FakeClock) -> None:
+    vault.write("agent/gone", {"k": "v"})
+    secrets = manager(vault, clock, ttl_s=10)
+    secrets.get_all("agent/gone")
+    vault.bao.root().secrets.kv.v2.delete_metadata_and_all_versions(
+        path="agent/gone", mount_point="sovereign"
+    )
+    clock.advance(10)
+    with pytest.raises(SecretNotFound):
+        secrets.get_all("agent/gone")
+    assert secrets.status()["cached_secrets"] == 0  # the answer dropped the old value
 
 
 def test_within_the_ttl_the_backend_is_not_asked(vault: VaultLab, clock: FakeClock) -> None:

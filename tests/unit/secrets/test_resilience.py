@@ -41,3 +41,16 @@ def test_breaker_lifecycle(clock: FakeClock) -> None:
         "last_failure": "vault unreachable",
     }
     assert breaker.opened_count == 2
+
+
+def test_half_open_now_ends_the_cooldown_for_one_trial(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(failures=1, cooldown_s=600, clock=clock)
+    breaker.half_open_now()  # closed: nothing to end
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record_failure("vault unreachable")
+    assert not breaker.allow()
+    breaker.half_open_now()  # the vault check saw Vault answer again
+    assert breaker.snapshot()["breaker"] == "half_open"
+    assert breaker.allow() and not breaker.allow()  # still one trial at a time
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
