@@ -1,8 +1,10 @@
-"""`sovereign vault status|unseal INVENTORY`: the operator's hands on each host's Vault.
+"""`sovereign vault status|unseal|put-secret INVENTORY`: the operator's hands on each host's
+Vault.
 
-Both go over the host's SSH connection to Vault's loopback listener (as the deploy does) and
+All go over the host's SSH connection to Vault's loopback listener (as the deploy does) and
 verify TLS with the CA the deploy keeps on the controller. Key shares are read without echo
-(or from the age-encrypted init file with the operator's identity) and never printed.
+(or from the age-encrypted init file with the operator's identity) and never printed; a
+secret's values are read from a file or stdin (never argv) and never printed either.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class VaultHost:
     port: int
     controller_dir: Path
     automatic_unseal: bool
+    kv_mount: str = "sovereign"
 
     @property
     def ca_cert(self) -> Path:
@@ -47,7 +50,9 @@ def vault_hosts(inventory: str, limit: str | None = None) -> list[VaultHost]:
             continue
         cfg = spec.vault
         found.append(
-            VaultHost(host, cfg.port, controller_dir(cfg, host.name), cfg.unseal_automatic)
+            VaultHost(
+                host, cfg.port, controller_dir(cfg, host.name), cfg.unseal_automatic, cfg.kv_mount
+            )
         )
     if not found:
         raise SovereignError(f"no host of {inventory} has Vault (`vault` settings)")
@@ -167,3 +172,83 @@ def _submit(
             say(f"{name}: unsealed")
             return
         say(f"{name}: share accepted, {result.get('progress')}/{result.get('t')}")
+
+
+#: What the agent may read in Vault KV (its policy: roles/vault/desired.py).
+AGENT_PREFIX = "agent/"
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """A secret's fields from a JSON object of strings (pure; errors never echo values)."""
+    import json
+
+    from appliance.secrets.names import SECRET_FIELD
+
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise SovereignError("the secret must be a JSON object of strings") from None
+    if not isinstance(document, dict) or not document:
+        raise SovereignError("the secret must be a non-empty JSON object of strings")
+    for field, value in document.items():
+        if not SECRET_FIELD.fullmatch(field):
+            raise SovereignError(f"invalid field name {field[:40]!r}")
+        if not isinstance(value, str) or not value:
+            raise SovereignError(f"field {field}: must be a non-empty string")
+    return dict(document)
+
+
+def check_agent_secret_name(name: str) -> str:
+    from appliance.secrets.names import check_secret_name
+
+    try:
+        check_secret_name(name)
+    except ValueError as exc:
+        raise SovereignError(str(exc)) from None
+    if not name.startswith(AGENT_PREFIX) or name == AGENT_PREFIX:
+        raise SovereignError(
+            f"{name!r}: the agent reads only secrets under {AGENT_PREFIX} (e.g. agent/notify/pager)"
+        )
+    return name
+
+
+def write_secret(vault: Any, kv_mount: str, name: str, fields: dict[str, str]) -> int:
+    """Write one KV v2 secret (replacing its fields); its new version."""
+    answer = vault.secrets.kv.v2.create_or_update_secret(
+        path=name, secret=fields, mount_point=kv_mount
+    )
+    return int(answer["data"]["version"])
+
+
+def put_secret(
+    inventory: str,
+    limit: str | None,
+    name: str,
+    fields: dict[str, str],
+    identity: Path | None,
+    say: Callable[[str], None],
+) -> None:
+    """Write an agent secret (e.g. a notification channel's credentials) into each host's
+    Vault, logged in with the operator's break-glass AppRole (opened with ``identity``).
+    Prints the secret's name, field names and version, never a value."""
+    from roles.vault.keys import ADMIN_CREDENTIALS, load_init_keys, operator_file
+
+    check_agent_secret_name(name)
+    for target in vault_hosts(inventory, limit):
+        path = operator_file(target.controller_dir, ADMIN_CREDENTIALS)
+        if path is None:
+            raise SovereignError(f"no {ADMIN_CREDENTIALS}(.age) in {target.controller_dir}")
+        try:
+            admin = load_init_keys(path, identity)
+        except (ValueError, OSError) as exc:
+            raise SovereignError(f"{path}: {exc}") from None
+        with session(target) as vault:
+            vault.auth.approle.login(role_id=admin["role_id"], secret_id=admin["secret_id"])
+            try:
+                version = write_secret(vault, target.kv_mount, name, fields)
+            finally:
+                vault.auth.token.revoke_self()
+        say(
+            f"{target.host.name}: {target.kv_mount}/{name} version {version} "
+            f"(fields: {', '.join(sorted(fields))})"
+        )

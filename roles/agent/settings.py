@@ -19,7 +19,7 @@ class AgentNotifications(BaseModel):
         default_factory=list,
         description="Channels the agent creates or replaces at start (name, kind, non-secret "
         "options, the name of the secret holding the credentials: under `agent/` in Vault KV, "
-        "put there with `sovereign vault put-channel-secret`). Channels made through the API "
+        "put there with `sovereign vault put-secret`). Channels made through the API "
         "are left alone.",
     )
 
