@@ -25,6 +25,7 @@ from api.middleware import RequestTracking
 from api.prometheus import RequestMetrics, RuntimeCollector
 from api.routes import (
     activity,
+    alerts,
     auth,
     docs,
     health,
@@ -84,7 +85,9 @@ def create_app(
     app.add_middleware(RequestHygiene, metrics=app.state.request_metrics, state=app.state)
     app.add_middleware(RequestTracking, metrics=app.state.request_metrics, state=app.state)
     install_error_handlers(app)
-    for module in (health, monitoring, storage, prometheus, auth, activity, notifications, docs):
+    for module in (
+        health, monitoring, storage, prometheus, auth, activity, notifications, alerts, docs
+    ):  # fmt: skip
         app.include_router(module.router)
     return app
 

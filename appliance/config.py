@@ -93,6 +93,12 @@ in the table's comment)::
     audit_prune_interval_s = 21600.0
     max_tracked_addresses = 10000   # rate-limit buckets kept in memory
 
+    [alerting.evaluation]           # alert rules (appliance/alerting/settings.py); the
+    enabled = true                  # dispatcher's [alerting.dispatch] and [alerting.routing]
+    interval_s = 15.0               # are in appliance/alerting/dispatch/settings.py
+    certificates = ["/etc/sovereign/tls/edge.crt", "/etc/sovereign/tls/ca.crt",
+                    "/etc/sovereign/vault/tls/server.crt"]   # tls_cert_days_left
+
     # [events]                      # the event bus; unset: none (see appliance/events/settings.py)
     # bootstrap_servers = "10.99.0.11:9092"
     # outbox_path = "/var/lib/sovereign/events.db"
@@ -133,6 +139,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from appliance.alerting.settings import AlertingSettings
 from appliance.database.settings import DEFAULT_SQLITE_PATH, DatabaseSettings, check_database_url
 from appliance.events.settings import EventBusSettings
 from appliance.notifications.settings import NotificationSettings
@@ -187,6 +194,10 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(
         default_factory=NotificationSettings,
         description="Notification delivery: retries, circuit breaker, dead letter.",
+    )
+    alerting: AlertingSettings = Field(
+        default_factory=AlertingSettings,
+        description="Alert rules' evaluation, and the dispatcher's routing and loop.",
     )
     events: EventBusSettings | None = Field(
         default=None,

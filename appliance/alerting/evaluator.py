@@ -1,7 +1,7 @@
-"""The evaluator: every ``interval_s`` each enabled rule is evaluated over the agent's facts
-(``evaluation.evaluate_rule``, pure); what changed is written (states and history in one
-transaction), then each transition is published on ``sovereign.alerts`` and each firing or
-resolved alert submitted to the sink (the dispatcher).
+"""The evaluator: on each round (``AlertingService`` runs them) every enabled rule is
+evaluated over the agent's facts (``evaluation.evaluate_rule``, pure); what changed is
+written (states and history in one transaction), then each transition is published on
+``sovereign.alerts`` and each firing or resolved alert submitted to the sink (the dispatcher).
 
 States are loaded from the database once and kept in memory; the database is written first,
 so after ``kill -9`` a new evaluator resumes from the last written states: an alert still
@@ -11,8 +11,6 @@ condition that ended while the agent was down resolves on the first evaluation.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -31,7 +29,7 @@ log = logging.getLogger(__name__)
 TOPIC = "sovereign.alerts"
 
 #: ``publish(topic, payload, key)``: the event bus, when the agent has one.
-Publish = Callable[[str, dict[str, Any], str], None]
+Publish = Callable[[str, dict[str, Any], str], object]
 
 
 def event_payload(t: Transition, at: float) -> dict[str, Any]:
@@ -85,16 +83,13 @@ class Evaluator:
         self,
         pipeline: Pipeline,
         facts: Callable[[], Facts],
-        interval_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.pipeline = pipeline
         self._facts = facts
-        self._interval = interval_s
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, dict[str, AlertState]] | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def states(self) -> dict[str, dict[str, AlertState]]:
         """By rule and fingerprint (loaded from the database the first time)."""
@@ -143,25 +138,3 @@ class Evaluator:
             states.setdefault(state.rule_id, {})[state.fingerprint] = state
         for rule_id in [r for r, by_fp in states.items() if not by_fp]:
             del states[rule_id]
-
-    # The loop -------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="alerting")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                await asyncio.to_thread(self.evaluate_once)
-            except Exception:  # e.g. the database away: the same changes are found next round
-                log.exception("alert evaluation failed")
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))

@@ -3,6 +3,9 @@ history, the evaluator and ``send_alert``, over one database store."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.alerting.builtin import builtin_rules
-from appliance.alerting.evaluation import AlertState
+from appliance.alerting.evaluation import AlertState, Outcome
 from appliance.alerting.evaluator import Evaluator, Pipeline, Publish
 from appliance.alerting.history import HistoryEntry, HistoryQuery
 from appliance.alerting.manager import AlertManager
@@ -20,6 +23,8 @@ from appliance.alerting.settings import EvaluationSettings
 from appliance.alerting.sources import Facts
 from appliance.alerting.store import AlertStore
 from appliance.database.repository import Store
+
+log = logging.getLogger(__name__)
 
 #: A rule's state, from its alerts': the most pressing one.
 _PRESSING = (AlertStatus.FIRING, AlertStatus.PENDING, AlertStatus.NODATA, AlertStatus.RESOLVED)
@@ -50,11 +55,15 @@ class AlertingService:
         store: AlertStore,
         evaluator: Evaluator,
         manager: AlertManager,
+        interval_s: float = 15.0,
     ) -> None:
         self.store = store
         self.evaluator = evaluator
         self.manager = manager
+        self._interval = interval_s
         self._writes = threading.Lock()
+        self._seeded = False
+        self._task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(
@@ -68,12 +77,41 @@ class AlertingService:
     ) -> AlertingService:
         alert_store = AlertStore(store, clock)
         pipeline = Pipeline(alert_store, sink, publish)
-        evaluator = Evaluator(pipeline, facts, settings.interval_s, clock)
-        return cls(alert_store, evaluator, AlertManager(pipeline, clock=clock))
+        evaluator = Evaluator(pipeline, facts, clock)
+        return cls(alert_store, evaluator, AlertManager(pipeline, clock=clock), settings.interval_s)
 
     def seed(self) -> int:
-        """The built-in rules not stored yet (at start, after the migration)."""
-        return self.store.seed(builtin_rules())
+        """The built-in rules not stored yet (after the migration; before the first round)."""
+        added = self.store.seed(builtin_rules())
+        self._seeded = True
+        return added
+
+    def evaluate_once(self, now: float | None = None) -> Outcome:
+        if not self._seeded:
+            self.seed()
+        return self.evaluator.evaluate_once(now)
+
+    # The loop -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="alerting")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(self.evaluate_once)
+            except Exception:  # e.g. the database away: the same changes are found next round
+                log.exception("alert evaluation failed")
+            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
     # Rules ----------------------------------------------------------------------------------
 

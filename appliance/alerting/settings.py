@@ -1,5 +1,6 @@
-"""``[alerting.evaluation]``: how often rules are evaluated and which certificates are watched.
-The dispatcher's settings (routing, timers) are its own (``dispatch/settings.py``)."""
+"""``[alerting]``: ``[alerting.evaluation]`` (how often rules are evaluated, which certificates
+are watched) is the evaluator's; ``[alerting.dispatch]`` and ``[alerting.routing]`` are the
+dispatcher's (``dispatch/settings.py``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
+
 #: The appliance's certificates (roles/pki: the edge's and the CA's) and Vault's listener.
 DEFAULT_CERTIFICATES = (
     Path("/etc/sovereign/tls/edge.crt"),
     Path("/etc/sovereign/tls/ca.crt"),
-    Path("/etc/sovereign/vault/tls/vault.crt"),
+    Path("/etc/sovereign/vault/tls/server.crt"),
 )
 
 
@@ -27,3 +30,11 @@ class EvaluationSettings(BaseModel):
         description="PEM certificates whose days to expiry are a metric (tls_cert_days_left); "
         "a missing file has no data.",
     )
+
+
+class AlertingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
