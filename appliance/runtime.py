@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 
 from appliance.alerting.dispatch.dispatcher import Dispatcher
 from appliance.alerting.dispatch.store import DispatchStore
+from appliance.alerting.manager import set_alert_manager
+from appliance.alerting.service import AlertingService
+from appliance.alerting.sources import AgentFacts, CertificateReader
 from appliance.config import Settings
 from appliance.database.connect import open_store
-from appliance.database.errors import DatabaseUnavailable
+from appliance.database.errors import DatabaseUnavailable, StoreError
 from appliance.database.repository import Store
 from appliance.events import EventBus
 from appliance.health.checks import AgentCheck, HostCheck
@@ -62,6 +65,8 @@ class AgentRuntime:
     #: The alert dispatcher (routing, grouping, silences, escalation): the sink evaluated
     #: alerts are submitted to; None without a database.
     dispatcher: Dispatcher | None = None
+    #: Alert rules, their evaluation loop and send_alert; None without a database.
+    alerting: AlertingService | None = None
     _pruning: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _declaring: asyncio.Task[object] | None = field(default=None, init=False, repr=False)
 
@@ -124,6 +129,22 @@ class AgentRuntime:
             if store is None
             else NotificationService.build(settings.notifications, store, secrets)
         )
+        dispatcher = (
+            None
+            if store is None or notifications is None
+            else Dispatcher(
+                DispatchStore(store),
+                notifications,
+                settings.alerting.dispatch,
+                settings.alerting.routing,
+            )
+        )
+        facts = AgentFacts(
+            sampler.latest,
+            lambda: health.last,
+            storage.last_report,
+            CertificateReader(settings.alerting.evaluation.certificates),
+        )
         return cls(
             settings=settings,
             lifecycle=Lifecycle(),
@@ -139,9 +160,12 @@ class AgentRuntime:
             totp=totp,
             security=None if store is None else Security.build(settings.security, store, totp),
             notifications=notifications,
-            dispatcher=None
-            if store is None or notifications is None
-            else Dispatcher(DispatchStore(store), notifications),
+            dispatcher=dispatcher,
+            alerting=None
+            if store is None or dispatcher is None
+            else AlertingService.build(
+                settings.alerting.evaluation, store, facts.gather, dispatcher
+            ),
         )
 
     async def start(self, background: bool = True) -> None:
@@ -173,10 +197,24 @@ class AgentRuntime:
             self.notifications.worker.start()
         if background and self.dispatcher is not None and self.dispatcher.settings.enabled:
             self.dispatcher.start()
+        if self.alerting is not None:
+            self._start_alerting(self.alerting, background)
         if background and self.security is not None and self._pruning is None:
             self._pruning = asyncio.create_task(self.security.keep_pruning())
         if self.lifecycle.state is LifecycleState.STARTING:
             self.lifecycle.transition(LifecycleState.READY)
+
+    def _start_alerting(self, alerting: AlertingService, background: bool) -> None:
+        bus = self.events
+        if bus is not None:
+            alerting.evaluator.pipeline.publish = lambda t, p, k: bus.publish(t, p, key=k)
+        set_alert_manager(alerting.manager)
+        try:
+            alerting.seed()  # the built-in rules, listed from the start
+        except StoreError as exc:  # DatabaseUnavailable too: the loop seeds when it can
+            log.error("built-in alert rules not seeded yet: %s", exc)
+        if background and self.settings.alerting.evaluation.enabled:
+            alerting.start()
 
     @staticmethod
     def _prepare_store(store: Store) -> None:
@@ -193,6 +231,9 @@ class AgentRuntime:
             self.lifecycle.transition(LifecycleState.DRAINING)
         await self.health.stop()
         self.sampler.stop()
+        if self.alerting is not None:
+            await self.alerting.stop()
+            set_alert_manager(None)
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         if self.notifications is not None:
