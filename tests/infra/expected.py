@@ -622,3 +622,29 @@ class Firewall:
                 sources = opening.get("sources") or EVERYWHERE
                 openings[int(opening["port"])] = tuple(_cidr(s) for s in sources)
         return cls(enabled=bool(fw.get("enabled", True)), openings=openings)
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+MAIL_UNIT = "postfix.service"
+MAIL_MAIN_CF = "/etc/postfix/main.cf"
+# With `mail.capture` (the lab) every message goes to this local user's Maildir.
+MAIL_SINK_USER = "mailsink"
+MAIL_SINK_MAILDIR = "/var/lib/sovereign-mail/Maildir"
+
+
+@dataclass(frozen=True)
+class Mail:
+    enabled: bool
+    capture: bool
+    relayhost: str
+
+    @classmethod
+    def of(cls, data: HostData) -> Mail:
+        """postfix on loopback only (port 25), on by default; no relay, no capture."""
+        mail = section(data, "mail")
+        return cls(
+            enabled=bool(mail.get("enabled", True)),
+            capture=bool(mail.get("capture", False)),
+            relayhost=str(mail.get("relayhost") or ""),
+        )
