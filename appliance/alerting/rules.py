@@ -154,7 +154,7 @@ class RuleUpdate(BaseModel):
 
     def apply(self, rule: RuleFields) -> dict[str, Any]:
         """The merged fields, to validate again as a whole (so errors name the field)."""
-        merged = rule.model_dump(by_alias=True)
+        merged = rule.model_dump(include=set(RuleFields.model_fields), by_alias=True)
         merged.update(self.model_dump(exclude_unset=True, by_alias=True))
         return merged
 
