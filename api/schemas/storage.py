@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from appliance.health.models import Level
+
 _ATTRS = ConfigDict(from_attributes=True)
 
 
@@ -17,6 +19,22 @@ class DatasetOut(BaseModel):
     refquota_percent: float | None = Field(
         description="referenced / refquota * 100; null without refquota."
     )
+    quota_level: Level = Field(
+        description="ok, warning (>= storage_thresholds.quota_warning, 90) or critical "
+        "(>= quota_critical, 95); ok without quota."
+    )
+    refquota_level: Level = Field(description="As quota_level, for refquota_percent.")
+    mountpoint: str | None = Field(description="Where it is mounted; null when it is not.")
+    space_percent: float | None = Field(
+        description="used / (used + available) * 100: how full the space it may use is "
+        "(ZFS accounting: children and snapshots count, quotas bound it)."
+    )
+    space_level: Level = Field(
+        description="space_percent against the host's disk thresholds (thresholds."
+        "disk_warning 85, disk_critical 95): the vitals' disk levels, for the ZFS mounts. ok "
+        "when the dataset has a quota of its own: quota_level judges it then."
+    )
+    level: Level = Field(description="The worst of quota_level, refquota_level, space_level.")
 
 
 class PoolOut(BaseModel):
@@ -37,6 +55,27 @@ class PoolOut(BaseModel):
     write_errors: int = Field(description="WRITE errors summed over the pool's devices.")
     checksum_errors: int = Field(description="CKSUM errors summed over the pool's devices.")
     errors: str = Field(description="The 'errors:' line of zpool status.")
+    redundancy_remaining: int | None = Field(
+        description="Member losses the pool still survives: per data vdev its parity (raidzN: "
+        "N, mirror: width - 1, disk: 0) minus members FAULTED/OFFLINE/UNAVAIL/REMOVED, the "
+        "minimum over vdevs; below 0 data is lost. null: unknown."
+    )
+    lost_devices: list[str] = Field(description="Data members zpool marks lost, with state.")
+    redundancy_level: Level = Field(
+        description="critical when a pool that lost members has none left, warning while it "
+        "has some; ok when ONLINE."
+    )
+    capacity_level: Level = Field(
+        description="warning from capacity_notice (85) and capacity_warning (90), critical "
+        "from capacity_critical (95), as TrueNAS' capacity classes."
+    )
+    capacity_threshold: float | None = Field(
+        description="The highest capacity class crossed (85, 90 or 95 by default); null below."
+    )
+    level: Level = Field(
+        description="The worst of health (DEGRADED: warning, FAULTED: critical), "
+        "redundancy_level and capacity_level."
+    )
 
 
 class PoolsOut(BaseModel):

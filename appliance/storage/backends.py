@@ -18,8 +18,9 @@ from appliance.storage.models import PoolState, ZfsReading
 from appliance.zfs import commands
 from appliance.zfs.capabilities import Capabilities
 from appliance.zfs.errors import ZfsUnavailableError
+from appliance.zfs.redundancy import lost_devices, remaining_redundancy
 from appliance.zfs.state import parse_state
-from appliance.zfs.status import PoolStatus
+from appliance.zfs.status import PoolStatus, ScanInfo, Vdev, vdev_kind
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def pool_state(status: PoolStatus) -> PoolState:
         write_errors=sum(v.write_errors for v in leaves),
         checksum_errors=sum(v.checksum_errors for v in leaves),
         errors_text=status.errors,
+        redundancy_remaining=remaining_redundancy(status),
+        lost_devices=tuple(lost_devices(status)),
     )
 
 
@@ -144,6 +147,14 @@ class LibzfsBackend:
         scan_state = (
             "none" if state in ("none", "") else f"{function}_{_SCAN_STATES.get(state, state)}"
         )
+        tree = PoolStatus(
+            name=str(pool.name),
+            health=str(pool.status),
+            vdevs=tuple(_libzfs_vdev(v) for v in data),
+            spares=(),
+            scan=ScanInfo("none", 0, ""),
+            errors="",
+        )
         return PoolState(
             name=str(pool.name),
             health=str(pool.status),
@@ -155,7 +166,24 @@ class LibzfsBackend:
             write_errors=sum(int(v.stats.write_errors) for v in leaves),
             checksum_errors=sum(int(v.stats.checksum_errors) for v in leaves),
             errors_text="",
+            redundancy_remaining=remaining_redundancy(tree),
+            lost_devices=tuple(lost_devices(tree)),
         )
+
+
+def _libzfs_vdev(vdev: Any) -> Vdev:
+    """py-libzfs' vdev as the parser's Vdev: type ``raidz`` carries its parity apart."""
+    kind = str(vdev.type)
+    if kind == "raidz":
+        kind = f"raidz{int(getattr(vdev, 'parity', 1) or 1)}"
+    elif kind not in ("mirror", "disk", "file") and not kind.startswith(("raidz", "draid")):
+        kind = vdev_kind(kind)
+    return Vdev(
+        name=str(getattr(vdev, "path", None) or kind),
+        kind=kind,
+        state=str(getattr(vdev, "status", "ONLINE")),
+        children=tuple(_libzfs_vdev(child) for child in vdev.children),
+    )
 
 
 _SCAN_STATES = {"scanning": "in_progress", "finished": "finished", "canceled": "canceled"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from appliance.health.models import Level
+
 TB = 10**12
 
 
@@ -19,6 +21,10 @@ class PoolState:
     write_errors: int
     checksum_errors: int
     errors_text: str
+    #: Member losses the pool still survives (appliance.zfs.redundancy); None: unknown.
+    redundancy_remaining: int | None = None
+    #: Data members zpool marks lost, e.g. ``("/dev/sdb OFFLINE",)``.
+    lost_devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,15 @@ class DatasetReport:
     refquota_bytes: int | None
     quota_percent: float | None
     refquota_percent: float | None
+    quota_level: Level = Level.OK
+    refquota_level: Level = Level.OK
+    #: Where it is mounted (None: not mounted, legacy or none).
+    mountpoint: str | None = None
+    #: used / (used + available): how full the space this dataset may use is.
+    space_percent: float | None = None
+    space_level: Level = Level.OK
+    #: The worst of the three.
+    level: Level = Level.OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,14 @@ class PoolReport:
     checksum_errors: int
     errors: str
     datasets: list[DatasetReport]
+    redundancy_remaining: int | None = None
+    lost_devices: tuple[str, ...] = ()
+    redundancy_level: Level = Level.OK
+    capacity_level: Level = Level.OK
+    #: The highest capacity class crossed (85/90/95 % by default); None below them.
+    capacity_threshold: float | None = None
+    #: The worst of health, redundancy and capacity (datasets have their own).
+    level: Level = Level.OK
 
 
 @dataclass(frozen=True, slots=True)

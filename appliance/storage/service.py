@@ -9,6 +9,7 @@ from typing import Protocol
 
 from appliance.errors import BackendUnavailable
 from appliance.storage.capacity import pool_report
+from appliance.storage.levels import DEFAULT_LIMITS, LevelLimits
 from appliance.storage.models import StorageReport, ZfsReading
 
 
@@ -27,7 +28,9 @@ class StorageService:
         pools: list[str],
         cache_ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
+        limits: LevelLimits = DEFAULT_LIMITS,
     ) -> None:
+        self.limits = limits
         # The backend is created on first use: detection runs commands, not at start-up import.
         self._backend_factory = backend
         self._backend: ZfsBackend | None = None
@@ -51,7 +54,7 @@ class StorageService:
                 return self._cached[1]
             state = self._get_backend().read_state()
             pools = [
-                pool_report(pool, state.datasets)
+                pool_report(pool, state.datasets, self.limits)
                 for name, pool in sorted(state.pools.items())
                 if not self._pools or name in self._pools
             ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,13 +11,23 @@ import pytest
 
 from appliance.command import CommandResult, HostCommandError
 from appliance.errors import BackendUnavailable
-from appliance.health.models import ServiceStatus
-from appliance.storage.backends import CliBackend, LibzfsBackend, reading_from_state_output
+from appliance.health.models import Level, OverallStatus, Probe, ServiceStatus
+from appliance.health.registry import HealthRegistry
+from appliance.storage.backends import (
+    CliBackend,
+    LibzfsBackend,
+    pool_state,
+    reading_from_state_output,
+)
 from appliance.storage.capacity import dataset_report, pool_report
 from appliance.storage.check import ZfsPoolsCheck
+from appliance.storage.levels import LevelLimits, capacity_level
 from appliance.storage.models import PoolState, ZfsReading
 from appliance.storage.service import StorageService
+from appliance.storage.settings import StorageThresholds
 from appliance.zfs import commands
+from appliance.zfs.state import split_sections
+from appliance.zfs.status import parse_zpool_status
 
 ZFS_FIX = Path(__file__).parents[1] / "zfs" / "fixtures"
 
@@ -275,3 +286,111 @@ def test_zfs_check_backend_down() -> None:
 
     probe = ZfsPoolsCheck(StorageService(broken, [], 0)).probe_blocking()
     assert probe.status is ServiceStatus.DOWN and "neither" in probe.message
+
+
+def state_with_status(status_fixture: str) -> str:
+    """The captured two-pool state with its `zpool status` section swapped for another
+    capture of the same lab pool (offlined disks): same datasets, other vdev states."""
+    sections = split_sections(fixture("zfs-fuse/state-two-pools.txt"))
+    sections[commands.SECTION_STATUS] = fixture(status_fixture)
+    return "".join(section(name, body) for name, body in sections.items()) + (
+        f"{commands.MARKER} {commands.SECTION_END}\n"
+    )
+
+
+def zfs_probe(state_text: str) -> tuple[Probe, OverallStatus]:
+    reading = reading_from_state_output(state_text, "cli")
+    svc = StorageService(lambda: FakeBackend(reading), ["tank"], 0)
+    registry = HealthRegistry(5)
+    registry.register(ZfsPoolsCheck(svc))
+    report = asyncio.run(registry.run_all())
+    result = report.services["zfs"]
+    return Probe(result.status, result.message, result.details, result.level), report.status
+
+
+def test_raidz2_with_both_parity_disks_gone_is_critical_and_unhealthy() -> None:
+    """The drill: two of six disks offlined on the lab's raidz2 (zfs-fuse, captured)."""
+    probe, overall_status = zfs_probe(state_with_status("zfs-fuse/status-degraded-2.txt"))
+    assert (probe.status, probe.level) == (ServiceStatus.DEGRADED, Level.CRITICAL)
+    assert overall_status is OverallStatus.UNHEALTHY
+    assert probe.message == (
+        "pool tank has no redundancy left (raidz2: /tmp/zfscapture/d2 OFFLINE, "
+        "/tmp/zfscapture/d5 OFFLINE)"
+    )
+    assert probe.details["redundancy_remaining"] == {"tank": 0}
+    assert probe.details["levels"] == {"tank": "critical"}
+
+
+def test_raidz2_with_one_disk_gone_is_a_warning() -> None:
+    probe, overall_status = zfs_probe(state_with_status("zfs-fuse/status-degraded-1.txt"))
+    assert (probe.status, probe.level) == (ServiceStatus.DEGRADED, Level.WARNING)
+    assert overall_status is OverallStatus.DEGRADED
+    assert probe.message == "pool tank is DEGRADED, 1 more loss tolerated"
+
+
+def test_openzfs_mirror_with_a_member_unavail_is_critical() -> None:
+    status = parse_zpool_status(fixture("openzfs/status-mirrors-degraded-scrubbing.txt"))
+    state = pool_state(status["data"])
+    report = pool_report(state, {"data": {"used": "10", "available": "90"}})
+    assert (report.redundancy_remaining, report.redundancy_level, report.level) == (
+        0,
+        Level.CRITICAL,
+        Level.CRITICAL,
+    )
+    assert report.lost_devices == ("11478606759844821041 UNAVAIL",)
+
+
+@pytest.mark.parametrize(
+    ("used", "quota", "percent_used", "level"),
+    [
+        (8999, 10000, 89.99, Level.OK),
+        (9212, 10000, 92.12, Level.WARNING),  # the drill's dataset: 92.12 % had no level
+        (9500, 10000, 95.0, Level.CRITICAL),
+    ],
+)
+def test_quota_levels(used: int, quota: int, percent_used: float, level: Level) -> None:
+    report = dataset_report(
+        "tank/nextcloud",
+        {"used": str(used), "available": str(quota - used), "referenced": str(used),
+         "quota": str(quota), "refquota": "0", "mountpoint": "/tank/nextcloud",
+         "mounted": "yes"},
+    )  # fmt: skip
+    assert (report.quota_percent, report.quota_level, report.level) == (percent_used, level, level)
+    assert report.mountpoint == "/tank/nextcloud"
+
+
+def test_quota_levels_follow_the_settings() -> None:
+    limits = LevelLimits(StorageThresholds(quota_warning=50, quota_critical=60))
+    props = {"used": "55", "available": "45", "quota": "100"}
+    assert dataset_report("p/x", props, limits).quota_level is Level.WARNING
+
+
+@pytest.mark.parametrize(
+    ("percent_used", "level", "threshold"),
+    [(84.9, Level.OK, None), (85.0, Level.WARNING, 85.0), (90.0, Level.WARNING, 90.0),
+     (95.0, Level.CRITICAL, 95.0)],
+)  # fmt: skip
+def test_pool_capacity_classes(percent_used: float, level: Level, threshold: float | None) -> None:
+    assert capacity_level(percent_used, StorageThresholds()) == (level, threshold)
+
+
+def test_disk_thresholds_apply_to_a_dataset_bounded_by_a_quota() -> None:
+    """A dataset at 96 % of what it may use (an ancestor's quota) is past the host's
+    disk_critical; the pool itself is nearly empty, so the pool levels say nothing."""
+    datasets = {
+        "tank": {"used": "1000", "available": "99000", "type": "filesystem"},
+        "tank/db": {"used": "960", "available": "40", "quota": "0", "type": "filesystem",
+                    "mountpoint": "/tank/db", "mounted": "yes"},
+    }  # fmt: skip
+    svc = StorageService(
+        lambda: FakeBackend(ZfsReading("fake", {"tank": pool()}, datasets)),
+        [],
+        0,
+        limits=LevelLimits(space_warning=80, space_critical=95),
+    )
+    db = svc.check_storage_quota().pools[0].datasets[1]
+    assert (db.space_percent, db.space_level) == (96.0, Level.CRITICAL)
+    probe = ZfsPoolsCheck(svc).probe_blocking()
+    assert (probe.status, probe.level) == (ServiceStatus.DEGRADED, Level.WARNING)
+    assert probe.message == "dataset tank/db at 96 % full (critical)"
+    assert probe.details["datasets"] == {"tank/db": "critical"}
