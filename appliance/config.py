@@ -42,8 +42,9 @@ in the table's comment)::
 
     [secrets]                       # where the agent's secrets live (appliance/secrets/settings.py)
     backend = "env"                 # env (development) | vault | aws
-    cache_ttl_s = 300.0             # a fetched value is served this long, also while the
-                                    # backend is down; then "unavailable"
+    cache_ttl_s = 300.0             # a fetched value is served this long without asking
+    stale_max_s = 86400.0           # then, while the backend cannot answer, served this much
+                                    # longer marked stale; then "unavailable"
     # env_file = "/etc/sovereign/secrets.env"   # env backend: dotenv file under the environment
 
     [secrets.vault]                 # backend = "vault": AppRole login, KV v2, transit
@@ -59,7 +60,7 @@ in the table's comment)::
     backoff_initial_s = 0.1         # doubled per attempt, capped, with jitter
     backoff_max_s = 1.0
     breaker_failures = 5            # consecutive failed calls that open the circuit breaker
-    breaker_cooldown_s = 30.0       # open: fail fast this long, then let one call through
+    breaker_cooldown_s = 2.0        # open: fail fast this long, then let one call through
 
     [secrets.aws]                   # backend = "aws": Secrets Manager (needs the `aws` extra)
     # region = "eu-west-1"          # unset: boto3's default chain
@@ -116,6 +117,14 @@ in the table's comment)::
     disk_critical = 95.0
     zombie_warning = 5
 
+    [storage_thresholds]            # levels in the storage API (appliance/storage/settings.py)
+    quota_warning = 90.0            # dataset used / quota, %
+    quota_critical = 95.0
+    capacity_notice = 85.0          # pool used / usable size, %: TrueNAS' classes, the first
+    capacity_warning = 90.0         # two are level "warning"
+    capacity_critical = 95.0
+    # a dataset without a quota of its own is judged by [thresholds] disk_warning/critical
+
     [leak]                          # appliance/vitals/settings.py
     min_samples = 10
     min_growth_bytes = 10485760
@@ -146,6 +155,7 @@ from appliance.notifications.settings import NotificationSettings
 from appliance.secrets.names import check_secret_name
 from appliance.secrets.settings import SecretsSettings
 from appliance.security.settings import SecuritySettings
+from appliance.storage.settings import StorageThresholds
 from appliance.totp_settings import TotpSettings
 from appliance.vitals.settings import LeakSettings, VitalsThresholds
 
@@ -247,6 +257,10 @@ class Settings(BaseSettings):
     )
     command_timeout_s: float = Field(default=5.0, gt=0, le=300)
     thresholds: VitalsThresholds = Field(default_factory=VitalsThresholds)
+    storage_thresholds: StorageThresholds = Field(
+        default_factory=StorageThresholds,
+        description="Quota and pool capacity levels (ok / warning / critical) of the storage API.",
+    )
     leak: LeakSettings = Field(default_factory=LeakSettings)
 
     @field_validator("database_url")

@@ -31,6 +31,7 @@ from appliance.secrets import SecretManager, build_secret_manager
 from appliance.security.service import Security
 from appliance.storage.backends import detect_backend
 from appliance.storage.check import ZfsPoolsCheck
+from appliance.storage.levels import LevelLimits
 from appliance.storage.service import StorageService, ZfsBackend
 from appliance.totp import TotpService
 from appliance.vitals.models import RawSnapshot
@@ -102,6 +103,11 @@ class AgentRuntime:
             or (lambda: detect_backend(settings.zfs_backend, settings.zfs_command_timeout_s)),
             settings.zfs_pools,
             settings.storage_cache_ttl_s,
+            limits=LevelLimits(
+                settings.storage_thresholds,
+                settings.thresholds.disk_warning,
+                settings.thresholds.disk_critical,
+            ),
         )
         registry.register(ZfsPoolsCheck(storage))
         if settings.postgres_health_dsn is not None:
