@@ -4,6 +4,7 @@ the real-time stream WS /api/notifications/ws/{user_id}."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import asdict
 from typing import Annotated
 
@@ -316,6 +317,11 @@ def _event(n: Notification) -> dict[str, object]:
     return {"event": "notification", "notification": notification_out(n).model_dump(mode="json")}
 
 
+def _event_text(n: Notification) -> str:
+    """As ``send_json`` would encode it; the hub keeps it for every client of the user."""
+    return json.dumps(_event(n), separators=(",", ":"), ensure_ascii=False)
+
+
 @ws.websocket("/ws/{user_id}")
 async def stream(
     websocket: WebSocket,
@@ -366,7 +372,7 @@ async def stream(
                 await websocket.send_json({"event": "heartbeat", "last_id": seen})
                 continue
             if item.id > seen:
-                await websocket.send_json(_event(item))
+                await websocket.send_text(service.hub.encoded(item, _event_text))
                 seen = item.id
         await websocket.close(code=1013, reason="too far behind: reconnect with last_id")
     except WebSocketDisconnect:

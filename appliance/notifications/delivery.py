@@ -1,15 +1,19 @@
 """The delivery worker: claims due notifications from the outbox and sends them through
 Apprise, at least once.
 
-- A claim is a lease (``lease_s``); the row is marked delivered only after Apprise reports
-  success. A crash between the two sends that one notification again after restart: that gap
-  (Apprise's return to the commit of ``delivered``) is the at-least-once window.
+- One transaction claims a batch (on PostgreSQL ``FOR UPDATE SKIP LOCKED``) with the channels
+  it goes to; up to ``concurrency`` sends then run at once in the worker's own threads, and
+  their outcomes are committed together (``GroupCommit``: one commit carries every outcome
+  that finished while the previous one was written), not one transaction each.
+- A claim is a lease (``lease_s``); a row is marked delivered only after Apprise reports
+  success. A send's slot is freed only once its outcome is committed, so a crash re-sends at
+  most ``concurrency`` notifications: that gap (Apprise's return to the commit of
+  ``delivered``) is the at-least-once window.
 - At start the worker releases every claim: the agent is the only worker on its database, so
   claims left behind belong to a process that is gone (``kill -9``).
 - A failure is retried after an exponential backoff with jitter (models.backoff_s); once a
-  notification has failed for ``dead_after_s`` it is dead-lettered, which itself raises an
-  internal notification to ``internal_user`` on ``internal_channel`` (when one is set; a dead
-  internal notification raises none).
+  notification has failed for ``dead_after_s`` it is dead-lettered, which raises an internal
+  notification (internal.py).
 - A channel that failed ``breaker_failures`` times in a row is not tried for
   ``breaker_cooldown_s`` (its notifications wait, without attempts); then one delivery probes it.
 """
@@ -21,11 +25,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from appliance.notifications import internal
 from appliance.notifications.channels import Delivery, SendResult, send
-from appliance.notifications.models import Channel, Notification, NotifyRequest, Severity, backoff_s
-from appliance.notifications.outbox import Outbox, Planned, UnknownChannel
+from appliance.notifications.claims import Outcome, Result
+from appliance.notifications.groupcommit import GroupCommit
+from appliance.notifications.models import Channel, Notification, backoff_s
+from appliance.notifications.outbox import Outbox, UnknownChannel
 from appliance.notifications.settings import NotificationSettings
 from appliance.notifications.templates import Templates, render
 from appliance.secrets import SecretManager
@@ -75,6 +83,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._senders: ThreadPoolExecutor | None = None
         self.delivered = 0
         self.failed = 0
 
@@ -85,6 +94,9 @@ class DeliveryWorker:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Its own threads: the loop's default pool (cpu + 4) would cap concurrency on a small
+        # machine, and the hub and the API use that one.
+        self._senders = ThreadPoolExecutor(self._settings.concurrency, "notification-send")
         self._outbox.on_write = self.wake
         self._task = asyncio.create_task(self._run(), name="notification-delivery")
 
@@ -95,88 +107,133 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._senders is not None:
+            self._senders.shutdown(wait=False, cancel_futures=True)
+            self._senders = None
 
     async def _run(self) -> None:
         released = await asyncio.to_thread(self._outbox.release_claims)
         if released:
             log.warning("released %d notification claims of a previous run", released)
-        limit = asyncio.Semaphore(self._settings.concurrency)
+        commits = GroupCommit(self._outbox.record)
+        slots = asyncio.Semaphore(self._settings.concurrency)
         pending: set[asyncio.Task[None]] = set()
-        while True:
-            # Cleared before looking, so a notify committed during the look wakes the next one.
-            self._wake.clear()
-            try:
-                batch = await asyncio.to_thread(
-                    self._outbox.claim, self._settings.batch, self._settings.lease_s
-                )
-            except Exception as exc:
-                log.error("notification outbox unavailable: %s", exc)
-                batch = []
-            for item in batch:
-                await limit.acquire()
-                task = asyncio.create_task(self._guarded(item, limit))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            if len(batch) < self._settings.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
-
-    async def _guarded(self, item: Notification, limit: asyncio.Semaphore) -> None:
         try:
-            await asyncio.to_thread(self.deliver, item)
+            while True:
+                # Cleared before looking, so a notify committed during the look wakes the next.
+                self._wake.clear()
+                try:
+                    claimed = await asyncio.to_thread(
+                        self._outbox.claim_due, self._settings.batch, self._settings.lease_s
+                    )
+                except Exception as exc:
+                    log.error("notification outbox unavailable: %s", exc)
+                    claimed = None
+                items = [] if claimed is None else claimed.items
+                for item in items:
+                    await slots.acquire()
+                    channel = claimed.channels.get(item.channel) if claimed else None
+                    task = asyncio.create_task(self._deliver(item, channel, commits, slots))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                if len(items) < self._settings.batch:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _deliver(
+        self,
+        item: Notification,
+        channel: Channel | None,
+        commits: GroupCommit[Outcome],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        try:
+            outcome = self._held(item)
+            if outcome is None:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self._senders, self._attempt, item, channel)
+                outcome = self._judge(item, result)
+            await commits.add(outcome)
+            if outcome.result is Result.DEAD:
+                await asyncio.to_thread(self._raise_internal, item, outcome.error or "failed")
         except Exception:
             log.exception("delivery of notification %d failed unexpectedly", item.id)
         finally:
-            limit.release()
+            slots.release()  # only now: at most `concurrency` sent and not yet committed
 
     def deliver(self, item: Notification) -> None:
-        """One attempt at one notification (blocking; the worker runs it in a thread)."""
-        s = self._settings
+        """One attempt at one notification, its outcome committed (blocking)."""
+        outcome = self._held(item)
+        if outcome is None:
+            try:
+                channel: Channel | None = self._outbox.channel(item.channel)
+            except UnknownChannel:
+                channel = None
+            outcome = self._judge(item, self._attempt(item, channel))
+        self._outbox.record([outcome])
+        if outcome.result is Result.DEAD:
+            self._raise_internal(item, outcome.error or "failed")
+
+    def _held(self, item: Notification) -> Outcome | None:
+        """Postponed without an attempt while its channel's breaker is open, else None."""
         breaker = self.breakers.setdefault(item.channel, Breaker())
-        now = self._clock()
-        if not breaker.allows(now):
-            self._outbox.postpone(item.id, breaker.open_until, "circuit breaker open")
-            return
+        if breaker.allows(self._clock()):
+            return None
+        return Outcome(
+            item.id,
+            item.channel,
+            Result.POSTPONED,
+            "circuit breaker open",
+            retry_at=breaker.open_until,
+        )
+
+    def _attempt(self, item: Notification, channel: Channel | None) -> SendResult:
+        """Send through Apprise (blocking; no database here)."""
+        if channel is None:
+            return SendResult(False, str(UnknownChannel(item.channel)), 0.0)
+        if not channel.enabled:
+            return SendResult(False, f"channel {channel.name} is disabled", 0.0)
         try:
-            channel = self._outbox.channel(item.channel)
             credentials = self._credentials(channel)
-            if not channel.enabled:
-                result = SendResult(False, f"channel {channel.name} is disabled", 0.0)
-            else:
-                result = self._send(
-                    channel, credentials, self._delivery(item, channel), s.send_timeout_s
-                )
-        except UnknownChannel as exc:
-            result = SendResult(False, str(exc), 0.0)
         except SecretError as exc:
-            result = SendResult(False, f"credentials unavailable: {exc}", 0.0)
+            return SendResult(False, f"credentials unavailable: {exc}", 0.0)
+        delivery = self._delivery(item, channel)
+        return self._send(channel, credentials, delivery, self._settings.send_timeout_s)
+
+    def _judge(self, item: Notification, result: SendResult) -> Outcome:
+        """The outcome of an attempt, and the channel's breaker told of it."""
+        s = self._settings
         now = self._clock()
+        breaker = self.breakers.setdefault(item.channel, Breaker())
+        breaker.record(result.ok, now, s.breaker_failures, s.breaker_cooldown_s)
         if result.ok:
-            self._outbox.delivered(item.id, item.channel, result.duration_ms)
-            breaker.record(True, now, s.breaker_failures, s.breaker_cooldown_s)
             self.delivered += 1
-            return
+            return Outcome(item.id, item.channel, Result.DELIVERED, None, result.duration_ms)
         self.failed += 1
-        breaker.record(False, now, s.breaker_failures, s.breaker_cooldown_s)
         error = result.error or "failed"
         if now - item.created_at >= s.dead_after_s:
-            self._outbox.failed(item.id, item.channel, error, result.duration_ms, None)
             log.error(
                 "notification %d dead-lettered after %d attempts", item.id, item.attempt_count + 1
             )
-            self._raise_internal(item, error)
-            return
+            return Outcome(item.id, item.channel, Result.DEAD, error, result.duration_ms)
         retry_at = now + backoff_s(item.attempt_count + 1, s.backoff_base_s, s.backoff_max_s)
-        self._outbox.failed(item.id, item.channel, error, result.duration_ms, retry_at)
+        return Outcome(item.id, item.channel, Result.FAILED, error, result.duration_ms, retry_at)
 
     def _delivery(self, item: Notification, channel: Channel) -> Delivery:
         """The channel kind's rendering of the item's template; its stored subject and message
         when it has none, or when rendering fails (a template never fails a delivery)."""
         plain = Delivery(item.id, item.subject, item.message, item.recipient)
-        if item.template is None or self._templates is None:
+        if item.template is None:
             return plain
         try:
-            template = self._templates.get(item.template)
+            template = internal.TEMPLATES.get(item.template)
+            if template is None:
+                if self._templates is None:
+                    return plain
+                template = self._templates.get(item.template)
             r = render(template, channel.kind, {**item.data, "message": item.message})
         except Exception as exc:
             log.warning(
@@ -191,24 +248,17 @@ class DeliveryWorker:
         return {k: v.get_secret_value() for k, v in self._secrets.get_all(channel.secret).items()}
 
     def _raise_internal(self, item: Notification, error: str) -> None:
-        s = self._settings
-        if item.type == "internal" or s.internal_channel is None:
+        raised = internal.dead_letter(self._settings, item, error)
+        if raised is None:
             return
-        request = NotifyRequest(
-            user_id=s.internal_user,
-            type="internal",
-            channel=s.internal_channel,
-            severity=Severity.ERROR,
-            subject=f"Notification {item.id} could not be delivered",
-            message=(
-                f"Notification {item.id} to {item.user_id} on channel {item.channel} was "
-                f"dead-lettered after {item.attempt_count + 1} attempts: {error}"
-            ),
-            data={"dead_notification": item.id},
-        )
-        self._outbox.notify(
-            request,
-            [Planned(s.internal_channel, None)],
-            created_by="agent",
-            idempotency_key=f"dead-{item.id}",
-        )
+        request, planned = raised
+        try:
+            self._outbox.notify(
+                request, [planned], created_by="agent", idempotency_key=f"dead-{item.id}"
+            )
+        except UnknownChannel:
+            log.error(
+                "notification %d is dead and internal_channel %s does not exist",
+                item.id,
+                planned.channel,
+            )

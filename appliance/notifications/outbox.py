@@ -2,19 +2,21 @@
 caller hears back), claims and attempts for the worker, and the history.
 
 A notification is one row per channel it goes to. ``notify`` with an idempotency key stores it
-as ``KEY:CHANNEL`` per row, unique per caller, so a client's retry returns the rows the first
-call made instead of new ones.
+as ``KEY:0``, ``KEY:1``… on its rows, unique per caller, so a client's retry collides with the
+first call's first row whatever channels it plans, and gets the rows the first call made
+instead of new ones.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from appliance.database.repository import Store
@@ -23,15 +25,11 @@ from appliance.database.schema import (
     notification_channels,
     notifications,
 )
+from appliance.notifications import claims
 from appliance.notifications.channels import validate
-from appliance.notifications.models import (
-    Attempt,
-    Channel,
-    Notification,
-    NotifyRequest,
-    Severity,
-    Status,
-)
+from appliance.notifications.claims import Claimed, Outcome, Result
+from appliance.notifications.models import Attempt, Channel, Notification, NotifyRequest, Status
+from appliance.notifications.rows import channel_of, notification_from, notification_of
 
 
 class UnknownChannel(LookupError):
@@ -76,56 +74,22 @@ class Planned:
     not_before: float | None = None
 
 
-def _channel(row: Row[Any]) -> Channel:
-    return Channel(
-        name=row.name,
-        kind=row.kind,
-        options=json.loads(row.options),
-        secret=row.secret,
-        enabled=bool(row.enabled),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _notification(row: Row[Any], attempts: Sequence[Attempt] = ()) -> Notification:
-    return Notification(
-        id=row.id,
-        user_id=row.user_id,
-        type=row.type,
-        channel=row.channel,
-        recipient=row.recipient,
-        severity=Severity(row.severity),
-        subject=row.subject,
-        message=row.message,
-        status=Status(row.status),
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        attempt_count=row.attempt_count,
-        delivered_at=row.delivered_at,
-        last_error=row.last_error,
-        created_by=row.created_by,
-        template=row.template,
-        data=json.loads(row.data),
-        attempts=tuple(attempts),
-    )
-
-
 class Outbox:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
         #: Called after notify wrote rows (the worker's wake-up).
         self.on_write: Callable[[], None] | None = None
-        #: Called with the user and the ids notify wrote (the real-time hub).
-        self.on_notified: Callable[[str, list[int]], None] | None = None
+        #: Called with the user and the rows notify wrote, in id order (the real-time hub).
+        self.on_notified: Callable[[str, list[Notification]], None] | None = None
+        self._user_locks = [threading.Lock() for _ in range(64)]
 
     # Channels -------------------------------------------------------------------------------
 
     def channels(self) -> list[Channel]:
         def work(c: Connection) -> list[Channel]:
             rows = c.execute(select(notification_channels).order_by(notification_channels.c.name))
-            return [_channel(r) for r in rows]
+            return [channel_of(r) for r in rows]
 
         return self._store.run(work)
 
@@ -137,7 +101,7 @@ class Outbox:
         row = self._store.run(work)
         if row is None:
             raise UnknownChannel(name)
-        return _channel(row)
+        return channel_of(row)
 
     def put_channel(self, channel: Channel, *, create: bool) -> Channel:
         """Create (``create``: refused when it exists) or replace a channel."""
@@ -163,7 +127,7 @@ class Outbox:
                     return ChannelExists(channel.name)
                 c.execute(update(table).where(table.c.name == channel.name).values(**values))
             row = c.execute(select(table).where(table.c.name == channel.name)).one()
-            return _channel(row)
+            return channel_of(row)
 
         # Refusals are raised here: the store reports exceptions inside it as its own.
         result = self._store.run(work, exclusive=True)
@@ -178,7 +142,7 @@ class Outbox:
             if row is None:
                 return None
             c.execute(delete(table).where(table.c.name == name))
-            return _channel(row)
+            return channel_of(row)
 
         gone = self._store.run(work, exclusive=True)
         if gone is None:
@@ -194,16 +158,53 @@ class Outbox:
         *,
         created_by: str,
         idempotency_key: str | None = None,
-        kinds: dict[str, str] | None = None,
     ) -> NotifyResult:
-        """Write one row per planned channel, in one transaction, before returning."""
+        """Write one row per planned channel in one transaction, committed before returning;
+        UnknownChannel (nothing written) when a planned channel is not there. A retry with
+        ``idempotency_key`` meets the unique constraint and answers with the first call's rows
+        (no look-up before the insert: the constraint is the check)."""
         if not plan:
             raise NoChannel("no channel to send to")
         now = self._clock()
+        rows = []
+        for index, item in enumerate(plan):
+            held = item.not_before is not None and item.not_before > now
+            rows.append(
+                {
+                    "idempotency_key": None
+                    if idempotency_key is None
+                    else f"{idempotency_key}:{index}",
+                    "created_by": created_by,
+                    "user_id": request.user_id,
+                    "type": request.type,
+                    "channel": item.channel,
+                    "recipient": item.recipient,
+                    "severity": request.severity.value,
+                    "template": request.template,
+                    "subject": request.subject,
+                    "message": request.message,
+                    "data": json.dumps(request.data, sort_keys=True),
+                    "status": (Status.HELD if held else Status.PENDING).value,
+                    "created_at": now,
+                    "next_attempt_at": item.not_before if held else now,
+                    "attempt_count": 0,
+                }
+            )
+        names = sorted({item.channel for item in plan})
+
+        def work(c: Connection) -> list[Notification] | UnknownChannel:
+            t = notification_channels
+            known = set(c.execute(select(t.c.name).where(t.c.name.in_(names))).scalars())
+            missing = [name for name in names if name not in known]
+            if missing:
+                return UnknownChannel(missing[0])
+            statement = insert(notifications).returning(
+                notifications.c.id, sort_by_parameter_order=True
+            )
+            ids = c.execute(statement, rows).scalars().all()
+            return [notification_from({**row, "id": i}) for row, i in zip(rows, ids, strict=True)]
 
         def existing(c: Connection) -> list[int]:
-            if idempotency_key is None:
-                return []
             query = (
                 select(notifications.c.id)
                 .where(
@@ -214,167 +215,44 @@ class Outbox:
                 )
                 .order_by(notifications.c.id)
             )
-            return [int(r.id) for r in c.execute(query)]
+            return [int(i) for i in c.execute(query).scalars()]
 
-        def work(c: Connection) -> NotifyResult:
-            known = existing(c)
-            if known:
-                return NotifyResult(known, True)
-            ids = []
-            for item in plan:
-                held = item.not_before is not None and item.not_before > now
-                result = c.execute(
-                    insert(notifications).values(
-                        idempotency_key=None
-                        if idempotency_key is None
-                        else f"{idempotency_key}:{item.channel}",
-                        created_by=created_by,
-                        user_id=request.user_id,
-                        type=request.type,
-                        channel=item.channel,
-                        recipient=item.recipient,
-                        severity=request.severity.value,
-                        template=request.template,
-                        subject=request.subject,
-                        message=request.message,
-                        data=json.dumps(request.data, sort_keys=True),
-                        status=(Status.HELD if held else Status.PENDING).value,
-                        created_at=now,
-                        next_attempt_at=item.not_before if held else now,
-                        attempt_count=0,
-                    )
-                )
-                key = result.inserted_primary_key
-                assert key is not None
-                ids.append(int(key[0]))
-            return NotifyResult(ids, False)
-
-        try:
-            result = self._store.run(work, exclusive=True)
-        except Exception as exc:
-            # Two calls with one key at once on PostgreSQL: the unique constraint stopped the
-            # second; it answers with the first's rows.
-            if not isinstance(exc.__cause__, IntegrityError) or idempotency_key is None:
-                raise
-            result = NotifyResult(self._store.run(existing), True)
-        if not result.duplicate and self.on_write is not None:
+        # One user's rows are numbered, committed and announced to the hub in one order: the
+        # WebSocket stream resumes from the last id a client saw, so a later id must never be
+        # visible (or pushed) before an earlier one of the same user.
+        with self._user_locks[hash(request.user_id) % len(self._user_locks)]:
+            try:
+                written = self._store.run(work, exclusive=True)
+            except Exception as exc:
+                if idempotency_key is None or not isinstance(exc.__cause__, IntegrityError):
+                    raise
+                return NotifyResult(self._store.run(existing), True)
+            if isinstance(written, UnknownChannel):
+                raise written
+            if self.on_notified is not None:
+                self.on_notified(request.user_id, written)
+        if self.on_write is not None:
             self.on_write()
-        if not result.duplicate and self.on_notified is not None:
-            self.on_notified(request.user_id, result.ids)
-        return result
+        return NotifyResult([n.id for n in written], False)
 
-    # The worker's side ----------------------------------------------------------------------
+    # The worker's side (claims.py) --------------------------------------------------------
 
     def release_claims(self) -> int:
         """Forget every claim (at worker start: the one worker that held them is gone)."""
+        return claims.release(self._store)
 
-        def work(c: Connection) -> int:
-            result = c.execute(
-                update(notifications)
-                .where(notifications.c.claimed_until.is_not(None))
-                .values(claimed_until=None)
-            )
-            return int(result.rowcount or 0)
-
-        return self._store.run(work, exclusive=True)
+    def claim_due(self, limit: int, lease_s: float) -> Claimed:
+        """Due notifications leased for ``lease_s``, with their channels."""
+        return claims.claim(self._store, self._clock(), limit, lease_s)
 
     def claim(self, limit: int, lease_s: float) -> list[Notification]:
-        """Due notifications, oldest first, leased to the caller for ``lease_s``."""
-        now = self._clock()
+        return self.claim_due(limit, lease_s).items
 
-        def work(c: Connection) -> list[Notification]:
-            due = and_(
-                notifications.c.status.in_([Status.PENDING.value, Status.HELD.value]),
-                notifications.c.next_attempt_at <= now,
-                or_(
-                    notifications.c.claimed_until.is_(None),
-                    notifications.c.claimed_until < now,
-                ),
-            )
-            query = select(notifications).where(due).order_by(notifications.c.id).limit(limit)
-            if c.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = c.execute(query).all()
-            if rows:
-                c.execute(
-                    update(notifications)
-                    .where(notifications.c.id.in_([r.id for r in rows]))
-                    .values(claimed_until=now + lease_s)
-                )
-            return [_notification(r) for r in rows]
-
-        return self._store.run(work, exclusive=True)
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        claims.record(self._store, self._clock(), outcomes)
 
     def delivered(self, nid: int, channel: str, duration_ms: float) -> None:
-        now = self._clock()
-
-        def work(c: Connection) -> None:
-            c.execute(
-                update(notifications)
-                .where(notifications.c.id == nid)
-                .values(
-                    status=Status.DELIVERED.value,
-                    delivered_at=now,
-                    claimed_until=None,
-                    last_error=None,
-                    attempt_count=notifications.c.attempt_count + 1,
-                )
-            )
-            c.execute(
-                insert(notification_attempts).values(
-                    notification_id=nid,
-                    ts=now,
-                    channel=channel,
-                    outcome="delivered",
-                    error=None,
-                    duration_ms=duration_ms,
-                )
-            )
-
-        self._store.run(work)
-
-    def failed(
-        self, nid: int, channel: str, error: str, duration_ms: float, retry_at: float | None
-    ) -> None:
-        """Record a failed attempt; ``retry_at`` None: dead-letter it."""
-        now = self._clock()
-
-        def work(c: Connection) -> None:
-            values: dict[str, Any] = {
-                "claimed_until": None,
-                "last_error": error,
-                "attempt_count": notifications.c.attempt_count + 1,
-            }
-            if retry_at is None:
-                values["status"] = Status.DEAD.value
-            else:
-                values["status"] = Status.PENDING.value
-                values["next_attempt_at"] = retry_at
-            c.execute(update(notifications).where(notifications.c.id == nid).values(**values))
-            c.execute(
-                insert(notification_attempts).values(
-                    notification_id=nid,
-                    ts=now,
-                    channel=channel,
-                    outcome="dead" if retry_at is None else "failed",
-                    error=error,
-                    duration_ms=duration_ms,
-                )
-            )
-
-        self._store.run(work)
-
-    def postpone(self, nid: int, until: float, reason: str) -> None:
-        """Not attempted (an open breaker): due again at ``until``, no attempt recorded."""
-
-        def work(c: Connection) -> None:
-            c.execute(
-                update(notifications)
-                .where(notifications.c.id == nid)
-                .values(claimed_until=None, next_attempt_at=until, last_error=reason)
-            )
-
-        self._store.run(work)
+        self.record([Outcome(nid, channel, Result.DELIVERED, duration_ms=duration_ms)])
 
     # History --------------------------------------------------------------------------------
 
@@ -420,7 +298,7 @@ class Outbox:
                     attempts[r.notification_id].append(
                         Attempt(r.ts, r.channel, r.outcome, r.error, r.duration_ms)
                     )
-            items = [_notification(r, attempts[r.id]) for r in rows]
+            items = [notification_of(r, attempts[r.id]) for r in rows]
             return items, (items[-1].id if more and items else None)
 
         return self._store.run(work)
@@ -436,6 +314,6 @@ class Outbox:
                 .order_by(t.c.id)
                 .limit(limit)
             ).all()
-            return [_notification(r) for r in rows]
+            return [notification_of(r) for r in rows]
 
         return self._store.run(work)

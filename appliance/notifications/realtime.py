@@ -1,10 +1,13 @@
 """The real-time hub behind ``WS /api/notifications/ws/{user_id}``.
 
-``notify`` signals the hub (from its worker thread) with the user and the ids it wrote; the
-hub reads those rows once and offers them to every subscriber of that user, each through its
-own bounded queue. A subscriber whose queue is full (a slow client) is dropped, never waited
+``notify`` hands the hub (from its worker thread, right after the commit) the rows it wrote;
+the outbox does so for one user in id order, and the hub offers them in that order on the
+event loop to every subscriber of that user, each through its own bounded queue — no database
+read on the way. A subscriber whose queue is full (a slow client) is dropped, never waited
 for: it reconnects with the last id it saw and reads what it missed from the database, in
 order. So one slow client costs the others nothing.
+
+A notification is encoded for the wire once (``encoded``), however many clients get it.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from appliance.notifications.models import Notification
-from appliance.notifications.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+#: Encodings kept for clients still catching up (a client further behind is dropped anyway).
+ENCODED_KEPT = 1024
 
 
 @dataclass(eq=False)
@@ -31,11 +36,11 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, outbox: Outbox, queue_size: int = 256) -> None:
-        self._outbox = outbox
+    def __init__(self, queue_size: int = 256) -> None:
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._encoded: OrderedDict[int, str] = OrderedDict()
         self.dropped = 0
 
     def subscribe(self, user_id: str) -> Subscriber:
@@ -51,17 +56,15 @@ class Hub:
             if not users:
                 del self._subscribers[subscriber.user_id]
 
-    def signal(self, user_id: str, ids: Sequence[int]) -> None:
-        """Rows were written for ``user_id`` (thread-safe; a no-op without subscribers)."""
+    def signal(self, user_id: str, items: Sequence[Notification]) -> None:
+        """Rows were committed for ``user_id`` (thread-safe; a no-op without subscribers).
+        Callbacks scheduled from threads run in the order they were scheduled, so calls in
+        id order are offered in id order."""
         loop = self._loop
-        if loop is None or not ids or user_id not in self._subscribers:
+        if loop is None or not items or user_id not in self._subscribers:
             return
         with contextlib.suppress(RuntimeError):  # the loop is closing
-            asyncio.run_coroutine_threadsafe(self._publish(user_id, min(ids) - 1), loop)
-
-    async def _publish(self, user_id: str, after: int) -> None:
-        items = await asyncio.to_thread(self._outbox.since_id, user_id, after)
-        self.offer(user_id, items)
+            loop.call_soon_threadsafe(self.offer, user_id, list(items))
 
     def offer(self, user_id: str, items: Sequence[Notification]) -> None:
         for subscriber in list(self._subscribers.get(user_id, ())):
@@ -73,3 +76,12 @@ class Hub:
                     subscriber.lagging.set()
                     self.unsubscribe(subscriber)
                     break
+
+    def encoded(self, item: Notification, encode: Callable[[Notification], str]) -> str:
+        """``encode(item)``, computed once for every client that sends it (event loop only)."""
+        text = self._encoded.get(item.id)
+        if text is None:
+            text = self._encoded[item.id] = encode(item)
+            if len(self._encoded) > ENCODED_KEPT:
+                self._encoded.popitem(last=False)
+        return text

@@ -39,14 +39,15 @@ class NotificationService:
         outbox = Outbox(store, clock)
         templates = Templates(store, clock)
         worker = DeliveryWorker(outbox, secrets, settings, clock=clock, templates=templates)
-        hub = Hub(outbox, settings.ws_queue_size)
+        hub = Hub(settings.ws_queue_size)
         outbox.on_notified = hub.signal
         return cls(settings, outbox, worker, Preferences(store, clock), templates, hub, clock)
 
     def plan(self, request: NotifyRequest) -> list[Planned]:
         """The rows ``notify`` writes: the named channel, to ``to`` (else the user's address
         for it, else the channel's default); without a channel, the user's preferences."""
-        prefs = self.preferences.of(request.user_id)
+        named = request.channel is not None and request.to is not None
+        prefs = [] if named else self.preferences.of(request.user_id)  # nothing to look up
         if request.channel is None:
             names = {c.name for c in self.outbox.channels()}
             planned = plan(request, prefs, names, self.clock())
@@ -56,7 +57,7 @@ class NotificationService:
                     f"enable none for severity {request.severity.value}"
                 )
             return planned
-        self.outbox.channel(request.channel)  # UnknownChannel before anything is written
+        # The channel is checked where the row is written, in the same transaction.
         address = next((p.address for p in prefs if p.channel == request.channel), None)
         return [Planned(request.channel, request.to or address)]
 

@@ -107,7 +107,7 @@ def test_a_slow_subscriber_is_dropped_and_the_others_still_get_everything(
     outbox.put_channel(Channel("hook", "webhook", {"url": "http://127.0.0.1:9/h"}), create=True)
 
     async def scenario() -> None:
-        hub = Hub(outbox, queue_size=3)
+        hub = Hub(queue_size=3)
         slow, fast = hub.subscribe("u"), hub.subscribe("u")
         for i in range(10):
             ids = outbox.notify(
