@@ -1,9 +1,17 @@
-"""Notifications on a real agent process (SQLite, this machine): ``notify`` latency at a fixed
-rate, delivery rate to a local webhook receiver, and WebSocket fan-out of one notification to
-many clients of one user.
+"""Notifications on a real agent process, on the appliance's database (PostgreSQL 15, a fresh
+local cluster with durable commits; ``--database sqlite`` for the development store), each
+figure beside an anchor from the same run and as the median of ``--runs``:
 
-    .venv/bin/python bench/notifications.py [--rate 100] [--seconds 10] \
-        [--burst 2000] [--clients 500]
+1. ``notify`` latency at a fixed rate; anchors: one INSERT+COMMIT straight to the database at
+   the same rate, and an authenticated read of the same agent (GET /api/notifications/channels).
+2. Delivery rate: a backlog of ``--burst`` notifications (written in one transaction) drained
+   by the worker to a local webhook receiver; anchor: that receiver driven by plain keep-alive
+   HTTP clients, as many as the worker's concurrency.
+3. WebSocket fan-out of one notification to ``--clients`` clients of one user, from the notify
+   call to each arrival; anchor: a bare uvicorn + Starlette server sending one text to as many.
+
+    .venv/bin/python bench/notifications.py [--database postgresql|sqlite] [--runs 3] \
+        [--rate 100] [--seconds 10] [--burst 2000] [--clients 500]
 """
 
 from __future__ import annotations
@@ -12,48 +20,92 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
+from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib import ROOT, free_port, percentile, print_header
+from notifications_floor import WebhookReceiver, commit_latency_ms, postgres, receiver_capacity
 
-from appliance.database.connect import open_sqlite
+from appliance.database.connect import open_postgres, open_sqlite
+from appliance.database.repository import Store
+from appliance.database.schema import notifications
 from appliance.notifications.models import Channel
 from appliance.notifications.outbox import Outbox
 from appliance.security.roles import Role
 from appliance.security.tokens import TokenService
 
-RECEIVED: list[float] = []
+BODY = {"user_id": "bench", "channel": "hook", "subject": "s", "message": "m"}
 
 
-class Hook(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"
+def median_of(runs: list[float]) -> str:
+    return f"{statistics.median(runs):.1f} (runs: {', '.join(f'{r:.1f}' for r in runs)})"
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        RECEIVED.append(time.perf_counter())
-        self.send_response(200)
-        self.send_header("content-length", "0")
-        self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+@contextmanager
+def agent(env: dict[str, str], port: int) -> Iterator[str]:
+    process = subprocess.Popen([sys.executable, "-m", "api.main"], env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/health", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def at_rate(rate: float, count: int, call: Callable[[], None]) -> list[float]:
+    latencies = []
+    start = time.perf_counter()
+    for i in range(count):
+        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        t0 = time.perf_counter()
+        call()
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return latencies
+
+
+def write_backlog(store: Store, count: int) -> None:
+    """``count`` due notifications in one transaction, as notify writes them."""
+    now = time.time()
+    row = {
+        "created_by": "bench",
+        "user_id": "bench",
+        "type": "info",
+        "channel": "hook",
+        "severity": "info",
+        "subject": "s",
+        "message": "m",
+        "data": "{}",
+        "status": "pending",
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempt_count": 0,
+    }
+    store.run(lambda c: c.execute(insert(notifications), [row] * count))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=2000)
@@ -61,16 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     print_header()
     work = Path(tempfile.mkdtemp(prefix="bench-notify-"))
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    hook.daemon_threads = True
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    store = open_sqlite(work / "agent.db")
-    store.prepare()
-    token = TokenService(store).create("bench", Role.OPERATOR, created_by="bench").secret
-    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
-    Outbox(store).put_channel(Channel("hook", "webhook", {"url": url}), create=True)
-    store.close()
-    (work / "agent.toml").write_text("")
+    receiver = WebhookReceiver()
     port = free_port()
     env = {
         **os.environ,
@@ -80,84 +123,115 @@ def main() -> None:
         "APPLIANCE_PORT": str(port),
         "APPLIANCE_LOG_LEVEL": "warning",
     }
-    agent = subprocess.Popen([sys.executable, "-m", "api.main"], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
+    (work / "agent.toml").write_text("")
+    with ExitStack() as stack:
+        url = None
+        if args.database == "postgresql":
+            url = stack.enter_context(postgres(free_port()))
+            env["APPLIANCE_DATABASE_URL"] = url
+            store = open_postgres(url)
+        else:
+            store = open_sqlite(work / "agent.db")
+        stack.callback(store.close)
+        store.prepare()
+        token = TokenService(store).create("bench", Role.OPERATOR, created_by="bench").secret
+        Outbox(store).put_channel(Channel("hook", "webhook", {"url": receiver.url}), create=True)
+        base = stack.enter_context(agent(env, port))
+        headers = {"Authorization": f"Bearer {token}"}
+        n = int(args.rate * args.seconds)
+        p99: dict[str, list[float]] = {"notify": [], "read": [], "commit": []}
+        delivery: list[float] = []
         with httpx.Client(base_url=base, headers=headers, timeout=10.0) as client:
-            for _ in range(300):
-                try:
-                    if client.get("/health").status_code in (200, 503):
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            body = {"user_id": "bench", "channel": "hook", "subject": "s", "message": "m"}
-            # 1. notify latency at a fixed rate.
-            latencies = []
-            start = time.perf_counter()
-            n = int(args.rate * args.seconds)
-            for i in range(n):
-                due = start + i / args.rate
-                time.sleep(max(0.0, due - time.perf_counter()))
-                t0 = time.perf_counter()
-                assert client.post("/api/notifications/notify", json=body).status_code == 202
-                latencies.append((time.perf_counter() - t0) * 1000)
-            print(
-                f"notify at {args.rate:.0f} req/s x {n}: p50 {percentile(latencies, 50):.2f} ms,"
-                f" p99 {percentile(latencies, 99):.2f} ms"
-            )
-            # 2. delivery rate: a burst written first, then drained by the worker.
-            deadline = time.monotonic() + 60
-            while len(RECEIVED) < n and time.monotonic() < deadline:
-                time.sleep(0.05)
-            RECEIVED.clear()
-            for _ in range(args.burst):
-                client.post("/api/notifications/notify", json=body)
-            deadline = time.monotonic() + 300
-            while len(RECEIVED) < args.burst and time.monotonic() < deadline:
-                time.sleep(0.05)
-            span = RECEIVED[-1] - RECEIVED[0]
-            print(
-                f"delivery to the webhook receiver: {len(RECEIVED)} in {span:.2f} s ="
-                f" {len(RECEIVED) / span:.0f}/s"
-            )
-        # 3. WebSocket fan-out of one notification to many clients of one user.
-        print(asyncio.run(fan_out(base, port, token, args.clients)))
-    finally:
-        agent.terminate()
-        agent.wait(30)
+
+            def post() -> None:
+                assert client.post("/api/notifications/notify", json=BODY).status_code == 202
+
+            def read() -> None:
+                assert client.get("/api/notifications/channels").status_code == 200
+
+            for _ in range(args.runs):
+                receiver.received.clear()
+                p99["notify"].append(percentile(at_rate(args.rate, n, post), 99))
+                receiver.wait_for(n, 60)
+                p99["read"].append(percentile(at_rate(args.rate, n // 2, read), 99))
+                if url is not None:
+                    p99["commit"].append(percentile(commit_latency_ms(url, args.rate, n // 2), 99))
+                receiver.received.clear()
+                write_backlog(store, args.burst)
+                receiver.wait_for(args.burst, 300)
+                delivery.append(receiver.rate())
+        print(f"notify at {args.rate:.0f} req/s x {n}, p99 ms: {median_of(p99['notify'])}")
+        print(f"  anchor: authenticated GET of the channels, p99 ms: {median_of(p99['read'])}")
+        if p99["commit"]:
+            print(f"  anchor: one INSERT+COMMIT to PostgreSQL, p99 ms: {median_of(p99['commit'])}")
+        print(f"delivery of {args.burst} to the webhook receiver, per s: {median_of(delivery)}")
+        concurrency = int(os.environ.get("APPLIANCE_NOTIFICATIONS__CONCURRENCY", "8"))
+        floor = [receiver_capacity(receiver, args.burst, concurrency) for _ in range(args.runs)]
+        print(f"  anchor: the receiver from {concurrency} plain clients, per s: {median_of(floor)}")
+        fan = asyncio.run(fan_out(base, token, args.clients, args.runs))
+    print(f"WebSocket fan-out to {args.clients} clients, p99 ms: {median_of(fan)}")
+    print(f"  anchor: a bare uvicorn+Starlette fan-out, p99 ms: {median_of(ws_floor(args))}")
 
 
-async def fan_out(base: str, port: int, token: str, clients: int) -> str:
-    url = f"ws://127.0.0.1:{port}/api/notifications/ws/fan"
-    sockets = [
-        await websockets.connect(url, subprotocols=["sovereign.bearer", token])  # type: ignore[list-item]
-        for _ in range(clients)
-    ]
-    await asyncio.sleep(0.5)
-    arrivals: list[float] = []
-
-    async def wait_one(ws: Any) -> None:
-        while True:
-            event = json.loads(await ws.recv())
-            if event["event"] == "notification":
-                arrivals.append(time.perf_counter())
-                return
-
-    waiters = [asyncio.create_task(wait_one(ws)) for ws in sockets]
-    body = {"user_id": "fan", "channel": "hook", "subject": "s", "message": "m"}
+async def fan_out(base: str, token: str, clients: int, runs: int) -> list[float]:
+    """p99 per run, from the notify call to each client's arrival."""
+    url = base.replace("http", "ws") + "/api/notifications/ws/fan"
+    protocols: Any = ["sovereign.bearer", token]
+    sockets = [await websockets.connect(url, subprotocols=protocols) for _ in range(clients)]
+    body = {**BODY, "user_id": "fan"}
+    results = []
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
-        t0 = time.perf_counter()
-        r = await c.post("/api/notifications/notify", json=body)
-        assert r.status_code == 202
-    await asyncio.wait_for(asyncio.gather(*waiters), 30)
-    delays = [(a - t0) * 1000 for a in arrivals]
+        for run in range(runs + 1):  # the first only proves every client is live: not counted
+            await asyncio.sleep(0.5)
+            t0 = time.perf_counter()
+            waiters = [asyncio.create_task(arrival(ws, "notification")) for ws in sockets]
+            assert (await c.post("/api/notifications/notify", json=body)).status_code == 202
+            arrivals = await asyncio.wait_for(asyncio.gather(*waiters), 120)
+            if run:
+                results.append(percentile([(a - t0) * 1000 for a in arrivals], 99))
     for ws in sockets:
         await ws.close()
-    return (
-        f"WebSocket fan-out to {clients} clients (from the notify call): p50"
-        f" {percentile(delays, 50):.1f} ms, p99 {percentile(delays, 99):.1f} ms"
-    )
+    return results
+
+
+async def arrival(ws: Any, event: str) -> float:
+    while True:
+        if json.loads(await ws.recv())["event"] == event:
+            return time.perf_counter()
+
+
+def ws_floor(args: argparse.Namespace) -> list[float]:
+    port = free_port()
+    script = Path(__file__).with_name("notifications_floor.py")
+    process = subprocess.Popen([sys.executable, str(script), "ws-floor", str(port)], cwd=ROOT)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return asyncio.run(floor_fan_out(port, args.clients, args.runs))
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+async def floor_fan_out(port: int, clients: int, runs: int) -> list[float]:
+    sockets = [await websockets.connect(f"ws://127.0.0.1:{port}/ws") for _ in range(clients)]
+    results = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+        for run in range(runs + 1):  # as for the agent: the first is not counted
+            await asyncio.sleep(0.5)
+            t0 = time.perf_counter()
+            waiters = [asyncio.create_task(arrival(ws, "notification")) for ws in sockets]
+            assert (await c.post("/send")).status_code == 202
+            arrivals = await asyncio.wait_for(asyncio.gather(*waiters), 120)
+            if run:
+                results.append(percentile([(a - t0) * 1000 for a in arrivals], 99))
+    for ws in sockets:
+        await ws.close()
+    return results
 
 
 if __name__ == "__main__":
