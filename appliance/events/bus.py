@@ -23,6 +23,7 @@ from typing import Any, Self
 from confluent_kafka.admin import AdminClient
 
 from appliance.events.broker import probe_broker
+from appliance.events.clientlog import client_logger
 from appliance.events.consumer import ConsumerLoop, EventHandler
 from appliance.events.envelope import BusEvent, new_event, validate_topic
 from appliance.events.forwarder import Forwarder
@@ -142,7 +143,11 @@ class EventBus:
         backlog = self._outbox.backlog()
         with self._admin_lock:
             if self._admin is None:
-                self._admin = AdminClient(self.settings.client_config())
+                config: dict[str, Any] = {
+                    **self.settings.client_config(),
+                    "logger": client_logger(),
+                }
+                self._admin = AdminClient(config)
             latency, error = probe_broker(self._admin, self.settings.metadata_timeout_s)
         oldest = backlog.oldest_pending_created_at
         return EventBusHealth(

@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message
 
+from appliance.events.clientlog import client_logger
 from appliance.events.envelope import BusEvent, InvalidEnvelopeError, decode
 from appliance.events.outbox import Outbox
 from appliance.events.settings import EventBusSettings
@@ -70,6 +71,7 @@ class ConsumerLoop:
             "heartbeat.interval.ms": max(100, min(3000, session // 3)),
             "fetch.wait.max.ms": self._s.fetch_wait_max_ms,
             "error_cb": lambda err: log.debug("event consumer: client error %s", err.str()),
+            "logger": client_logger(),
         }
 
     def _run(self) -> None:

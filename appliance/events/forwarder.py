@@ -13,12 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from appliance.events.broker import probe_broker
+from appliance.events.clientlog import client_logger
 from appliance.events.outbox import ForwarderLock, Outbox, OutboxRow
 from appliance.events.settings import EventBusSettings
 
@@ -119,7 +121,12 @@ class Forwarder:
     def _connect(self) -> bool:
         """Create a producer once the cluster answers; back off while it does not."""
         if self._admin is None:
-            self._admin = AdminClient({**self._s.client_config(), "client.id": self._client_id()})
+            config: dict[str, Any] = {
+                **self._s.client_config(),
+                "client.id": self._client_id(),
+                "logger": client_logger(),
+            }
+            self._admin = AdminClient(config)
         latency, error = probe_broker(self._admin, self._s.metadata_timeout_s)
         if latency is None:
             log.info(
@@ -140,6 +147,7 @@ class Forwarder:
                 "reconnect.backoff.ms": int(self._s.backoff_initial_s * 1000),
                 "reconnect.backoff.max.ms": int(self._s.backoff_max_s * 1000),
                 "error_cb": self._on_error,
+                "logger": client_logger(),
             }
         )
         self._broker_down = False

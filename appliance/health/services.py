@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from appliance.events.clientlog import client_logger
 from appliance.health.models import Probe, ServiceStatus
 from appliance.health.registry import BlockingCheck
 from appliance.secrets import SecretError, SecretManager
@@ -112,7 +113,13 @@ class BrokerCheck(BlockingCheck):
     name = "broker"
 
     def __init__(self, client_config: dict[str, Any], timeout_s: float = 3.0) -> None:
-        self._config = {**client_config, "socket.timeout.ms": int(timeout_s * 1000)}
+        # The throttled logger keeps librdkafka's connection errors off stderr: this check
+        # reports the outage, once per state change.
+        self._config = {
+            **client_config,
+            "socket.timeout.ms": int(timeout_s * 1000),
+            "logger": client_logger(),
+        }
         self._timeout = timeout_s
 
     def probe_blocking(self) -> Probe:
