@@ -25,6 +25,7 @@ from api.middleware import RequestTracking
 from api.prometheus import RequestMetrics, RuntimeCollector
 from api.routes import (
     activity,
+    alerting,
     alerts,
     auth,
     docs,
@@ -89,6 +90,7 @@ def create_app(
         health, monitoring, storage, prometheus, auth, activity, notifications, alerts, docs
     ):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(alerting.router)
     return app
 
 
@@ -159,6 +161,10 @@ def run(argv: list[str] | None = None) -> None:
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": settings.drain_timeout_s or None,
         "access_log": False,
+        # Both in the agent's wheelhouse; named, not "auto", so a missing one fails the start
+        # instead of silently falling back to the slower pure-Python pair.
+        "loop": "uvloop",
+        "http": "httptools",
     }
     server = DrainingServer(
         uvicorn.Config(agent_app, **config_kwargs),

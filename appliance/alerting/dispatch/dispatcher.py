@@ -74,23 +74,29 @@ class Dispatcher:
     # Routing --------------------------------------------------------------------------------
 
     def routing(self) -> RoutingSettings:
-        """The routing in force: the one an admin set through the API, unless the agent's
-        configuration (routing as code) changed since, which then wins again."""
+        return self.routing_in_force()[0]
+
+    def routing_in_force(self) -> tuple[RoutingSettings, bool]:
+        """The routing in force and whether it was set through the API: that one wins until
+        the agent's configuration (routing as code) changes, which then wins again."""
         configured = self.configured
         override = self.store.routing_override()
         if override is None or override.get("base") != routing_digest(configured):
-            return configured
+            return configured, False
         try:
-            return RoutingSettings.model_validate(override["routing"])
+            return RoutingSettings.model_validate(override["routing"]), True
         except (KeyError, ValidationError) as exc:
             log.error("stored alert routing unusable, using the configured one: %s", exc)
-            return configured
+            return configured, False
 
-    def set_routing(self, routing: RoutingSettings) -> None:
-        value = {
-            "base": routing_digest(self.configured),
-            "routing": routing.model_dump(mode="json", by_alias=True),
-        }
+    def set_routing(self, routing: RoutingSettings | None) -> None:
+        """Replace the routing (None: back to the configured one)."""
+        value = None
+        if routing is not None:
+            value = {
+                "base": routing_digest(self.configured),
+                "routing": routing.model_dump(mode="json", by_alias=True),
+            }
         self.store.set_routing_override(value, self.clock())
         self.wake()
 

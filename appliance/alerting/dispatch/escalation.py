@@ -12,7 +12,7 @@ from appliance.alerting.dispatch.routing import check_matchers, matches_all, par
 
 
 class EscalationStep(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     after_minutes: float = Field(gt=0, le=7 * 24 * 60, description="Since the alert arrived.")
     receivers: list[str] = Field(
@@ -21,7 +21,7 @@ class EscalationStep(BaseModel):
 
 
 class EscalationPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     matchers: list[str] = Field(

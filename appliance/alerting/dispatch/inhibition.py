@@ -12,7 +12,7 @@ from appliance.alerting.dispatch.routing import check_matchers, matches_all, par
 
 
 class InhibitRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     source_matchers: list[str] = Field(
         min_length=1, max_length=50, description="What the muting (firing) alert matches."

@@ -79,7 +79,7 @@ def check_matchers(value: list[str]) -> list[str]:
 class Route(BaseModel):
     """One node of the tree; unset fields are inherited from the parent route."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     matchers: list[str] = Field(
         default_factory=list,

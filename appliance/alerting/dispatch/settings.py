@@ -23,7 +23,7 @@ def default_inhibit_rules() -> list[InhibitRule]:
 
 
 class RoutingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     route: Route = Field(default_factory=severity_tree, description="The route tree's root.")
     inhibit_rules: list[InhibitRule] = Field(default_factory=default_inhibit_rules)
@@ -49,7 +49,7 @@ class RoutingSettings(BaseModel):
 class DispatchSettings(BaseModel):
     """How the dispatcher runs (not routing): its pace and whom notifications are for."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     enabled: bool = Field(default=True, description="Run the dispatch loop in the agent.")
     tick_s: float = Field(default=1.0, gt=0, le=60, description="How often due groups are sent.")

@@ -293,7 +293,9 @@ class DispatchStore:
 
     def routing_override(self) -> dict[str, Any] | None:
         raw = self._store.get_state(ROUTING_KEY)
-        return None if raw is None else dict(json.loads(raw))
+        value = None if raw is None else json.loads(raw)
+        return dict(value) if isinstance(value, dict) else None
 
-    def set_routing_override(self, value: dict[str, Any], now: float) -> None:
+    def set_routing_override(self, value: dict[str, Any] | None, now: float) -> None:
+        """Store it (None: none, the configured routing applies)."""
         self._store.set_state(ROUTING_KEY, json.dumps(value, sort_keys=True), now)
