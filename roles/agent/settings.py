@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from appliance.alerting.dispatch.settings import RoutingSettings
 from appliance.notifications.settings import DeclaredChannel
 from roles.settings import check_ip
 
@@ -39,6 +40,12 @@ class AgentRoleSettings(BaseModel):
         description="More agent settings (appliance/config.py), rendered into agent.toml.",
     )
     notifications: AgentNotifications = Field(default_factory=AgentNotifications)
+    alerting: RoutingSettings | None = Field(
+        default=None,
+        description="Alert routing as code: the route tree (label matchers to channel names, "
+        "kinds or `all`), inhibit rules, escalation policies and timers, rendered into "
+        "agent.toml as [alerting.routing]; unset: the seed's severity routing.",
+    )
 
     @field_validator("listen_address")
     @classmethod
@@ -54,6 +61,9 @@ class AgentRoleSettings(BaseModel):
         notifications = value.get("notifications")
         if isinstance(notifications, dict) and "channels" in notifications:
             raise ValueError("declare channels in agent.notifications.channels")
+        alerting = value.get("alerting")
+        if isinstance(alerting, dict) and "routing" in alerting:
+            raise ValueError("declare alert routing in agent.alerting")
         return value
 
 
@@ -81,5 +91,11 @@ def render_config(
         config["notifications"] = {
             **(table if isinstance(table, dict) else {}),
             "channels": [c.model_dump(exclude_none=True) for c in cfg.notifications.channels],
+        }
+    if cfg.alerting is not None:
+        table = config.get("alerting")
+        config["alerting"] = {
+            **(table if isinstance(table, dict) else {}),
+            "routing": cfg.alerting.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
     return config
