@@ -12,11 +12,12 @@ from appliance.alerting.dispatch.routing import Route, Timers, severity_tree
 
 
 def default_inhibit_rules() -> list[InhibitRule]:
-    """A FAULTED pool mutes the quota alerts of its datasets (same ``pool`` label)."""
+    """A pool whose data cannot be reached (the built-in PoolFaulted: FAULTED, UNAVAIL…)
+    mutes the quota and capacity alerts of that pool and its datasets (same ``pool``)."""
     return [
         InhibitRule(
-            source_matchers=["alertname=~(?i).*pool.*", "state=FAULTED"],
-            target_matchers=["alertname=~(?i).*quota.*"],
+            source_matchers=["alertname=PoolFaulted"],
+            target_matchers=["alertname=~DatasetQuota|PoolCapacity"],
             equal=["pool"],
         )
     ]

@@ -149,12 +149,12 @@ def test_a_silence_suppresses_a_firing_alert_and_its_expiry_releases_it(
 def test_an_inhibited_alert_is_not_sent(agent_db: AgentDatabase) -> None:
     world = make_world(agent_db.store())
     d = world.dispatcher()
-    d.submit(alert("PoolState", AlertLevel.CRITICAL, pool="tank", state="FAULTED"))
+    d.submit(alert("PoolFaulted", AlertLevel.CRITICAL, pool="tank", state="FAULTED"))
     d.submit(alert("DatasetQuota", pool="tank", dataset="tank/home"))
     d.submit(alert("DatasetQuota", pool="backup", dataset="backup/home"))
     world.clock.advance(30)
     d.tick()
-    assert world.channels_of("PoolState") == EVERYTHING[1:]
+    assert world.channels_of("PoolFaulted") == EVERYTHING[1:]
     (quota,) = [n.message for n in world.sent() if "DatasetQuota" in n.subject]
     assert "backup/home" in quota and "tank/home" not in quota
     inhibited = {v.alert.labels.get("dataset"): v.inhibited for v in d.view()}

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from appliance.alerting.dispatch.inhibition import InhibitRule, inhibited
 from appliance.alerting.dispatch.settings import default_inhibit_rules
 
-FAULTED = {"alertname": "PoolState", "pool": "tank", "state": "FAULTED", "severity": "critical"}
+FAULTED = {"alertname": "PoolFaulted", "pool": "tank", "state": "FAULTED", "severity": "critical"}
 QUOTA_TANK = {"alertname": "DatasetQuota", "pool": "tank", "dataset": "tank/home"}
 QUOTA_BACKUP = {"alertname": "DatasetQuota", "pool": "backup", "dataset": "backup/x"}
 
@@ -18,8 +18,10 @@ def test_a_faulted_pool_inhibits_its_datasets_quota_alerts_only() -> None:
     assert inhibited(QUOTA_TANK, [FAULTED, QUOTA_TANK, QUOTA_BACKUP], rules)
     assert not inhibited(QUOTA_BACKUP, [FAULTED, QUOTA_TANK, QUOTA_BACKUP], rules)
     assert not inhibited(QUOTA_TANK, [QUOTA_TANK], rules)  # no source firing
-    degraded = {**FAULTED, "state": "DEGRADED"}
+    degraded = {**FAULTED, "alertname": "PoolDegraded", "state": "DEGRADED"}
     assert not inhibited(QUOTA_TANK, [degraded], rules)
+    capacity = {"alertname": "PoolCapacity", "pool": "tank", "level": "95"}
+    assert inhibited(capacity, [FAULTED], rules)
 
 
 def test_an_alert_does_not_inhibit_itself_nor_do_two_sided_alerts_each_other() -> None:
