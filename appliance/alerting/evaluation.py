@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from appliance.alerting.models import Alert, AlertLevel, AlertStatus, fingerprint
 from appliance.alerting.rules import Rule, breaches, still_breaches
@@ -192,6 +193,12 @@ def _record(rule: Rule, before: AlertState | None, after: AlertState, out: Outco
         out.alerts.append(to_alert(rule, after, notes))
 
 
+@lru_cache(maxsize=65_536)
+def _identity(base: tuple[tuple[str, str], ...], own: tuple[tuple[str, str], ...]) -> str:
+    """The fingerprint of a series under a rule: hashed once, not on every evaluation."""
+    return fingerprint({**dict(own), **dict(base)})
+
+
 def evaluate_rule(
     rule: Rule,
     series: Sequence[Series],
@@ -200,22 +207,25 @@ def evaluate_rule(
 ) -> Outcome:
     """``previous``: the rule's states by fingerprint. The caller skips disabled rules."""
     out = Outcome()
-    nodata_labels = base_labels(rule)
-    nodata_fp = fingerprint(nodata_labels)
+    base = base_labels(rule)
     if not series:
         if not previous:  # states it had keep their last status: no data is no evidence
             state = AlertState(
-                rule.id, nodata_fp, nodata_labels, AlertStatus.NODATA, rule.severity,
+                rule.id, fingerprint(base), base, AlertStatus.NODATA, rule.severity,
                 evaluated_at=now,
             )  # fmt: skip
             _record(rule, None, state, out)
         return out
+    base_items = tuple(sorted(base.items()))
     seen: set[str] = set()
     for one in series:
-        labels = alert_labels(rule, one)
-        fp = fingerprint(labels)
+        fp = _identity(base_items, tuple(sorted(one.labels.items())))
         seen.add(fp)
-        _record(rule, previous.get(fp), step(rule, previous.get(fp), labels, one.value, now), out)
+        before = previous.get(fp)
+        if before is None and not breaches(rule.condition, one.value, rule.threshold):
+            continue  # inactive and staying so: most series, most of the time
+        labels = {**one.labels, **base}
+        _record(rule, before, step(rule, before, labels, one.value, now), out)
     for fp, state in previous.items():
         if fp in seen:
             continue
