@@ -35,11 +35,19 @@ def detailed(edge: Edge) -> dict[str, object]:
     return body
 
 
+def all_up(body: dict[str, object]) -> bool:
+    """Every check up but `host`: that one is the machine's load (a busy CI runner makes it
+    degraded), not critical and not what this test is about."""
+    services = body["services"]
+    assert isinstance(services, dict)
+    return all(s["status"] == "up" for name, s in services.items() if name != "host")
+
+
 def wait_healthy(edge: Edge, timeout_s: float) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         try:
-            if detailed(edge)["status"] == "healthy":
+            if all_up(detailed(edge)):
                 return time.monotonic() - start
         except (AssertionError, OSError):
             pass  # the agent restarting
