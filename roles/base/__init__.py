@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 
 from roles.base import ops
 from roles.base.settings import ESSENTIAL_PACKAGES
@@ -53,14 +53,14 @@ def configure(spec: HostSpec) -> OperationMeta:
         home="/var/lib/sovereign",
         shell="/usr/sbin/nologin",
     )
-    files.directory(
+    common.directory(
         name="Create /var/lib/sovereign",
         path="/var/lib/sovereign",
         user=SERVICE_USER,
         group=SERVICE_USER,
         mode="750",
     )
-    files.directory(
+    common.directory(
         name=f"Create {CONFIG_DIR}",
         path=CONFIG_DIR,
         user="root",
@@ -70,7 +70,7 @@ def configure(spec: HostSpec) -> OperationMeta:
         mode="751",
     )
 
-    files.directory(
+    common.directory(
         name="Create /var/log/journal",
         path="/var/log/journal",
         user="root",

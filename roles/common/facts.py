@@ -3,7 +3,6 @@ parses it with a pure function (tested on captured output)."""
 
 from __future__ import annotations
 
-import posixpath
 import shlex
 from typing import Any
 
@@ -43,27 +42,6 @@ def parse_packages(lines: list[str]) -> dict[str, Any]:
     return {"installed": installed, "index_age_s": age}
 
 
-class DebPackageStatus(FactBase[dict[str, Any]]):
-    """Which of `packages` are installed, and the age of the package index (dpkg-query for
-    the packages asked only: `dpkg -l` lists all of them)."""
-
-    @staticmethod
-    def default() -> dict[str, Any]:
-        return {"installed": [], "index_age_s": None}
-
-    def command(self, packages: list[str]) -> str:
-        names = " ".join(shlex.quote(p) for p in packages)
-        return (
-            f"dpkg-query -W -f='pkg|${{db:Status-Abbrev}}|${{Package}}\\n' -- {names}"
-            " 2>/dev/null; "
-            f"printf 'index|%s|%s\\n' \"$(stat -c %Y {APT_UPDATE_STAMP} 2>/dev/null)\""
-            ' "$(date +%s)"'
-        )
-
-    def process(self, output: list[str]) -> dict[str, Any]:
-        return parse_packages(output)
-
-
 # As pyinfra's SystemdStatus / SystemdEnabled count them.
 RUNNING_STATES = ("running", "waiting", "exited", "listening", "mounted")
 ENABLED_STATES = ("enabled", "static")
@@ -77,53 +55,92 @@ def parse_unit(lines: list[str]) -> dict[str, bool]:
     }
 
 
-class UnitState(FactBase[dict[str, bool]]):
-    """Whether a systemd unit runs and is enabled: one `systemctl show` for both."""
-
-    @staticmethod
-    def default() -> dict[str, bool]:
-        return {"running": False, "enabled": False}
-
-    def command(self, unit: str) -> str:
-        return f"systemctl show --property=SubState --property=UnitFileState -- {shlex.quote(unit)}"
-
-    def process(self, output: list[str]) -> dict[str, bool]:
-        return parse_unit(output)
-
-
-def parse_file(lines: list[str]) -> dict[str, Any]:
-    """`file`: None when absent, else type, user, group, mode (octal digits) and sha256 (of a
-    regular file); `parent`: whether the parent directory exists."""
-    info: dict[str, Any] | None = None
-    for fields in _fields(lines, "stat"):
-        if len(fields) >= 4:
-            kind, user, group, mode = fields[:4]
-            info = {"type": kind, "user": user, "group": group, "mode": mode, "sha256": None}
-    if info is not None:
-        for fields in _fields(lines, "sha256"):
-            info["sha256"] = fields[0].split()[0] if fields[0].strip() else None
-    return {"file": info, "parent": any(line.strip() == "parent" for line in lines)}
+def parse_managed(lines: list[str]) -> dict[str, Any]:
+    """What ManagedState printed (pure). `files`: path -> {"file": None when absent, else type,
+    user, group, mode (octal digits) and sha256 (a regular file's), "parent": whether its
+    directory exists}, for the paths that exist or whose directory does; `units`: unit ->
+    {"running", "enabled"}; `installed` and `index_age_s` as parse_packages. Asked items that
+    are missing here are absent (files), stopped (units) or not installed (packages)."""
+    files: dict[str, dict[str, Any]] = {}
+    for path, kind, user, group, mode, *_ in (f for f in _fields(lines, "file") if len(f) >= 5):
+        files[path] = {"file": {"type": kind, "user": user, "group": group, "mode": mode,
+                                "sha256": None}, "parent": True}  # fmt: skip
+    for fields in _fields(lines, "sha256"):
+        digest, _, path = fields[0].partition("  ")
+        if files.get(path, {}).get("file", {}).get("type") in REGULAR:
+            files[path]["file"]["sha256"] = digest.strip()
+    for path, *_ in _fields(lines, "parent"):
+        files.setdefault(path, {"file": None, "parent": True})
+    units: dict[str, list[str]] = {}
+    for name, *value in _fields(lines, "unit"):
+        units.setdefault(name, []).append("|".join(value))
+    return {
+        "files": files,
+        "units": {name: parse_unit(values) for name, values in units.items()},
+        **parse_packages(lines),
+    }
 
 
-class FileState(FactBase[dict[str, Any]]):
-    """A file's type, owner, mode and sha256, and whether its directory exists: one command
-    where files.put reads three facts."""
+REGULAR = ("regular file", "regular empty file")
+
+
+def _words(values: list[str]) -> str:
+    return " ".join(shlex.quote(v) for v in values)
+
+
+def files_command(paths: list[str]) -> str:
+    """One `stat` for all, then one `sha256sum` of the regular files among them (a FIFO would
+    block it, a link is not a file we put), and which paths' directories exist."""
+    words = _words(paths)
+    return (
+        f"stat -c 'file|%n|%F|%U|%G|%a' -- {words} 2>/dev/null; set --;"
+        f' for p in {words}; do if [ -f "$p" ] && [ ! -L "$p" ]; then set -- "$@" "$p"; fi;'
+        ' d="${p%/*}"; [ -d "${d:-/}" ] && echo "parent|$p"; done;'
+        " [ $# -eq 0 ] || sha256sum -- \"$@\" | sed 's/^/sha256|/';"
+    )
+
+
+def units_command(units: list[str]) -> str:
+    """One `systemctl show` for all: its blocks come in the order asked (a block's Id may be
+    an alias's target), so each block is tagged with the name asked."""
+    names = shlex.quote(" ".join(units))
+    tag = """'BEGIN { split(names, u, " "); i = 1 } /^$/ { i++; next }"""
+    tag += """ { print "unit|" u[i] "|" $0 }'"""
+    return (
+        f"systemctl show --property=SubState --property=UnitFileState -- {_words(units)}"
+        f" | awk -v names={names} {tag};"
+    )
+
+
+def packages_command(packages: list[str]) -> str:
+    """dpkg-query for the packages asked (`dpkg -l` lists all), and the package index's age."""
+    return (
+        f"dpkg-query -W -f='pkg|${{db:Status-Abbrev}}|${{Package}}\\n' -- {_words(packages)}"
+        f" 2>/dev/null; printf 'index|%s|%s\\n' \"$(stat -c %Y {APT_UPDATE_STAMP} 2>/dev/null)\""
+        ' "$(date +%s)";'
+    )
+
+
+class ManagedState(FactBase[dict[str, Any]]):
+    """Everything the deploy's shared operations manage on a host, in ONE command
+    (roles/common/managed.py asks for all of it at once): each file's type, owner, mode and
+    sha256 and whether its directory exists, each unit's state, which packages are installed
+    and the package index's age."""
 
     @staticmethod
     def default() -> dict[str, Any]:
-        return {"file": None, "parent": False}
+        return parse_managed([])
 
-    def command(self, path: str) -> str:
-        p = shlex.quote(path)
-        parent = shlex.quote(posixpath.dirname(path) or "/")
-        return (
-            f"if [ -e {p} ] || [ -L {p} ]; then stat -c 'stat|%F|%U|%G|%a' -- {p};"
-            f" if [ -f {p} ] && [ ! -L {p} ]; then printf 'sha256|'; sha256sum < {p}; fi; fi;"
-            f" if [ -d {parent} ]; then echo parent; fi"
-        )
+    def command(self, files: list[str], units: list[str], packages: list[str]) -> str:
+        parts = [
+            files_command(files) if files else "",
+            units_command(units) if units else "",
+            packages_command(packages) if packages else "",
+        ]
+        return " ".join([*(p for p in parts if p), "true"])
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        return parse_file(output)
+        return parse_managed(output)
 
 
 def parse_artifact(lines: list[str]) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""Operations several roles use. Each reads ONE fact (roles/common/facts.py) and yields only the
-commands needed; a no-op deploy runs one command per operation.
+"""Operations several roles use. Each decides from ONE fact and yields only the commands
+needed. Packages, units (here) and files (roles/common/files.py, re-exported) are read for the
+whole deploy in one command (roles/common/managed.py): a no-op deploy reads them once, not once
+per operation.
 
 pyinfra's own equivalents read more: files.put/template three facts (file, its directory,
 its checksum), systemd.service two, server.user four, apt.packages all of `dpkg -l` plus two
@@ -9,35 +11,34 @@ for the index age; and files.put hashes a 180 MB binary on both ends on every de
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 import shlex
 from collections.abc import Generator
-from io import BytesIO
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, OperationError, QuoteString, StringCommand, operation
-from pyinfra.api.util import get_template
 from pyinfra.facts.apt import noninteractive_apt
 
 from roles.common.facts import (
     APT_UPDATE_STAMP,
     ARTIFACT_MARKERS,
     ArtifactState,
-    DebPackageStatus,
-    FileState,
     SystemAccount,
-    UnitState,
     artifact_marker,
     marker_matches,
 )
+from roles.common.files import absent, directory, octal, owner_and_mode, put, template
+from roles.common.managed import cached_fact, declares, package_state, unit_state
+
+__all__ = [
+    "absent", "artifact", "directory", "packages", "put", "record_artifact", "service",
+    "system_user", "template",
+]  # fmt: skip
 
 Command = StringCommand | FileUploadCommand
 DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-REGULAR = ("regular file", "regular empty file")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -45,6 +46,7 @@ def _q(value: str) -> QuoteString:
     return QuoteString(value)
 
 
+@declares("packages", "packages")
 @operation()
 def packages(
     packages: list[str], update: bool = False, cache_time: int = 24 * 3600
@@ -57,11 +59,11 @@ def packages(
     + update: refresh the package index before installing (when it is older than cache_time)
     + cache_time: seconds an index counts as fresh
 
-    One fact, DebPackageStatus: dpkg-query for these packages and the index's age.
+    Decides from the managed state: which packages are installed, the index's age.
     """
     if bad := [p for p in packages if not DEB_NAME.match(p)]:
         raise OperationError(f"not Debian package names: {bad}")
-    state = host.get_fact(DebPackageStatus, packages=packages)
+    state = package_state(packages)
     missing = [p for p in packages if p not in state["installed"]]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
@@ -75,6 +77,7 @@ def packages(
     )
 
 
+@declares("units", "unit")
 @operation()
 def service(
     unit: str, running: bool = True, enabled: bool = True
@@ -86,9 +89,9 @@ def service(
     + running: start it when it is not running
     + enabled: enable it when it is not enabled
 
-    One fact, UnitState: `systemctl show` for both properties.
+    Decides from the managed state: the unit's SubState and UnitFileState.
     """
-    state = host.get_fact(UnitState, unit=unit)
+    state = unit_state(unit)
     changed = False
     if running and not state["running"]:
         yield StringCommand("systemctl", "start", _q(unit))
@@ -136,116 +139,6 @@ def system_user(
         host.noop(f"system user {user} (group {group}) exists")
 
 
-def _octal(mode: str) -> int:
-    try:
-        return int(str(mode), 8)
-    except ValueError:
-        raise OperationError(f"mode must be octal digits, got {mode!r}") from None
-
-
-def _content(src: str | Path | IO[Any]) -> bytes:
-    if isinstance(src, str | Path):
-        return Path(src).read_bytes()
-    src.seek(0)
-    data = src.read()
-    return data.encode() if isinstance(data, str) else bytes(data)
-
-
-def _converge_file(
-    data: bytes, dest: str, user: str, group: str, mode: str, create_remote_dir: bool
-) -> Generator[Command, None, None]:
-    """Put `data` at `dest` with owner and mode, changing only what differs.
-
-    New content is written to DEST.new, created root-only before the upload, given its owner
-    and mode, and renamed over DEST: no reader sees it half-written or with loose permissions.
-    """
-    want_mode = _octal(mode)
-    state = host.get_fact(FileState, path=dest)
-    current = state["file"]
-    if current is not None and current["type"] not in REGULAR:
-        raise OperationError(f"{dest} is a {current['type']}, not a file: nothing was changed")
-    owner = f"{user}:{group}"
-    if current is None or current["sha256"] != hashlib.sha256(data).hexdigest():
-        new = f"{dest}.new"
-        if create_remote_dir and not state["parent"]:
-            yield StringCommand("mkdir", "-p", _q(posixpath.dirname(dest)))
-        yield StringCommand("rm", "-f", _q(new), "&&", "(umask 077 &&", ":", ">", _q(new), ")")
-        yield FileUploadCommand(BytesIO(data), new)
-        yield StringCommand(
-            "chown", _q(owner), _q(new), "&&", "chmod", f"{want_mode:o}", _q(new),
-            "&&", "mv", "-f", _q(new), _q(dest),
-        )  # fmt: skip
-        return
-    changed = False
-    if _octal(current["mode"]) != want_mode:
-        yield StringCommand("chmod", f"{want_mode:o}", _q(dest))
-        changed = True
-    if (current["user"], current["group"]) != (user, group):
-        yield StringCommand("chown", _q(owner), _q(dest))
-        changed = True
-    if not changed:
-        host.noop(f"file {dest} is up to date")
-
-
-@operation()
-def put(
-    src: str | IO[Any],
-    dest: str,
-    user: str = "root",
-    group: str = "root",
-    mode: str = "644",
-    create_remote_dir: bool = True,
-) -> Generator[Command, None, None]:
-    """
-    Upload a file from the controller (a path or a file-like object).
-
-    + src: local path, or file-like object (text or bytes)
-    + dest: the file's path on the host
-    + user, group: its owner
-    + mode: its permissions (octal digits)
-    + create_remote_dir: create dest's directory (root, 755) when it is missing
-
-    One fact, FileState: type, owner, mode and sha256 of the file, and whether its directory
-    exists. Content is replaced atomically, never written in place.
-    """
-    yield from _converge_file(_content(src), dest, user, group, mode, create_remote_dir)
-
-
-@operation()
-def template(
-    src: str,
-    dest: str,
-    user: str = "root",
-    group: str = "root",
-    mode: str = "644",
-    create_remote_dir: bool = True,
-    **data: Any,
-) -> Generator[Command, None, None]:
-    """
-    Render a Jinja2 template on the controller (as files.template does) and upload the result.
-
-    + src: local template path
-    + dest, user, group, mode, create_remote_dir: as for ``put``
-    + data: the template's variables
-    """
-    try:
-        text = get_template(src).render(data)
-    except Exception as exc:  # jinja2's undefined names, syntax errors
-        raise OperationError(f"template {src}: {exc}") from None
-    yield from _converge_file(text.encode(), dest, user, group, mode, create_remote_dir)
-
-
-def _owner_and_mode(
-    current: dict[str, Any], dest: str, user: str, group: str, mode: int
-) -> list[StringCommand]:
-    commands = []
-    if _octal(current["mode"]) != mode:
-        commands.append(StringCommand("chmod", f"{mode:o}", _q(dest)))
-    if (current["user"], current["group"]) != (user, group):
-        commands.append(StringCommand("chown", _q(f"{user}:{group}"), _q(dest)))
-    return commands
-
-
 def _record_marker(dest: str, sha256: str) -> StringCommand:
     """Write dest's install marker: the artifact's sha256 with the file's size and mtime."""
     stat = f"$(stat -c '%s|%Y' -- {shlex.quote(dest)})"
@@ -280,8 +173,8 @@ def artifact(
     """
     if not SHA256.match(sha256):
         raise OperationError(f"not a sha256: {sha256!r}")
-    want_mode = _octal(mode)
-    state = host.get_fact(ArtifactState, path=dest)
+    want_mode = octal(mode)
+    state = cached_fact(ArtifactState, path=dest)
     current = state["file"]
     recorded = state["marker"]["sha256"] if marker_matches(state) else state["sha256"]
     if current is None or recorded != sha256:
@@ -298,7 +191,7 @@ def artifact(
             "&&", _record_marker(dest, sha256),
         )  # fmt: skip
         return
-    commands = _owner_and_mode(current, dest, user, group, want_mode)
+    commands = owner_and_mode(current, dest, user, group, want_mode)
     yield from commands
     if not commands:
         host.noop(f"{dest} is the artifact (sha256 {sha256[:12]}…)")
@@ -316,7 +209,7 @@ def record_artifact(dest: str, sha256: str) -> Generator[StringCommand, None, No
     """
     if not SHA256.match(sha256):
         raise OperationError(f"not a sha256: {sha256!r}")
-    state = host.get_fact(ArtifactState, path=dest)
+    state = cached_fact(ArtifactState, path=dest)
     if state["file"] is None or marker_matches(state) or state["sha256"] != sha256:
         host.noop(f"no marker to record for {dest}")
         return

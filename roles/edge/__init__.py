@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
@@ -58,8 +58,8 @@ def configure(spec: HostSpec) -> Configured:
                       mode="644")  # fmt: skip
     key = common.put(name="Install the edge key", src=str(tls.server_key), dest=KEY,
                      user="root", group="root", mode="600")  # fmt: skip
-    default = files.link(name="Disable Debian's default site (port 80, nginx's welcome page)",
-                         path=DEBIAN_SITE, present=False, force=True)  # fmt: skip
+    default = common.absent(name="Disable Debian's default site (port 80, nginx's welcome page)",
+                            path=DEBIAN_SITE)  # fmt: skip
     site = common.template(name="Configure the edge (HTTPS in front of the agent)",
                            src=str(HERE / "sovereign-edge.conf.j2"), dest=SITE,
                            **render_args(spec, CERT, KEY))  # fmt: skip

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 
 from roles.common import ops as common
 from roles.mail.plan import main_cf
@@ -49,7 +49,7 @@ def configure(spec: HostSpec) -> OperationMeta:
             group=SINK_USER,
             home=SINK_HOME,
         )
-        files.directory(
+        common.directory(
             name=f"Create {SINK_HOME} (the sink's Maildir lives here)",
             path=SINK_HOME,
             user=SINK_USER,

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files
 
 from controller.pki import TlsFiles, ensure_ca, ensure_certificate
 from roles.common import ops as common
@@ -33,7 +32,7 @@ def pki(spec: HostSpec) -> None:
 
 def configure(spec: HostSpec) -> OperationMeta:
     ca = ensure_ca(controller_dir(spec), spec.name)
-    files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root",
+    common.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root",
                     mode="755")  # fmt: skip
     return common.put(name="Install the appliance CA certificate (clients trust it)",
                       src=str(ca), dest=CA_CERT, mode="644")  # fmt: skip

@@ -80,7 +80,7 @@ def configure(spec: HostSpec) -> Configured:
     key = common.put(name="Install the PostgreSQL key", src=str(tls.server_key), dest=SSL_KEY,
                      user="postgres", group="postgres", mode="600")  # fmt: skip
     etc = f"/etc/postgresql/{cfg.version}/{cfg.cluster}"
-    files.directory(
+    common.directory(
         name=f"Give {cfg.data_dir} (the postgres dataset) to postgres",
         path=cfg.data_dir, user="postgres", group="postgres", mode="700",
     )  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
+from roles.common.managed import cached_fact
 from roles.postgres.facts import SECRETS_DIR, PgState
 from roles.postgres.plan import PlanError, plan_cluster, plan_databases, plan_roles
 
@@ -46,7 +47,7 @@ def cluster(
     + port: its port
     """
     try:
-        action, reason = plan_cluster(host.get_fact(PgState, port=port), version, cluster, data_dir)
+        action, reason = plan_cluster(cached_fact(PgState, port=port), version, cluster, data_dir)
     except PlanError as exc:
         raise OperationError(str(exc)) from None
     if action == "noop":
@@ -68,7 +69,7 @@ def roles(roles: list[dict[str, Any]], port: int) -> Generator[StringCommand, No
     + roles: [{"name": …, "login": bool}]
     + port: the cluster's port
     """
-    actions = plan_roles(host.get_fact(PgState, port=port), roles)
+    actions = plan_roles(cached_fact(PgState, port=port), roles)
     if not actions:
         host.noop("roles are as declared")
         return
@@ -105,7 +106,7 @@ def databases(databases: list[dict[str, str]], port: int) -> Generator[StringCom
     + databases: [{"name": …, "owner": …}]
     + port: the cluster's port
     """
-    actions = plan_databases(host.get_fact(PgState, port=port), databases)
+    actions = plan_databases(cached_fact(PgState, port=port), databases)
     if not actions:
         host.noop("databases are as declared")
         return

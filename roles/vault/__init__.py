@@ -20,7 +20,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import apt, systemd
 from pyinfra.operations.util import any_changed
 
 from controller.pki import ensure_tls
@@ -162,19 +162,19 @@ def configure(spec: HostSpec, binary: str) -> Configured:
     local_dir = controller_dir(cfg, spec.name)
     dns, ips = certificate_names(cfg, address, spec.name, spec.ssh_hostname)
     tls, _ = ensure_tls(pki_dir(spec), spec.name, dns, ips)  # the appliance CA (one per host)
-    files.directory(name=f"Create {CONFIG_DIR}", path=CONFIG_DIR, user="root", group="root",
+    common.directory(name=f"Create {CONFIG_DIR}", path=CONFIG_DIR, user="root", group="root",
                     mode="755")  # fmt: skip
-    files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="755")
+    common.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="755")
     ca = common.put(name="Install the Vault CA certificate (clients trust it)",
                     src=str(tls.ca_cert), dest=CA_CERT, mode="644")  # fmt: skip
     cert = common.put(name="Install the Vault server certificate", src=str(tls.server_cert),
                       dest=SERVER_CERT, mode="644")  # fmt: skip
     key = common.put(name="Install the Vault server key", src=str(tls.server_key),
                      dest=SERVER_KEY, user="root", group=USER, mode="640")  # fmt: skip
-    files.directory(name=f"Give {cfg.data_dir} (the vault dataset) to {USER}",
+    common.directory(name=f"Give {cfg.data_dir} (the vault dataset) to {USER}",
                     path=cfg.data_dir, user=USER, group=USER, mode="700")  # fmt: skip
     audit_dir = str(Path(cfg.audit_log).parent)
-    files.directory(name=f"Create {audit_dir} (audit log)", path=audit_dir, user=USER,
+    common.directory(name=f"Create {audit_dir} (audit log)", path=audit_dir, user=USER,
                     group=USER, mode="700")  # fmt: skip
     seal_changed = _seal(spec, binary)
     template_args = render_args(cfg, address, spec.name, binary, peers=spec.peers)

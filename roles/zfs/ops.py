@@ -10,6 +10,7 @@ from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
 from appliance.zfs.capabilities import Capabilities
 from appliance.zfs.state import ZfsState, state_from_dict
+from roles.common.managed import cached_fact
 from roles.zfs import plan
 from roles.zfs.backends import BASELINE, Backend
 from roles.zfs.facts import ZfsStorage
@@ -33,7 +34,7 @@ def _executing() -> bool:
 
 
 def _read_state(backend: Backend) -> tuple[ZfsState, Capabilities]:
-    raw = host.get_fact(ZfsStorage)
+    raw = cached_fact(ZfsStorage)
     if raw is None:
         # zpool is not installed yet (first run, planning phase): plan from an empty host.
         return ZfsState(pools={}, datasets={}, capabilities=None), BASELINE[backend]

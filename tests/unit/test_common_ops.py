@@ -27,11 +27,11 @@ from roles.agent.facts import WheelhouseState, parse_wheelhouse, wheelhouse_mani
 from roles.common import ops
 from roles.common.facts import (
     ArtifactState,
-    FileState,
+    ManagedState,
     artifact_marker,
     parse_account,
     parse_artifact,
-    parse_file,
+    parse_managed,
     parse_packages,
     parse_unit,
 )
@@ -254,15 +254,28 @@ def test_wheelhouse_refuses_a_wheel_that_is_not_the_manifests(tmp_path: Path) ->
     assert not Path(wheelhouse_manifest(str(dest))).exists()
 
 
-def test_file_state_of_absent_file_and_directory(tmp_path: Path) -> None:
+def test_managed_state_reads_files_of_every_kind_in_one_command(tmp_path: Path) -> None:
+    (tmp_path / "a.conf").write_text("a\n")
+    (tmp_path / "empty").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "a.conf")
+    os.mkfifo(tmp_path / "fifo")  # would block a checksum
+    paths = [str(tmp_path / n) for n in ("a.conf", "empty", "link", "fifo", "nope/x", "")]
     host = LocalHost()
-    assert host.get_fact(FileState, path=str(tmp_path / "nope" / "x")) == {
-        "file": None,
-        "parent": False,
-    }
-    state = host.get_fact(FileState, path=str(tmp_path))
-    assert state["file"]["type"] == "directory"
-    assert state["file"]["sha256"] is None
+    state = host.get_fact(ManagedState, files=paths, units=[], packages=[])
+    files = state["files"]
+    assert files[paths[0]]["file"] == {
+        "type": "regular file", "user": USER, "group": GROUP, "mode": "644",
+        "sha256": hashlib.sha256(b"a\n").hexdigest(),
+    }  # fmt: skip
+    assert files[paths[1]]["file"]["sha256"] == hashlib.sha256(b"").hexdigest()
+    assert (files[paths[2]]["file"]["type"], files[paths[2]]["file"]["sha256"]) == (
+        "symbolic link", None,
+    )  # fmt: skip
+    assert (files[paths[3]]["file"]["type"], files[paths[3]]["file"]["sha256"]) == ("fifo", None)
+    assert paths[4] not in files  # absent, and so is its directory
+    assert files[paths[5]] == {"file": files[paths[5]]["file"], "parent": True}  # tmp_path/
+    assert files[paths[5]]["file"]["type"] == "directory"
+    assert len(host.facts) == 1
 
 
 def test_wheelhouse_state_of_a_missing_directory(tmp_path: Path) -> None:
@@ -300,23 +313,47 @@ def test_parse_unit() -> None:
     }
 
 
-def test_parse_file() -> None:
+def test_parse_managed() -> None:
+    """Output captured from a lab host: a file, a directory, a file whose directory exists
+    only, two units (the second unknown), packages and the index's age."""
+    sha = "337897b1b538854f337c0533cedfe1acee690ded9b15c45bd9a98b1eb975efe4"
     lines = [
-        "stat|regular file|root|vault|640",
-        "sha256|0b3a5e2c9f5d3a9ee8f2c4d6a1b7e0f3c5d9a8b7e6f5d4c3b2a1f0e9d8c7b6a5  -",
-        "parent",
+        "file|/etc/hostname|regular file|root|root|644",
+        "file|/etc|directory|root|root|755",
+        "parent|/etc/hostname",
+        "parent|/etc",
+        "parent|/etc/systemd/system/nope.conf",
+        f"sha256|{sha}  /etc/hostname",
+        "unit|ssh.service|SubState=running",
+        "unit|ssh.service|UnitFileState=enabled",
+        "unit|nope.service|SubState=dead",
+        "unit|nope.service|UnitFileState=",
+        "pkg|ii |curl",
+        "pkg|un |nginx",
+        "index|1795889760|1795890748",
     ]
-    assert parse_file(lines) == {
-        "file": {
-            "type": "regular file",
-            "user": "root",
-            "group": "vault",
-            "mode": "640",
-            "sha256": "0b3a5e2c9f5d3a9ee8f2c4d6a1b7e0f3c5d9a8b7e6f5d4c3b2a1f0e9d8c7b6a5",
+    assert parse_managed(lines) == {
+        "files": {
+            "/etc/hostname": {
+                "file": {"type": "regular file", "user": "root", "group": "root",
+                         "mode": "644", "sha256": sha},
+                "parent": True,
+            },
+            "/etc": {
+                "file": {"type": "directory", "user": "root", "group": "root", "mode": "755",
+                         "sha256": None},
+                "parent": True,
+            },
+            "/etc/systemd/system/nope.conf": {"file": None, "parent": True},
         },
-        "parent": True,
-    }
-    assert parse_file([]) == {"file": None, "parent": False}
+        "units": {
+            "ssh.service": {"running": True, "enabled": True},
+            "nope.service": {"running": False, "enabled": False},
+        },
+        "installed": ["curl"],
+        "index_age_s": 988,
+    }  # fmt: skip
+    assert parse_managed([]) == ManagedState.default()
 
 
 def test_parse_artifact() -> None:
