@@ -28,6 +28,7 @@ from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettin
 from appliance.alerting.dispatch.store import DispatchStore
 from appliance.alerting.dispatch.view import AlertView, Group, groups, iso, message_data, views
 from appliance.alerting.models import Alert, AlertStatus
+from appliance.database.errors import StoreError
 from appliance.notifications.models import NotifyRequest, Severity
 from appliance.notifications.outbox import UnknownChannel
 from appliance.notifications.service import NotificationService
@@ -134,9 +135,23 @@ class Dispatcher:
         self.store.drop_groups([k for k in states if k not in live])
         for v in alert_views:
             sent.extend(self._escalate(v, routing, channels, now))
-        owed = {fp for s in states.values() for fp in s.last_firing}
-        self.store.prune_resolved(now - self.settings.resolved_retention_s, sorted(owed))
+        self._prune(alert_views, states, now)
         return sent
+
+    def _prune(
+        self, alert_views: Sequence[AlertView], states: dict[str, GroupState], now: float
+    ) -> None:
+        """Forget long-resolved alerts, but never one whose resolve is still owed; the
+        database is written only when there is something to forget (a tick a second)."""
+        before = now - self.settings.resolved_retention_s
+        old = [
+            v.alert.fingerprint
+            for v in alert_views
+            if not v.alert.firing and (v.alert.ends_at or now) < before
+        ]
+        if old:
+            owed = {fp for s in states.values() for fp in s.last_firing}
+            self.store.prune_resolved(before, sorted(owed))
 
     def _send_group(
         self,
@@ -251,6 +266,8 @@ class Dispatcher:
             self._wake.clear()
             try:
                 await asyncio.to_thread(self.tick)
+            except StoreError as exc:  # the database away: said once a tick, no traceback
+                log.error("alert dispatch tick failed, trying again: %s", exc)
             except Exception:
                 log.exception("alert dispatch tick failed; trying again")
             with contextlib.suppress(TimeoutError):

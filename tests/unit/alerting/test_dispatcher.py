@@ -4,6 +4,8 @@ escalation and acknowledgement. The clock is the test's; ticks are called, never
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -11,6 +13,7 @@ import pytest
 
 from appliance.alerting.dispatch.escalation import EscalationPolicy, EscalationStep
 from appliance.alerting.dispatch.routing import Route
+from appliance.alerting.dispatch.settings import DispatchSettings
 from appliance.alerting.dispatch.store import DispatchStore
 from appliance.alerting.models import AlertLevel, AlertStatus
 from appliance.notifications.models import Status
@@ -217,4 +220,43 @@ def test_states_other_than_firing_and_resolved_are_not_kept(
     d = world.dispatcher()
     d.submit(alert("X", status=status))
     d.submit(resolved(alert("Y"), T0))
+    assert DispatchStore(world.store).alerts() == []
+
+
+def test_the_loop_sends_soon_after_a_submit_not_at_its_next_tick(agent_db: AgentDatabase) -> None:
+    world = make_world(agent_db.store(), routing=ROUTING.model_copy(update={"group_wait_s": 0.0}))
+    d = world.dispatcher()
+    d.settings = DispatchSettings(tick_s=60.0)  # without the wake-up, nothing for a minute
+
+    async def run() -> float:
+        d.start()
+        await asyncio.sleep(0.2)  # its first tick: nothing to send
+        started = time.monotonic()
+        await asyncio.to_thread(d.submit, alert("LoadHigh"))
+        while not world.sent() and time.monotonic() - started < 10:
+            await asyncio.sleep(0.02)
+        waited = time.monotonic() - started
+        await d.stop()
+        return waited
+
+    assert asyncio.run(run()) < 5.0
+    assert [n.channel for n in world.sent()] == ["team-slack"]
+
+
+def test_long_resolved_alerts_are_forgotten_but_not_before_their_resolve_is_sent(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    d.settings = DispatchSettings(resolved_retention_s=100.0)
+    a = alert("LoadHigh")
+    d.submit(a)
+    world.clock.advance(30)
+    d.tick()
+    d.submit(resolved(a, world.clock.now))
+    world.clock.advance(1000)  # down far longer than the retention
+    (sent,) = d.tick()
+    assert sent.resolved == (a.fingerprint,)
+    assert [x.fingerprint for x in DispatchStore(world.store).alerts()] == [a.fingerprint]
+    d.tick()
     assert DispatchStore(world.store).alerts() == []
