@@ -29,6 +29,27 @@ def lab_email_channel(host_name: str) -> dict[str, Any]:
     }
 
 
+def lab_channels(host_name: str) -> list[dict[str, Any]]:
+    """The lab's channels: email through its postfix, and PagerDuty and Twilio SMS, which the
+    lab tests point at stand-ins for those vendors (tests/standins; credentials put into
+    Vault by the test with `sovereign vault put-secret`)."""
+    return [
+        lab_email_channel(host_name),
+        {
+            "name": "pager",
+            "kind": "pagerduty",
+            "options": {"region": "us", "source": host_name, "component": "appliance"},
+            "secret": "agent/notify/pager",
+        },
+        {
+            "name": "sms",
+            "kind": "twilio",
+            "options": {"from": "+15550001111", "to": "+15552223333"},
+            "secret": "agent/notify/sms",
+        },
+    ]
+
+
 def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     name = name or current_lab_name()
     state = load_state(name)
@@ -69,7 +90,7 @@ def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
                 # postfix on loopback keeps every message in a local Maildir (nothing leaves
                 # the lab); the agent's `email` channel sends through it.
                 "mail": {"capture": True},
-                "agent": {"notifications": {"channels": [lab_email_channel(host.name)]}},
+                "agent": {"notifications": {"channels": lab_channels(host.name)}},
             },
         )
         for host in state.hosts.values()

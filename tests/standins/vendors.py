@@ -89,14 +89,20 @@ class VendorRequest:
 class VendorStandIns:
     """Start with ``start()``; its ``port`` is where vendor names must resolve to."""
 
-    def __init__(self, ca: TestCA, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        ca: TestCA,
+        credentials: Credentials | None = None,
+        bind: tuple[str, int] = ("127.0.0.1", 0),
+    ) -> None:
+        """``bind``: where to listen (a lab's bridge address and 443 for the lab host)."""
         self.credentials = credentials or Credentials()
         self.requests: list[VendorRequest] = []
         self.outage = False
         self._lock = threading.Lock()
         cert = ca.issue(list(HOSTS), stem="vendors")
         handler = _handler(self)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = ThreadingHTTPServer(bind, handler)
         self.server.daemon_threads = True
         self.server.socket = cert.server_context().wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
@@ -110,7 +116,7 @@ class VendorStandIns:
         self.server.server_close()
 
     def resolver_table(self) -> dict[str, tuple[str, int]]:
-        return {host: ("127.0.0.1", self.port) for host in HOSTS}
+        return {host: (str(self.server.server_address[0]), self.port) for host in HOSTS}
 
     def received(self, vendor: str) -> list[VendorRequest]:
         """The requests of one vendor the stand-in accepted."""
