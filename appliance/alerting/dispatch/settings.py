@@ -24,6 +24,9 @@ def default_inhibit_rules() -> list[InhibitRule]:
 
 
 class RoutingSettings(BaseModel):
+    """Strict (no "30" for 30, no false for 0): it comes from TOML or a JSON body, and a
+    timer that is a quoted string is more likely a mistake than a wish."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     route: Route = Field(default_factory=severity_tree, description="The route tree's root.")
@@ -50,7 +53,7 @@ class RoutingSettings(BaseModel):
 class DispatchSettings(BaseModel):
     """How the dispatcher runs (not routing): its pace and whom notifications are for."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(default=True, description="Run the dispatch loop in the agent.")
     tick_s: float = Field(default=1.0, gt=0, le=60, description="How often due groups are sent.")
