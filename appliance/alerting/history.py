@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, func, insert, select
 
 from appliance.alerting.evaluation import Transition
 from appliance.alerting.models import AlertLevel, AlertStatus
@@ -99,6 +99,27 @@ def _entry(row: Row[Any]) -> HistoryEntry:
     )
 
 
+def _id_bounds(connection: Connection, q: HistoryQuery) -> tuple[int, int] | None:
+    """A time range as the range of ids it spans (None: no entry in it). Exact because the
+    writer never lets ``ts`` go back (``AlertStore.apply``): entries are in time order by id,
+    so a page of a range is a primary key range scan, not a sort of the whole range."""
+    t = alert_history
+    low, high = 0, 2**63 - 1
+    if q.since is not None:
+        first = select(t.c.id).where(t.c.ts >= q.since).order_by(t.c.ts, t.c.id).limit(1)
+        found = connection.execute(first).scalar()
+        if found is None:
+            return None
+        low = found
+    if q.until is not None:
+        last = select(t.c.id).where(t.c.ts < q.until)
+        found = connection.execute(last.order_by(t.c.ts.desc(), t.c.id.desc()).limit(1)).scalar()
+        if found is None:
+            return None
+        high = found
+    return low, high
+
+
 def query(connection: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:
     """One page, newest first, and the cursor of the next (None on the last page)."""
     t = alert_history
@@ -111,10 +132,11 @@ def query(connection: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], 
         conditions.append(t.c.status == q.status.value)
     if q.severity is not None:
         conditions.append(t.c.severity == q.severity.value)
-    if q.since is not None:
-        conditions.append(t.c.ts >= q.since)
-    if q.until is not None:
-        conditions.append(t.c.ts < q.until)
+    if q.since is not None or q.until is not None:
+        bounds = _id_bounds(connection, q)
+        if bounds is None:
+            return [], None
+        conditions += [t.c.id >= bounds[0], t.c.id <= bounds[1]]
     if q.cursor is not None:
         conditions.append(t.c.id < q.cursor)
     rows = connection.execute(
@@ -123,3 +145,7 @@ def query(connection: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], 
     entries = [_entry(r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return entries, (entries[-1].id if more and entries else None)
+
+
+def last_ts(connection: Connection) -> float:
+    return float(connection.execute(select(func.max(alert_history.c.ts))).scalar() or 0.0)

@@ -122,6 +122,8 @@ class AlertStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._rules: list[Rule] | None = None
+        self._writing = threading.Lock()
+        self._last_ts: float | None = None  # the newest history time written
 
     # Rules ----------------------------------------------------------------------------------
 
@@ -214,22 +216,35 @@ class AlertStore:
 
     def apply(self, outcome: Outcome, now: float, extra: Sequence[dict[str, Any]] = ()) -> None:
         """One evaluation's changes, in one transaction: states, then their history rows
-        (``extra``: history rows of alerts without a rule, from send_alert)."""
+        (``extra``: history rows of alerts without a rule, from send_alert). History times
+        never go back (a clock stepped back writes the last time again), so entries are in
+        time order by id and a time range is an id range (``history._id_bounds``)."""
         keys = [{"key_rule": s.rule_id, "key_fp": s.fingerprint} for s in outcome.changed] + [
             {"key_rule": rule_id, "key_fp": fp} for rule_id, fp in outcome.dropped
         ]
-        rows = [history.transition_row(t, now) for t in outcome.transitions] + list(extra)
+        rows = [history.transition_row(t, now) for t in outcome.transitions] + [
+            dict(row) for row in extra
+        ]
         if not keys and not rows:
             return
 
-        def work(c: Connection) -> None:
+        def work(c: Connection) -> float | None:
             if keys:
                 c.execute(delete(alert_states).where(_KEY), keys)
             if outcome.changed:
                 c.execute(insert(alert_states), [_state_row(s) for s in outcome.changed])
+            if not rows:
+                return None
+            ts = max(now, self._last_ts if self._last_ts is not None else history.last_ts(c))
+            for row in rows:
+                row["ts"] = ts
             history.record(c, rows)
+            return ts
 
-        self._store.run(work)
+        with self._writing:
+            written = self._store.run(work)
+            if written is not None:
+                self._last_ts = written
 
     def history(self, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:
         return self._store.run(lambda c: history.query(c, q))

@@ -1,15 +1,23 @@
 """GET /api/alerts/history on the real app: every filter (rule, fingerprint, status,
-severity, time range) and cursor pages that cover the history once, newest first."""
+severity, time range) and cursor pages that cover the history once, newest first; history
+times never go back, so a time range is an id range."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from appliance.alerting.evaluation import Outcome
+from appliance.alerting.history import HistoryQuery, history_row
+from appliance.alerting.models import AlertLevel
+from appliance.alerting.models import AlertStatus as S
 from appliance.alerting.service import AlertingService
+from appliance.alerting.store import AlertStore
+from appliance.database.connect import open_sqlite
 from tests.unit.api.conftest import Agent, start_agent
 
 
@@ -84,3 +92,19 @@ def test_bad_filters_are_422_naming_the_parameter(agent: Agent, param: str, valu
         "GET", "/api/alerts/history", token=agent.tokens["viewer"], params={param: value}
     )
     assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"] == ["query", param]
+
+
+def test_history_time_never_goes_back_so_a_range_is_an_id_range(tmp_path: Path) -> None:
+    store = open_sqlite(tmp_path / "agent.db")
+    alerts = AlertStore(store)
+    labels = {"alertname": "a"}
+    row = history_row(0.0, None, S.INACTIVE, S.FIRING, AlertLevel.INFO, labels, {}, None, "f")
+    for now in (100.0, 200.0, 150.0, 300.0):  # the clock stepped back once
+        alerts.apply(Outcome(), now, [row])
+    entries, _ = alerts.history(HistoryQuery())
+    assert [e.ts for e in reversed(entries)] == [100.0, 200.0, 200.0, 300.0]
+    window, _ = alerts.history(HistoryQuery(since=200.0, until=300.0))
+    assert [e.id for e in window] == [entries[1].id, entries[2].id]
+    assert alerts.history(HistoryQuery(since=301.0)) == ([], None)
+    assert alerts.history(HistoryQuery(until=100.0)) == ([], None)
+    store.close()
