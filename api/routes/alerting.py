@@ -5,7 +5,7 @@ acknowledge, admins change the routing; every change is audited."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
@@ -147,7 +147,12 @@ def ack(
 
 
 @router.get("/api/alerting/active", response_model=ActiveOut)
-def active(request: Request) -> ActiveOut:
+def active(
+    request: Request,
+    status: Annotated[
+        Literal["firing", "resolved"] | None, Query(description="Only these.")
+    ] = None,
+) -> ActiveOut:
     """Every alert the dispatcher holds (firing, and resolved ones kept a while), with
     whether it is silenced, inhibited or acknowledged and where it goes."""
     d = dispatcher_of(request)
@@ -155,6 +160,8 @@ def active(request: Request) -> ActiveOut:
     alerts = []
     for v in d.view():
         a = v.alert
+        if status is not None and a.status.value != status:
+            continue
         receivers = sorted({r for route in v.routes for r in route.receivers})
         alerts.append(
             ActiveAlertOut(

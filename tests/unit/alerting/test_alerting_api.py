@@ -12,7 +12,7 @@ import pytest
 from appliance.alerting.dispatch.dispatcher import Dispatcher
 from appliance.alerting.models import AlertLevel
 from appliance.security.audit import AuditQuery
-from tests.unit.alerting.dispatch_support import CHANNELS, alert
+from tests.unit.alerting.dispatch_support import CHANNELS, alert, resolved
 from tests.unit.api.conftest import Agent, start_agent
 from tests.unit.notifications.conftest import Clock
 
@@ -128,6 +128,11 @@ def test_ack_by_fingerprint_or_by_rule_needs_an_operator_and_shows(agent: Agent)
     }
     assert shown == {a.fingerprint: "test-operator", ruled.fingerprint: "test-operator"}
     assert ("test-operator", a.fingerprint, "success") in actions(agent, "alerting.ack")
+    d.submit(resolved(a, d.clock()))
+    firing = agent.client.get("/api/alerting/active", params={"status": "firing"}).json()
+    assert [x["fingerprint"] for x in firing["alerts"]] == [ruled.fingerprint]
+    gone = agent.client.get("/api/alerting/active", params={"status": "resolved"}).json()
+    assert [x["fingerprint"] for x in gone["alerts"]] == [a.fingerprint]
 
 
 def test_routes_are_read_by_viewers_and_replaced_by_admins_with_422_naming_the_field(
