@@ -25,6 +25,7 @@ from appliance.alerting.dispatch.escalation import Escalate, escalation
 from appliance.alerting.dispatch.grouping import GroupState, after, decide, finished, first_seen
 from appliance.alerting.dispatch.routing import resolve_receivers
 from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
+from appliance.alerting.dispatch.silences import Silence
 from appliance.alerting.dispatch.store import DispatchStore
 from appliance.alerting.dispatch.view import AlertView, Group, groups, iso, message_data, views
 from appliance.alerting.models import Alert, AlertStatus
@@ -113,7 +114,8 @@ class Dispatcher:
         """Send what is due now; returns what was enqueued."""
         now = self.clock() if now is None else now
         routing = self.routing()
-        alert_views = views(self.store.alerts(), self.store.silences(), routing, now)
+        silences = self.store.silences()
+        alert_views = views(self.store.alerts(), silences, routing, now)
         states = self.store.groups()
         channels = [(c.name, c.kind, c.enabled) for c in self.notifications.outbox.channels()]
         sent: list[Sent] = []
@@ -135,15 +137,21 @@ class Dispatcher:
         self.store.drop_groups([k for k in states if k not in live])
         for v in alert_views:
             sent.extend(self._escalate(v, routing, channels, now))
-        self._prune(alert_views, states, now)
+        self._prune(alert_views, states, silences, now)
         return sent
 
     def _prune(
-        self, alert_views: Sequence[AlertView], states: dict[str, GroupState], now: float
+        self,
+        alert_views: Sequence[AlertView],
+        states: dict[str, GroupState],
+        silences: Sequence[Silence],
+        now: float,
     ) -> None:
-        """Forget long-resolved alerts, but never one whose resolve is still owed; the
-        database is written only when there is something to forget (a tick a second)."""
+        """Forget long-resolved alerts (never one whose resolve is still owed) and silences
+        long expired; the database is written only when there is something to forget."""
         before = now - self.settings.resolved_retention_s
+        if any(s.ends_at < before for s in silences):
+            self.store.prune_silences(before)
         old = [
             v.alert.fingerprint
             for v in alert_views

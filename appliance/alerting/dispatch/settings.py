@@ -64,5 +64,7 @@ class DispatchSettings(BaseModel):
         description="The notifications' user (their history; a user's address per channel).",
     )
     resolved_retention_s: float = Field(
-        default=7 * 86_400.0, gt=0, description="Resolved alerts are kept this long."
+        default=7 * 86_400.0,
+        gt=0,
+        description="Resolved alerts and expired silences are kept this long.",
     )

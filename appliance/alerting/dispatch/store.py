@@ -289,6 +289,13 @@ class DispatchStore:
         self._store.run(work)
         return self.silence(silence_id)
 
+    def prune_silences(self, before: float) -> int:
+        """Forget silences that ended before ``before``."""
+        result = self._store.run(
+            lambda c: c.execute(delete(silences).where(silences.c.ends_at < before))
+        )
+        return int(result.rowcount or 0)
+
     # Routing set through the API ------------------------------------------------------------
 
     def routing_override(self) -> dict[str, Any] | None:

@@ -243,12 +243,14 @@ def test_the_loop_sends_soon_after_a_submit_not_at_its_next_tick(agent_db: Agent
     assert [n.channel for n in world.sent()] == ["team-slack"]
 
 
-def test_long_resolved_alerts_are_forgotten_but_not_before_their_resolve_is_sent(
+def test_long_resolved_alerts_and_silences_are_forgotten_but_no_resolve_owed(
     agent_db: AgentDatabase,
 ) -> None:
     world = make_world(agent_db.store())
     d = world.dispatcher()
     d.settings = DispatchSettings(resolved_retention_s=100.0)
+    old = d.store.add_silence(["a=b"], T0, T0 + 10, "op", "short", T0)
+    kept = d.store.add_silence(["a=b"], T0, T0 + 5000, "op", "long", T0)
     a = alert("LoadHigh")
     d.submit(a)
     world.clock.advance(30)
@@ -260,3 +262,5 @@ def test_long_resolved_alerts_are_forgotten_but_not_before_their_resolve_is_sent
     assert [x.fingerprint for x in DispatchStore(world.store).alerts()] == [a.fingerprint]
     d.tick()
     assert DispatchStore(world.store).alerts() == []
+    assert [x.id for x in d.store.silences()] == [kept.id]  # ended 900 s before: forgotten
+    assert old.id not in {x.id for x in d.store.silences()}
