@@ -82,11 +82,6 @@ def base_labels(rule: Rule) -> dict[str, str]:
     return labels
 
 
-def alert_labels(rule: Rule, series: Series) -> dict[str, str]:
-    """The series' labels under the rule's (a rule's own labels win, as in Prometheus)."""
-    return {**series.labels, **base_labels(rule)}
-
-
 _TEMPLATE = re.compile(r"\{\{\s*\$(value|labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*\}\}")
 
 

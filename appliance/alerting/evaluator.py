@@ -88,7 +88,8 @@ class Evaluator:
         self.pipeline = pipeline
         self._facts = facts
         self._clock = clock
-        self._lock = threading.Lock()
+        #: Held for a round; the API holds it too to retire and delete a rule as one step.
+        self.lock = threading.RLock()
         self._states: dict[str, dict[str, AlertState]] | None = None
 
     def states(self) -> dict[str, dict[str, AlertState]]:
@@ -98,11 +99,11 @@ class Evaluator:
         return self._states
 
     def rule_states(self, rule_id: str) -> list[AlertState]:
-        with self._lock:
+        with self.lock:
             return list(self.states().get(rule_id, {}).values())
 
     def evaluate_once(self, now: float | None = None) -> Outcome:
-        with self._lock:
+        with self.lock:
             now = self._clock() if now is None else now
             states = self.states()
             facts = self._facts()
@@ -123,7 +124,7 @@ class Evaluator:
 
     def retire(self, rule: Rule, now: float | None = None) -> Outcome:
         """Before a rule is deleted or disabled: its firing alerts resolve now."""
-        with self._lock:
+        with self.lock:
             now = self._clock() if now is None else now
             out = retire(rule, self.states().get(rule.id, {}).values(), now)
             self._emit(out, now)

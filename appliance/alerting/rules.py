@@ -168,9 +168,6 @@ class Rule(RuleFields):
     created_at: float = 0.0
     updated_at: float = 0.0
 
-    def spec_fields(self) -> dict[str, Any]:
-        return self.model_dump(include=set(RuleFields.model_fields), by_alias=True)
-
 
 def breaches(condition: str, value: float, threshold: float) -> bool:
     return not math.isnan(value) and COMPARE[condition](value, threshold)

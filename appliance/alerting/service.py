@@ -136,18 +136,21 @@ class AlertingService:
             rule = self.store.rule(rule_id)
             merged = RuleFields.model_validate(change.apply(rule))
             changed = rule.model_copy(update=_fields(merged))
-            if _alerts_change(rule, changed):
-                # Alerts of the old rule resolve; the new one starts from its own evidence.
-                self.evaluator.retire(rule)
-            return self.view(self.store.replace(changed))
+            with self.evaluator.lock:
+                if _alerts_change(rule, changed):
+                    # Alerts of the old rule resolve; the new one starts from its own evidence.
+                    self.evaluator.retire(rule)
+                stored = self.store.replace(changed)
+            return self.view(stored)
 
     def delete(self, rule_id: str) -> Rule:
         with self._writes:
             rule = self.store.rule(rule_id)
             if rule.builtin:
                 raise BuiltinRule(f"{rule_id} is built in: disable it (enabled=false) instead")
-            self.evaluator.retire(rule)
-            self.store.delete(rule_id)
+            with self.evaluator.lock:  # no round between: it would raise the alerts again
+                self.evaluator.retire(rule)
+                self.store.delete(rule_id)
             return rule
 
     def history(self, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:

@@ -178,3 +178,25 @@ def test_an_override_by_id_survives_the_next_start(store: Store) -> None:
     assert {a.rule_id for a in sink.alerts} == {"builtin-pool-capacity-85"}
     rule = again.rule("builtin-pool-capacity-85").rule
     assert (rule.threshold, rule.builtin) == (75.0, True)
+
+
+def test_each_transition_is_published_on_sovereign_alerts(store: Store) -> None:
+    host, sink = Host(pools=[pool(health="DEGRADED")]), RecordingSink()
+    events: list[tuple[str, dict[str, object], str]] = []
+    facts = AgentFacts(lambda: None, host.report, host.storage)
+    svc = AlertingService.build(
+        EvaluationSettings(), store, facts.gather, sink, lambda *event: events.append(event)
+    )
+    svc.evaluate_once(1000.0)
+    svc.evaluate_once(1015.0)  # still degraded: no transition, nothing published
+    host.pools = [pool()]
+    svc.evaluate_once(1030.0)
+    degraded = [(t, e["previous"], e["status"], e["at"], k) for t, e, k in events
+                if e["rule_id"] == "builtin-pool-degraded"]  # fmt: skip
+    fp = degraded[0][4]
+    assert degraded == [
+        ("sovereign.alerts", "inactive", "firing", 1000.0, fp),
+        ("sovereign.alerts", "firing", "resolved", 1030.0, fp),
+    ]
+    entries, _ = svc.history(HistoryQuery())
+    assert len(events) == len(entries)  # every transition recorded is published, and only those
