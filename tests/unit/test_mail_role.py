@@ -14,7 +14,7 @@ from roles.mail.plan import main_cf
 from roles.mail.settings import MailSettings
 from roles.settings import RoleSettingsError
 from roles.spec import parse_host_spec
-from sovereign.lab.inventory import lab_email_channel
+from sovereign.lab.inventory import lab_channels
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "roles" / "mail"
 DISKS = [f"/dev/disk/by-id/d{n}" for n in range(6)]
@@ -73,11 +73,13 @@ def test_the_lab_host_captures_mail_and_declares_its_email_channel(tmp_path: Pat
         "lab-1",
         host(
             mail={"capture": True},
-            agent={"notifications": {"channels": [lab_email_channel("lab-1")]}},
+            agent={"notifications": {"channels": lab_channels("lab-1")}},
             vault={"controller_dir": str(tmp_path)},
         ),
     )
     assert spec.mail.enabled and spec.mail.capture
-    (channel,) = spec.agent.notifications.channels
-    assert channel.name == "email" and channel.options["host"] == "127.0.0.1"
-    assert channel.secret is None  # loopback postfix: no credentials anywhere
+    email, pager, sms = spec.agent.notifications.channels
+    assert email.name == "email" and email.options["host"] == "127.0.0.1"
+    assert email.secret is None  # loopback postfix: no credentials anywhere
+    assert (pager.kind, pager.secret) == ("pagerduty", "agent/notify/pager")
+    assert (sms.kind, sms.secret) == ("twilio", "agent/notify/sms")
