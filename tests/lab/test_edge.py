@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -79,9 +80,18 @@ def test_the_agent_sees_the_client_behind_the_edge(edge: Edge) -> None:
     """The edge hands the controller's address to the agent (X-Forwarded-For from 127.0.0.1):
     a failed login is audited from there, not from the edge."""
     bad = "sva_" + "x" * 43
+    since = time.time() - 1
     assert edge.get("/api/storage/quota", bad).status_code == 401
-    records = edge.admin("/api/activity?limit=20").json()["records"]
-    failure = next(r for r in records if r["action"] == "auth.failure")
+    # The failure's record is written after the 401 is sent: wait for it rather than race it.
+    deadline = time.monotonic() + 15
+    while True:
+        query = f"/api/activity?action=auth.failure&since={since}&limit=20"
+        records = edge.admin(query).json()["records"]
+        if records or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert records, "no auth.failure record within 15 s of the 401"
+    failure = records[0]
     controller = edge.address.rsplit(".", 1)[0] + ".1"  # the lab bridge's address
     assert failure["source"] == controller
 
