@@ -31,6 +31,8 @@ class VaultHost:
     controller_dir: Path
     automatic_unseal: bool
     kv_mount: str = "sovereign"
+    #: The notification channels the inventory declares for the host (kind, secret name).
+    channels: tuple[tuple[str, str, str | None], ...] = ()
 
     @property
     def ca_cert(self) -> Path:
@@ -51,7 +53,12 @@ def vault_hosts(inventory: str, limit: str | None = None) -> list[VaultHost]:
         cfg = spec.vault
         found.append(
             VaultHost(
-                host, cfg.port, controller_dir(cfg, host.name), cfg.unseal_automatic, cfg.kv_mount
+                host,
+                cfg.port,
+                controller_dir(cfg, host.name),
+                cfg.unseal_automatic,
+                cfg.kv_mount,
+                tuple((c.name, c.kind, c.secret) for c in spec.agent.notifications.channels),
             )
         )
     if not found:
@@ -212,6 +219,28 @@ def check_agent_secret_name(name: str) -> str:
     return name
 
 
+def check_channel_fields(
+    channels: tuple[tuple[str, str, str | None], ...], name: str, fields: dict[str, str]
+) -> None:
+    """Refuse a secret that a declared channel naming it could not use (pure): a required
+    field missing, or a field its kind does not read (a typo would otherwise go unnoticed
+    until the first delivery fails)."""
+    from appliance.notifications.channels import CREDENTIALS, SECRET_FIELDS
+
+    for channel, kind, secret in channels:
+        if secret != name:
+            continue
+        missing = [f for f in CREDENTIALS[kind] if f not in fields]
+        unknown = sorted(set(fields) - set(SECRET_FIELDS[kind]))
+        problems = []
+        if missing:
+            problems.append(f"missing field(s) {', '.join(missing)}")
+        if unknown:
+            problems.append(f"field(s) {', '.join(unknown)} not used by {kind}")
+        if problems:
+            raise SovereignError(f"channel {channel} ({kind}) reads {name}: {'; '.join(problems)}")
+
+
 def write_secret(vault: Any, kv_mount: str, name: str, fields: dict[str, str]) -> int:
     """Write one KV v2 secret (replacing its fields); its new version."""
     answer = vault.secrets.kv.v2.create_or_update_secret(
@@ -234,7 +263,10 @@ def put_secret(
     from roles.vault.keys import ADMIN_CREDENTIALS, load_init_keys, operator_file
 
     check_agent_secret_name(name)
-    for target in vault_hosts(inventory, limit):
+    targets = vault_hosts(inventory, limit)
+    for target in targets:  # every host's channels agree before anything is written
+        check_channel_fields(target.channels, name, fields)
+    for target in targets:
         path = operator_file(target.controller_dir, ADMIN_CREDENTIALS)
         if path is None:
             raise SovereignError(f"no {ADMIN_CREDENTIALS}(.age) in {target.controller_dir}")

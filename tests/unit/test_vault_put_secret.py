@@ -16,7 +16,12 @@ from appliance.secrets.settings import VaultClientSettings
 from appliance.secrets.vault import VaultBackend
 from controller.errors import SovereignError
 from sovereign.cli import cli
-from sovereign.vault import check_agent_secret_name, parse_fields, write_secret
+from sovereign.vault import (
+    check_agent_secret_name,
+    check_channel_fields,
+    parse_fields,
+    write_secret,
+)
 from tests.support import cached_binary
 from tests.unit.secrets.conftest import Bao, configure_like_the_role
 
@@ -105,3 +110,30 @@ def test_the_cli_has_no_way_to_take_a_value_on_the_command_line() -> None:
         "inventory",
         "name",
     ]
+
+
+PAGER = (("pager", "pagerduty", "agent/notify/pager"), ("email", "email", None))
+
+
+def test_a_secret_fits_the_declared_channel_that_reads_it() -> None:
+    check_channel_fields(PAGER, "agent/notify/pager", {"integration_key": VALUE, "api_key": "k"})
+    check_channel_fields(PAGER, "agent/other", {"anything": VALUE})  # no channel reads it
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"integration_key": VALUE}, "missing field(s) api_key"),
+        (
+            {"intergration_key": VALUE, "api_key": "k"},
+            "missing field(s) integration_key; field(s) intergration_key not used by pagerduty",
+        ),
+    ],
+)
+def test_a_secret_a_declared_channel_could_not_use_is_refused(
+    fields: dict[str, str], says: str
+) -> None:
+    with pytest.raises(SovereignError) as err:
+        check_channel_fields(PAGER, "agent/notify/pager", fields)
+    assert str(err.value) == f"channel pager (pagerduty) reads agent/notify/pager: {says}"
+    assert VALUE not in str(err.value)
