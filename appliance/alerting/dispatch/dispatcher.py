@@ -27,7 +27,15 @@ from appliance.alerting.dispatch.routing import resolve_receivers
 from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
 from appliance.alerting.dispatch.silences import Silence
 from appliance.alerting.dispatch.store import DispatchStore
-from appliance.alerting.dispatch.view import AlertView, Group, groups, iso, message_data, views
+from appliance.alerting.dispatch.view import (
+    AlertView,
+    Group,
+    groups,
+    iso,
+    message_data,
+    timed_out,
+    views,
+)
 from appliance.alerting.models import Alert, AlertStatus
 from appliance.database.errors import StoreError
 from appliance.notifications.models import NotifyRequest, Severity
@@ -115,7 +123,11 @@ class Dispatcher:
         now = self.clock() if now is None else now
         routing = self.routing()
         silences = self.store.silences()
-        alert_views = views(self.store.alerts(), silences, routing, now)
+        alerts = self.store.alerts()
+        stale = timed_out(alerts, self.settings.resolve_timeout_s, now)
+        for resolve in stale:
+            self.store.upsert(resolve, now)
+        alert_views = views(self.store.alerts() if stale else alerts, silences, routing, now)
         states = self.store.groups()
         channels = [(c.name, c.kind, c.enabled) for c in self.notifications.outbox.channels()]
         sent: list[Sent] = []

@@ -63,6 +63,12 @@ class DispatchSettings(BaseModel):
         max_length=200,
         description="The notifications' user (their history; a user's address per channel).",
     )
+    resolve_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="An alert of send_alert (no rule evaluates it again) not sent again for "
+        "this long is resolved; a rule's alerts are resolved by evaluation only.",
+    )
     resolved_retention_s: float = Field(
         default=7 * 86_400.0,
         gt=0,

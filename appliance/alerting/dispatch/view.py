@@ -14,7 +14,7 @@ from appliance.alerting.dispatch.routing import Matched, match
 from appliance.alerting.dispatch.settings import RoutingSettings
 from appliance.alerting.dispatch.silences import Silence, silenced_by
 from appliance.alerting.dispatch.store import Stored
-from appliance.alerting.models import AlertLevel
+from appliance.alerting.models import Alert, AlertLevel, AlertStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,25 @@ def groups(alert_views: Sequence[AlertView]) -> dict[str, Group]:
                 found[key] = Group(key, route, group_labels(route.group_by, v.alert.labels))
             found[key].members.append(v)
     return found
+
+
+def timed_out(alerts: Sequence[Stored], timeout_s: float, now: float) -> list[Alert]:
+    """Ad-hoc alerts (``send_alert``: no rule evaluates them again) still firing though not
+    sent again for ``timeout_s``, as resolves ending then (Alertmanager's resolve_timeout).
+    A rule's alerts are resolved by evaluation, never by time."""
+    return [
+        Alert(
+            labels=a.labels,
+            status=AlertStatus.RESOLVED,
+            severity=a.severity,
+            starts_at=a.starts_at,
+            annotations=a.annotations,
+            ends_at=a.updated_at + timeout_s,
+            channels=a.channels,
+        )
+        for a in alerts
+        if a.firing and a.rule_id is None and now - a.updated_at >= timeout_s
+    ]
 
 
 def iso(ts: float) -> str:

@@ -93,6 +93,7 @@ def alert(
         starts_at=starts_at,
         annotations={"summary": f"{name} summary"},
         ends_at=None if status is AlertStatus.FIRING else starts_at + 60,
+        rule_id=f"rule-{name}",  # as the evaluator's: resolved by evaluation, not by time
     )
 
 

@@ -264,3 +264,26 @@ def test_long_resolved_alerts_and_silences_are_forgotten_but_no_resolve_owed(
     assert DispatchStore(world.store).alerts() == []
     assert [x.id for x in d.store.silences()] == [kept.id]  # ended 900 s before: forgotten
     assert old.id not in {x.id for x in d.store.silences()}
+
+
+def test_an_ad_hoc_alert_not_sent_again_resolves_after_resolve_timeout(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    ad_hoc = replace(alert("BackupScriptFailed", AlertLevel.ERROR), rule_id=None)
+    ruled = alert("DiskFull", AlertLevel.ERROR)
+    d.submit(ad_hoc)
+    d.submit(ruled)
+    world.clock.advance(30)
+    assert len(d.tick()) == 2
+    world.clock.advance(269)
+    assert d.tick() == []
+    assert len([v for v in d.view() if v.alert.firing]) == 2  # 299 s since it was submitted
+    world.clock.advance(1)
+    assert d.tick() == []  # resolved at 300 s; sent once group_interval since the first is up
+    firing = [v.alert.fingerprint for v in d.view() if v.alert.firing]
+    assert firing == [ruled.fingerprint]  # a rule's alert waits for its evaluation
+    world.clock.advance(30)
+    (sent,) = d.tick()
+    assert sent.resolved == (ad_hoc.fingerprint,)
