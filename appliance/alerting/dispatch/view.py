@@ -115,6 +115,23 @@ def line(a: Stored, state: str) -> str:
     return f"{text}: {summary}" if summary else text
 
 
+#: Annotations worth a line of their own when a notification names one alert (send_alert's
+#: enrichment among them); a stack trace keeps its end, where the error is.
+DETAILS = ("description", "runbook", "caller", "context", "stack_trace")
+DETAIL_CHARS = 2000
+
+
+def details(annotations: dict[str, str]) -> list[str]:
+    found = []
+    for name in DETAILS:
+        value = annotations.get(name, "").strip()
+        if value:
+            if len(value) > DETAIL_CHARS:
+                value = "…" + value[-DETAIL_CHARS:]
+            found.append(f"{name}: {value}")
+    return found
+
+
 def message_data(
     group_labels_: dict[str, str], firing: Sequence[Stored], resolved: Sequence[Stored]
 ) -> dict[str, str]:
@@ -123,6 +140,8 @@ def message_data(
     names = sorted({a.labels.get("alertname", "?") for a in every})
     hosts = sorted({a.labels.get("host", "") for a in every} - {""})
     lines = [line(a, "FIRING") for a in firing] + [line(a, "RESOLVED") for a in resolved]
+    if len(every) == 1:
+        lines += details(every[0].annotations)
     return {
         "alert": names[0] if len(names) == 1 else f"{len(every)} alerts ({', '.join(names)})",
         "host": group_labels_.get("host") or (hosts[0] if len(hosts) == 1 else "the appliance"),

@@ -202,14 +202,25 @@ def test_an_unacknowledged_critical_alert_escalates_and_an_acknowledged_one_does
     assert not [n for n in world.sent() if "Raid" in n.subject and n.channel != "team-slack"]
 
 
-def test_explicit_channels_bypass_the_tree_but_not_silences(agent_db: AgentDatabase) -> None:
+def test_explicit_channels_bypass_the_tree_not_silences_and_carry_the_enrichment(
+    agent_db: AgentDatabase,
+) -> None:
     world = make_world(agent_db.store())
     d = world.dispatcher()
-    base = alert("Custom", AlertLevel.CRITICAL)
-    d.submit(replace(base, channels=("ops-mail",)))
+    trace = "Traceback (most recent call last):\n" + "  a frame\n" * 500 + "ValueError: boom"
+    notes = {"summary": "backup failed", "context": '{"job": "nightly"}', "stack_trace": trace}
+    failed = alert("BackupFailed", AlertLevel.CRITICAL)
+    failed = replace(failed, rule_id=None, channels=("ops-mail",), annotations=notes)
+    noisy = replace(alert("Noisy", AlertLevel.CRITICAL), channels=("ops-mail",))
+    d.store.add_silence(["alertname=Noisy"], T0, T0 + 3600, "op", "known", T0)
+    d.submit(failed)
+    d.submit(noisy)
     world.clock.advance(30)
     (sent,) = d.tick()
-    assert sent.channels == ("ops-mail",)
+    assert sent.channels == ("ops-mail",) and sent.firing == (failed.fingerprint,)
+    (n,) = world.sent()
+    assert "ValueError: boom" in n.message and 'context: {"job": "nightly"}' in n.message
+    assert len(n.message) < 3000  # the end of the trace only
 
 
 @pytest.mark.parametrize("status", [AlertStatus.PENDING, AlertStatus.INACTIVE, AlertStatus.NODATA])
