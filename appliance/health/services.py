@@ -176,7 +176,8 @@ class VaultCheck(BlockingCheck):
 
         from appliance.secrets.vault import describe
 
-        details = self._client_facts()
+        client = self._client_facts()
+        details = dict(client)
         start = time.perf_counter()
         try:
             response = self._client.adapter.get("/v1/sys/health", raise_exception=False)
@@ -213,6 +214,8 @@ class VaultCheck(BlockingCheck):
         if self._recover is not None and _client_behind(details):
             with contextlib.suppress(SecretError):  # still failing: the details say why
                 self._recover()
+            for key in client:  # what the recovery changed: e.g. no stale_because any more
+                details.pop(key, None)
             details.update(self._client_facts())
         if details.get("breaker", "closed") != "closed":
             reason = details.get("last_failure") or "failing calls"

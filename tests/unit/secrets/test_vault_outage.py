@@ -80,7 +80,12 @@ def test_vault_stopped_past_the_ttl_then_back(
             configure_like_the_role(lone_bao.bao, lone_bao.role_id_file.parent)
             lone_bao.write(NAME, {"password": password_postgres.password})
             await wait_for(monitor, "healthy", 10, lambda r: r.status is OverallStatus.HEALTHY)
-            return time.monotonic() - back_at
+            back_after_s = time.monotonic() - back_at
+            assert monitor.last is not None
+            vault_back = monitor.last.services["vault"].details
+            assert vault_back["breaker"] == "closed" and vault_back["stale_secrets"] == {}
+            assert "stale_because" not in vault_back  # no leftover of the outage
+            return back_after_s
         finally:
             await monitor.stop()
 
