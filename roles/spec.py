@@ -28,6 +28,7 @@ from roles.mail.settings import MailSettings
 from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
 from roles.settings import RoleSettingsError, format_validation_error, parse_settings
+from roles.snapshots.settings import SnapshotSettings, resolve_snapshots
 from roles.vault.settings import VaultServerSettings
 from roles.vault.settings import resolve_listen_address as resolve_vault_address
 from roles.zfs.backends import Backend, parse_backend
@@ -39,6 +40,7 @@ T = TypeVar("T")
 APPLIANCE_KEYS = frozenset({
     "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
     "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail",
+    "snapshots",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
 PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
@@ -67,6 +69,7 @@ class HostSpec(BaseModel):
     edge: EdgeSettings
     firewall: FirewallSettings
     mail: MailSettings = MailSettings()
+    snapshots: SnapshotSettings = SnapshotSettings()
 
 
 def resolve_storage(
@@ -171,13 +174,14 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         lambda: parse_settings(FirewallSettings, "firewall", data.get("firewall"), name)
     )
     mail = section(lambda: parse_settings(MailSettings, "mail", data.get("mail"), name))
+    snapshots = section(lambda: resolve_snapshots(data.get("snapshots"), storage, name))
     subnet = section(lambda: _subnet(data.get("appliance_subnet"), name))
     peers = section(lambda: _peers(data.get("peers"), name))
     ssh_port = section(lambda: _ssh_port(data.get("ssh_port"), name))
     if problems:
         raise RoleSettingsError("\n".join(problems))
     assert backend and base and storage and agent and postgres and broker  # no problems
-    assert pki and edge and firewall and mail and peers is not None and ssh_port
+    assert pki and edge and firewall and mail and peers is not None and ssh_port and snapshots
     ssh_hostname = data.get("ssh_hostname")
     artifacts = data.get("artifacts_dir")
     spec = HostSpec(
@@ -199,6 +203,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         edge=edge,
         firewall=firewall,
         mail=mail,
+        snapshots=snapshots,
     )
     _check_derived(spec)
     return spec

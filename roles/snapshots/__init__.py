@@ -1,0 +1,1 @@
+"""Snapshots role: the appliance's own snapshot policy engine on a systemd timer."""
