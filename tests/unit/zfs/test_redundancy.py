@@ -24,6 +24,8 @@ def pool_in(name: str, pool: str) -> PoolStatus:
         ("zfs-fuse/status-online.txt", "mpool", "ONLINE", 1),
         ("zfs-fuse/status-degraded-1.txt", "tank", "DEGRADED", 1),
         ("zfs-fuse/status-degraded-2.txt", "tank", "DEGRADED", 0),
+        # The lab host's own pool (roles/zfs, disk files under /lab/disks), two offlined.
+        ("zfs-fuse/status-lab-raidz2-offline-2.txt", "tank", "DEGRADED", 0),
         # A spare took over d2's slot (spare-1 DEGRADED but serving); only d5 is lost.
         ("zfs-fuse/status-spare-resilver.txt", "tank", "DEGRADED", 1),
         # OpenZFS 2.x: raidz2 whole and with one disk FAULTED, a replacing group UNAVAIL
