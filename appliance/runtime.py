@@ -24,6 +24,7 @@ from appliance.health.services import BrokerCheck, PostgresCheck, VaultCheck
 from appliance.infrastructure.service import InfrastructureService
 from appliance.lifecycle import Lifecycle, LifecycleState
 from appliance.monitoring import MonitoringService
+from appliance.notifications.channels import trust
 from appliance.notifications.declared import keep_declaring
 from appliance.notifications.service import NotificationService
 from appliance.performance import RequestStats
@@ -130,6 +131,8 @@ class AgentRuntime:
         health = HealthMonitor(registry, settings.health_interval_s)
         requests = RequestStats()
         totp = TotpService(secrets, settings.totp) if settings.totp is not None else None
+        if settings.notifications.ca_bundle is not None:
+            trust(settings.notifications.ca_bundle)
         notifications = (
             None
             if store is None

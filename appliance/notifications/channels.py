@@ -28,10 +28,12 @@ Microsoft retired the Office 365 connectors' incoming webhooks, and Apprise post
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -248,6 +250,15 @@ class _Redact(logging.Filter):
 
 _redact = _Redact()
 logging.getLogger("apprise").addFilter(_redact)
+
+
+def trust(ca_bundle: Path) -> None:
+    """Make this process's TLS clients trust ``ca_bundle``: requests (Apprise's HTTP
+    plugins) reads REQUESTS_CA_BUNDLE for every new session, and ``ssl.create_default_context``
+    (Apprise's SMTP) reads SSL_CERT_FILE; Apprise offers no CA option of its own."""
+    os.environ["REQUESTS_CA_BUNDLE"] = str(ca_bundle)
+    os.environ["SSL_CERT_FILE"] = str(ca_bundle)
+    log.info("notification channels trust the CA bundle %s", ca_bundle)
 
 
 @dataclass(frozen=True, slots=True)

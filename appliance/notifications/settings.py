@@ -3,6 +3,7 @@ channels the inventory declares (``channels``; the agent upserts them at start).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -94,11 +95,26 @@ class NotificationSettings(BaseModel):
     ws_heartbeat_s: float = Field(
         default=15.0, gt=0, description="A heartbeat message on every idle WebSocket this often."
     )
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="A PEM bundle of the CAs the channels trust (HTTPS and SMTP TLS), instead "
+        "of the list bundled with requests (certifi) and Python's default, e.g. "
+        "/etc/ssl/certs/ca-certificates.crt: the system store with your own CAs "
+        "(update-ca-certificates), for a relay or webhook behind a private CA. It is set for "
+        "the whole agent process (REQUESTS_CA_BUNDLE, SSL_CERT_FILE).",
+    )
     channels: list[DeclaredChannel] = Field(
         default_factory=list,
         description="Channels declared by the deploy (inventory `agent.notifications.channels`): "
         "created or replaced at start; channels made through the API are left alone.",
     )
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError("must be an absolute path on the host")
+        return value
 
     @field_validator("channels")
     @classmethod

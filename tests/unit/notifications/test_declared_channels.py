@@ -5,6 +5,7 @@ the agent at start (upserted; channels an admin made through the API are left al
 from __future__ import annotations
 
 import asyncio
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,23 @@ def test_the_agent_declares_its_channels_at_start(tmp_path: Path) -> None:
 def test_declared_channel_model_refuses_unknown_keys() -> None:
     with pytest.raises(ValidationError, match="password"):
         DeclaredChannel.model_validate({**EMAIL, "password": "x"})
+
+
+def test_the_agent_trusts_the_configured_ca_bundle_for_its_channels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, "")  # restored after the test
+    bundle = tmp_path / "bundle.pem"
+    AgentRuntime.build(
+        make_settings(notifications={"ca_bundle": str(bundle)}),
+        collect=FakeCollector(snapshot(ts=1000.0)).collect,
+        zfs_backend=no_zfs,
+        secrets=SecretManager(EnvBackend(), 300),
+    )
+    assert os.environ["REQUESTS_CA_BUNDLE"] == os.environ["SSL_CERT_FILE"] == str(bundle)
+
+
+def test_a_relative_ca_bundle_is_refused() -> None:
+    with pytest.raises(ValidationError, match="absolute path"):
+        NotificationSettings(ca_bundle=Path("certs/ca.pem"))

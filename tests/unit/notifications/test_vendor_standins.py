@@ -4,7 +4,8 @@ vendors' host names issued by a test CA.
 
 Apprise posts to the vendors' own URLs; this test resolves those names to the stand-in
 (tests/standins/resolver.py, this process only) and has requests trust the test CA through
-REQUESTS_CA_BUNDLE, as the lab host does through its system bundle."""
+REQUESTS_CA_BUNDLE (channels.trust, what ``[notifications] ca_bundle`` does in the agent), as
+the lab host does with its system bundle."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.notifications.channels import Delivery, send
+from appliance.notifications.channels import Delivery, send, trust
 from appliance.notifications.delivery import DeliveryWorker
 from appliance.notifications.models import Channel, NotifyRequest, Status
 from appliance.notifications.outbox import Outbox, Planned
@@ -31,7 +32,9 @@ from tests.unit.notifications.conftest import Clock
 def vendors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VendorStandIns]:
     ca = TestCA(tmp_path / "ca")
     standins = VendorStandIns(ca).start()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_file))
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, "")  # restored after the test; trust() sets both
+    trust(ca.ca_file)  # what [notifications] ca_bundle does in the agent
     with resolve_to(standins.resolver_table()):
         yield standins
     standins.close()
