@@ -74,12 +74,12 @@ class RequestTracking:
 
         if lifecycle is not None:
             lifecycle.request_started()
-        self._metrics.active_connections.inc()
+        self._metrics.in_flight += 1
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             latency_ms = (time.perf_counter() - start) * 1000
-            self._metrics.active_connections.dec()
+            self._metrics.in_flight -= 1
             if lifecycle is not None:
                 lifecycle.request_finished()
             # The template, not the raw path: one label per route, whatever the parameters.

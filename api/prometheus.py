@@ -36,12 +36,16 @@ class RequestMetrics:
             buckets=LATENCY_BUCKETS_MS,
             registry=registry,
         )
+        # Both read at scrape time from plain counters the middleware keeps (one event loop
+        # thread): no lock and no float set per request.
         self.error_rate = Gauge(
             "error_rate", "Share of requests answered 5xx since start", registry=registry
         )
+        self.error_rate.set_function(lambda: self._errors / self._total if self._total else 0.0)
         self.active_connections = Gauge(
             "active_connections", "HTTP requests in flight", registry=registry
         )
+        self.active_connections.set_function(lambda: self.in_flight)
         self.auth_failures = Counter(
             "auth_failures",
             "Presented credentials refused (bad, expired or revoked token; bad TOTP code)",
@@ -57,15 +61,26 @@ class RequestMetrics:
         self.audit_write_failures = Counter(
             "audit_write_failures", "Audit records that could not be written", registry=registry
         )
+        self.in_flight = 0
         self._total = 0
         self._errors = 0
+        # The labelled children, looked up once per (method, route, status): `labels()` checks
+        # and locks on every call. Bounded like the labels are (api/middleware.py).
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, method: str, route: str, status: int, latency_ms: float) -> None:
-        self.request_count.labels(method, route, str(status)).inc()
-        self.request_latency_ms.labels(method, route).observe(latency_ms)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.request_count.labels(method, route, str(status)),
+                self.request_latency_ms.labels(method, route),
+            )
+        count, latency = children
+        count.inc()
+        latency.observe(latency_ms)
         self._total += 1
         self._errors += status >= 500
-        self.error_rate.set(self._errors / self._total)
 
 
 class RuntimeCollector(Collector):
