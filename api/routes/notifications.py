@@ -3,7 +3,6 @@ the real-time stream WS /api/notifications/ws/{user_id}."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import asdict
 from typing import Annotated
@@ -367,7 +366,7 @@ async def stream(
                 break
         while not subscriber.lagging.is_set():
             try:
-                item = await asyncio.wait_for(subscriber.queue.get(), heartbeat)
+                item = await subscriber.next(heartbeat)
             except TimeoutError:
                 await websocket.send_json({"event": "heartbeat", "last_id": seen})
                 continue

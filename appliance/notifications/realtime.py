@@ -34,6 +34,15 @@ class Subscriber:
     #: Set when the hub dropped it for falling behind.
     lagging: asyncio.Event = field(default_factory=asyncio.Event)
 
+    async def next(self, timeout_s: float) -> Notification:
+        """The next notification offered to it; TimeoutError after ``timeout_s`` without one.
+        (No task per call, unlike ``wait_for``: with hundreds of clients woken by one
+        notification, that task was a fifth of the fan-out's time.)"""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        async with asyncio.timeout(timeout_s):
+            return await self.queue.get()
+
 
 class Hub:
     def __init__(self, queue_size: int = 256) -> None:

@@ -122,3 +122,30 @@ def test_a_slow_subscriber_is_dropped_and_the_others_still_get_everything(
         assert hub.dropped == 1
 
     asyncio.run(scenario())
+
+
+def test_a_notification_is_encoded_once_for_all_its_clients_and_idle_ones_time_out(
+    agent_db: AgentDatabase,
+) -> None:
+    outbox = Outbox(agent_db.store())
+    outbox.put_channel(Channel("hook", "webhook", {"url": "http://127.0.0.1:9/h"}), create=True)
+    encodings: list[int] = []
+
+    def encode(n: Any) -> str:
+        encodings.append(n.id)
+        return f"event {n.id}"
+
+    async def scenario() -> None:
+        hub = Hub(queue_size=8)
+        clients = [hub.subscribe("u") for _ in range(50)]
+        outbox.on_notified = hub.signal  # as the service wires it: from notify's thread
+        request = NotifyRequest("u", "s", "m", channel="hook")
+        ids = await asyncio.to_thread(
+            lambda: outbox.notify(request, [Planned("hook", None)], created_by="t").ids
+        )
+        texts = [hub.encoded(await c.next(5.0), encode) for c in clients]
+        assert texts == [f"event {ids[0]}"] * 50 and encodings == ids
+        with pytest.raises(TimeoutError):  # nothing more: the heartbeat's turn
+            await clients[0].next(0.05)
+
+    asyncio.run(scenario())
