@@ -23,8 +23,10 @@ from appliance.events.broker import probe_broker
 from appliance.events.clientlog import client_logger
 from appliance.events.outbox import ForwarderLock, Outbox, OutboxRow
 from appliance.events.settings import EventBusSettings
+from appliance.health.journal import ThrottledLog
 
 log = logging.getLogger(__name__)
+_unreachable = ThrottledLog(log, interval_s=60.0)
 
 # The broker will never accept these rows; retrying would block their key forever.
 _PERMANENT = frozenset(
@@ -129,8 +131,9 @@ class Forwarder:
             self._admin = AdminClient(config)
         latency, error = probe_broker(self._admin, self._s.metadata_timeout_s)
         if latency is None:
-            log.info(
-                "event forwarder: broker unreachable (%s); retry in %.2g s", error, self._backoff
+            # Throttled: while the broker stays down this repeats every backoff (up to 5 s).
+            _unreachable.log(
+                logging.INFO, "unreachable", f"event forwarder: broker unreachable ({error})"
             )
             self._sleep_backoff()
             return False
@@ -150,6 +153,7 @@ class Forwarder:
                 "logger": client_logger(),
             }
         )
+        _unreachable.flush()  # the outage's summary, now that it is over
         self._broker_down = False
         self._fatal = None
         self._hwm = 0
