@@ -28,7 +28,8 @@ def group_labels(group_by: Sequence[str], labels: Mapping[str, str]) -> dict[str
 
 
 def group_key(route: str, group_by: Sequence[str], labels: Mapping[str, str]) -> str:
-    """Stable across restarts: the route's path and a hash of the grouping labels."""
+    """Stable across restarts and reloads: the route's identity and a hash of the grouping
+    labels."""
     return f"{route}/{fingerprint(group_labels(group_by, labels))}"
 
 

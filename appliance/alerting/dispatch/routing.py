@@ -10,6 +10,8 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,13 +129,17 @@ class Timers:
 
 @dataclass(frozen=True, slots=True)
 class Matched:
-    """A route an alert goes to, with everything inherited resolved. ``path`` names the
-    route in the tree ("0", "0.2", "0.2.1"): groups are per route."""
+    """A route an alert goes to, with everything inherited resolved. ``path`` is where it
+    is in the tree ("0", "0.2", "0.2.1"); ``identity`` is what it is: a hash of its
+    matchers and its ancestors', its receivers and group_by. Groups are keyed by identity,
+    so reordering or adding routes (a reload, a PUT) does not make every group new and
+    resend what was sent (prometheus/alertmanager#627); changing where a route sends does."""
 
     path: str
     receivers: tuple[str, ...]
     group_by: tuple[str, ...]
     timers: Timers
+    identity: str = ""
 
 
 def match(root: Route, labels: Mapping[str, str], defaults: Timers) -> list[Matched]:
@@ -145,18 +151,22 @@ def match(root: Route, labels: Mapping[str, str], defaults: Timers) -> list[Matc
 
 def _resolve(route: Route, path: str, parent: Matched | None, defaults: Timers) -> Matched:
     inherited = parent.timers if parent is not None else defaults
+    receivers = tuple(
+        route.receivers
+        if route.receivers is not None
+        else (parent.receivers if parent is not None else ())
+    )
+    group_by = tuple(
+        route.group_by
+        if route.group_by is not None
+        else (parent.group_by if parent is not None else ())
+    )
+    what = [parent.identity if parent else "", route.matchers, receivers, group_by]
     return Matched(
         path=path,
-        receivers=tuple(
-            route.receivers
-            if route.receivers is not None
-            else (parent.receivers if parent is not None else ())
-        ),
-        group_by=tuple(
-            route.group_by
-            if route.group_by is not None
-            else (parent.group_by if parent is not None else ())
-        ),
+        identity=hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16],
+        receivers=receivers,
+        group_by=group_by,
         timers=Timers(
             route.group_wait_s if route.group_wait_s is not None else inherited.group_wait_s,
             route.group_interval_s

@@ -52,7 +52,8 @@ def routes_of(alert: Stored, routing: RoutingSettings) -> tuple[Matched, ...]:
         return tuple(match(routing.route, alert.labels, routing.timers))
     path = "channels:" + ",".join(sorted(alert.channels))
     root = match(routing.route.model_copy(update={"routes": []}), {}, routing.timers)[0]
-    return (Matched(path, tuple(sorted(alert.channels)), root.group_by, root.timers),)
+    receivers = tuple(sorted(alert.channels))
+    return (Matched(path, receivers, root.group_by, root.timers, identity=path),)
 
 
 def views(
@@ -74,7 +75,7 @@ def groups(alert_views: Sequence[AlertView]) -> dict[str, Group]:
     found: dict[str, Group] = {}
     for v in alert_views:
         for route in v.routes:
-            key = group_key(route.path, route.group_by, v.alert.labels)
+            key = group_key(route.identity, route.group_by, v.alert.labels)
             if key not in found:
                 found[key] = Group(key, route, group_labels(route.group_by, v.alert.labels))
             found[key].members.append(v)

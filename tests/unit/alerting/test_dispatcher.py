@@ -298,3 +298,29 @@ def test_an_ad_hoc_alert_not_sent_again_resolves_after_resolve_timeout(
     world.clock.advance(30)
     (sent,) = d.tick()
     assert sent.resolved == (ad_hoc.fingerprint,)
+
+
+def test_replacing_the_routing_does_not_resend_what_was_sent(agent_db: AgentDatabase) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    d.submit(alert("PoolFaulted", AlertLevel.CRITICAL))
+    world.clock.advance(30)
+    assert len(d.tick()) == 1
+    tree = ROUTING.route
+    added = Route(matchers=["team=db"], receivers=["ops-mail"])
+    d.set_routing(
+        ROUTING.model_copy(
+            update={"route": tree.model_copy(update={"routes": [added, *tree.routes]})}
+        )
+    )
+    world.clock.advance(600)
+    assert d.tick() == []  # the same route, moved: the same group
+    paging = tree.routes[0].model_copy(update={"receivers": ["oncall-pd"]})
+    d.set_routing(
+        ROUTING.model_copy(
+            update={"route": tree.model_copy(update={"routes": [paging, *tree.routes[1:]]})}
+        )
+    )
+    world.clock.advance(30)
+    (sent,) = d.tick()  # a route that now sends elsewhere: its new receivers are told
+    assert sent.channels == ("oncall-pd",)

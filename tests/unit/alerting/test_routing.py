@@ -121,3 +121,16 @@ def test_receivers_are_names_then_kinds_and_all_means_every_enabled_channel() ->
     assert resolve_receivers(["old-hook"], CHANNELS) == []  # disabled
     assert resolve_receivers(["nothing"], CHANNELS) == []
     assert "old-hook" not in resolve_receivers(["all"], CHANNELS)
+
+
+def test_a_routes_identity_survives_reordering_but_not_a_change_of_receivers() -> None:
+    labels = {"severity": "critical", "alertname": "X"}
+    (before,) = match(severity_tree(), labels, T)
+    added = Route(matchers=["team=db"], receivers=["db"])
+    tree = severity_tree()
+    reordered = tree.model_copy(update={"routes": [added, *tree.routes]})
+    (after,) = match(reordered, labels, T)
+    assert after.path != before.path and after.identity == before.identity
+    critical = tree.routes[0].model_copy(update={"receivers": ["pagerduty"]})
+    changed = tree.model_copy(update={"routes": [critical, *tree.routes[1:]]})
+    assert match(changed, labels, T)[0].identity != before.identity
