@@ -45,16 +45,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from benchlib import ROOT, free_port, percentile, print_header
+from benchlib import ROOT, HostCpu, free_port, percentile, print_header, run_on
 
 FIXED_RATE_P99_MS = 5.0  # /health p99 at the fixed rate
 CONCURRENT_CLIENTS = 8  # the concurrency the throughput target is stated for
 CONCURRENT_RPS = 1500.0
 CONCURRENT_P99_MS = 20.0
+IDLE_SECONDS = 5.0  # --cpu: how long the servers' background work is measured first
 MAX_SECONDS = 300.0  # per measurement: every request loop ends by then whatever is asked
 
 # Runs on the agent's host with its system python3 (no project code there): argv = bind
-# address, lifetime in seconds. Prints its port, serves until stdin closes or the lifetime ends.
+# address, lifetime in seconds. Prints its port and pid, serves until stdin closes or the
+# lifetime ends.
 FLOOR_SERVER = """
 import http.server, os, sys, threading
 BODY = b'{"status":"healthy","lifecycle":"ready","ready":true,"checked_at":0.0}'
@@ -74,7 +76,7 @@ class Server(http.server.ThreadingHTTPServer):
 server = Server((sys.argv[1], 0), Handler)
 threading.Timer(float(sys.argv[2]), os._exit, (0,)).start()
 threading.Thread(target=server.serve_forever, daemon=True).start()
-print(server.server_address[1], flush=True)
+print(server.server_address[1], os.getpid(), flush=True)
 sys.stdin.read()
 os._exit(0)
 """
@@ -88,10 +90,21 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)  # every complete answer
     statuses: Counter[int] = field(default_factory=Counter)
     errors: int = 0  # no complete answer (connection or protocol failure)
+    # CPU this bench process spent meanwhile (its TLS and parsing): near a whole core, the
+    # client, not the server, sets the pace of what is measured.
+    client_cpu_s: float = 0.0
+    sent: int = 0  # requests sent, warm-up included (what the server's CPU time was spent on)
+    # --cpu: the server's CPU seconds over the measurement, by process group (agent, edge…)
+    server_cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
         return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    @property
+    def client_cpu(self) -> float:
+        """The bench's own CPU time as a share of one core over the measurement."""
+        return self.client_cpu_s / self.seconds if self.seconds else 0.0
 
     def p(self, q: float) -> float:
         return percentile(self.latencies_ms, q) if self.latencies_ms else float("nan")
@@ -100,7 +113,13 @@ class Result:
         return (
             f"{self.label:<6} {self.path:<18} n={len(self.latencies_ms):6d} "
             f"{self.rps:7.0f} req/s  p50 {self.p(50):6.2f} ms  p99 {self.p(99):6.2f} ms  "
-            f"max {max(self.latencies_ms, default=float('nan')):7.2f} ms  errors {self.errors}"
+            f"max {max(self.latencies_ms, default=float('nan')):7.2f} ms  errors {self.errors}  "
+            f"client cpu {self.client_cpu:4.0%}"
+            + "".join(
+                f"  {name} cpu {seconds / self.sent * 1000:.3f} ms/req"
+                for name, seconds in self.server_cpu_s.items()
+                if self.sent
+            )
             + "".join(f"  status {code}: {n}" for code, n in sorted(self.statuses.items()))
         )
 
@@ -109,8 +128,8 @@ class Result:
 
 
 @contextlib.contextmanager
-def own_agent() -> Iterator[str]:
-    """The agent started here with an empty config; yields its base URL."""
+def own_agent() -> Iterator[tuple[str, int]]:
+    """The agent started here with an empty config; yields its base URL and process id."""
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="agent-bench-"))
     (tmp / "agent.toml").write_text("")
@@ -125,7 +144,7 @@ def own_agent() -> Iterator[str]:
     }
     proc = subprocess.Popen([sys.executable, "-m", "api.main"], cwd=ROOT, env=env)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(30)
@@ -201,19 +220,24 @@ def floor_runner(address: str, via: str | None) -> list[str]:
 
 
 FLOOR_RULE = "bench-floor"  # the comment of the temporary firewall rule
+# On a deployed host: the agent's pid, then the edge's nginx worker pids (maybe none).
+# (Anchored: the shell running this has the pattern in its own command line.)
+AGENT_PIDS = (
+    "systemctl show -p MainPID --value sovereign-agent; pgrep -d ' ' -f '^nginx: worker' || true"
+)
 
 
 @contextlib.contextmanager
-def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[str]:
-    """The stdlib floor on the host at `address`; yields its base URL."""
+def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[tuple[str, int]]:
+    """The stdlib floor on the host at `address`; yields its base URL and process id."""
     runner = floor_runner(address, via)
     command = ["python3", "-c", FLOOR_SERVER, address, f"{lifetime:.0f}"]
     # ssh joins its arguments into one remote shell command line: hand it one, quoted. On a
     # host with the appliance firewall, the floor's port is let in for the run, then closed.
     remote = (
-        f"{shlex.join(command)} | {{ read port; "
+        f"{shlex.join(command)} | {{ read port pid; "
         f"nft insert rule inet sovereign input tcp dport $port accept comment {FLOOR_RULE} "
-        f"2>/dev/null; echo $port; cat; }}; "
+        f"2>/dev/null; echo $port $pid; cat; }}; "
         f"nft -a list chain inet sovereign input 2>/dev/null | "
         f"awk '/{FLOOR_RULE}/ {{print $NF}}' | "
         f"xargs -r -n1 nft delete rule inet sovereign input handle"
@@ -222,10 +246,10 @@ def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[str
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.isdigit():
+        port, _, pid = proc.stdout.readline().strip().partition(" ")
+        if not (port.isdigit() and pid.isdigit()):
             raise SystemExit(f"the floor server did not start: {shlex.join(argv)[:200]}")
-        yield f"http://{address}:{line}"
+        yield f"http://{address}:{port}", int(pid)
     finally:
         if proc.stdin:
             proc.stdin.close()  # the server's stdin.read() returns: it exits
@@ -234,6 +258,19 @@ def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[str
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def agent_meter(runner: list[str], own_pid: int | None) -> HostCpu:
+    """The agent's process (and the edge's nginx workers, when there are) on its host."""
+    if own_pid is not None:
+        return HostCpu(runner, {"agent": [own_pid]})
+    found = run_on(runner, ["sh", "-c", AGENT_PIDS]).splitlines()
+    if not found or not found[0].strip().isdigit() or found[0].strip() == "0":
+        raise SystemExit("--cpu: no sovereign-agent.service runs on the agent's host")
+    groups = {"agent": [int(found[0])]}
+    if len(found) > 1 and found[1].strip():
+        groups["edge"] = [int(pid) for pid in found[1].split()]
+    return HostCpu(runner, groups)
 
 
 # --- the load patterns --------------------------------------------------------------------
@@ -245,7 +282,9 @@ def fixed_rate(label: str, base: str, path: str, rate: float, seconds: float) ->
     with client_for(base) as client:
         for _ in range(50):  # warm-up
             client.get(path)
+        result.sent = 50
         interval = 1 / rate
+        cpu = time.process_time()
         begin = next_at = time.perf_counter()
         end = begin + seconds
         while next_at < end and time.perf_counter() < end + 10:  # bounded if answers stall
@@ -253,6 +292,7 @@ def fixed_rate(label: str, base: str, path: str, rate: float, seconds: float) ->
             if pause > 0:
                 time.sleep(pause)
             start = time.perf_counter()
+            result.sent += 1
             try:
                 status = client.get(path).status_code
             except httpx.HTTPError:
@@ -262,6 +302,7 @@ def fixed_rate(label: str, base: str, path: str, rate: float, seconds: float) ->
                 result.statuses[status] += 1
             next_at += interval
         result.seconds = time.perf_counter() - begin
+        result.client_cpu_s = time.process_time() - cpu
     return result
 
 
@@ -284,9 +325,11 @@ class KeepAliveClients:
             f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n{auth}\r\n"
         ).encode()
         self.end = 0.0
+        self.sent = 0
 
     async def get(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
         """One request and its whole answer; its status code."""
+        self.sent += 1
         writer.write(self.request)
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         length = None
@@ -326,6 +369,7 @@ class KeepAliveClients:
                 for task in tasks:  # a client that ended before the start failed: say why
                     if task.done():
                         task.result()
+                cpu = time.process_time()
                 begin = time.perf_counter()
                 self.end = begin + self.seconds
                 go.set()
@@ -334,6 +378,8 @@ class KeepAliveClients:
             for task in tasks:
                 task.cancel()
         result.seconds = time.perf_counter() - begin  # ends with the last answer
+        result.client_cpu_s = time.process_time() - cpu
+        result.sent = self.sent
         return result
 
 
@@ -349,7 +395,10 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def measure(args: argparse.Namespace, agent: str, floor: str | None) -> None:
+def measure(
+    args: argparse.Namespace, agent: str, floor: str | None, meters: dict[str, HostCpu]
+) -> None:
+    """Run every measurement; `meters` (by label) read the servers' CPU around each one."""
     seconds = min(args.seconds, MAX_SECONDS)
     if args.clients:
         pattern = f"{args.clients} concurrent keep-alive clients, {seconds:g} s per measurement"
@@ -359,11 +408,21 @@ def measure(args: argparse.Namespace, agent: str, floor: str | None) -> None:
     if floor:
         print(f"floor  {floor} (stdlib http.server, TCP_NODELAY, on the agent's host)")
     print(f"load   {pattern}")
+    for meter in meters.values():
+        meter.calibrate(IDLE_SECONDS)
+        rates = ", ".join(f"{name} {rate:.1%}" for name, rate in meter.idle.items())
+        print(f"idle   {rates} of a core (taken off the cpu ms/req below)")
 
     def run(label: str, base: str, path: str) -> Result:
+        meter = meters.get(label)
+        start, before = time.perf_counter(), meter.read() if meter else {}
         if args.clients:
-            return concurrent(label, base, path, args.clients, seconds)
-        return fixed_rate(label, base, path, args.rate, seconds)
+            result = concurrent(label, base, path, args.clients, seconds)
+        else:
+            result = fixed_rate(label, base, path, args.rate, seconds)
+        if meter:
+            result.server_cpu_s = meter.spent(before, meter.read(), time.perf_counter() - start)
+        return result
 
     results: dict[tuple[str, str], Result] = {}
     for path in args.paths:
@@ -379,6 +438,10 @@ def measure(args: argparse.Namespace, agent: str, floor: str | None) -> None:
                     results[(label, path)].errors += r.errors
                     results[(label, path)].statuses += r.statuses
                     results[(label, path)].seconds += r.seconds
+                    results[(label, path)].client_cpu_s += r.client_cpu_s
+                    results[(label, path)].sent += r.sent
+                    for name, cpu in r.server_cpu_s.items():
+                        results[(label, path)].server_cpu_s[name] += cpu
                 else:
                     results[(label, path)] = r
     if args.rounds > 1:
@@ -421,6 +484,12 @@ def main() -> None:
     parser.add_argument("--floor-via", help="command prefix running a command on the agent's host")
     parser.add_argument("--cacert", type=Path, help="CA of an https:// edge (the appliance CA)")
     parser.add_argument("--token-file", type=Path, help="file holding an API token (viewer)")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also read the servers' CPU per request on their host (agent, edge's nginx "
+        "workers, floor), reached as for --floor",
+    )
     args = parser.parse_args()
     ACCESS.cacert = args.cacert
     ACCESS.token = args.token_file.read_text().strip() if args.token_file else None
@@ -428,16 +497,29 @@ def main() -> None:
         parser.error("--rate, --seconds and --rounds must be positive, --clients >= 0")
     print_header()
     with contextlib.ExitStack() as stack:
-        agent = args.url.rstrip("/") if args.url else stack.enter_context(own_agent())
+        own_pid = None
+        if args.url:
+            agent = args.url.rstrip("/")
+        else:
+            agent, own_pid = stack.enter_context(own_agent())
         wait_ready(agent)
+        address = urlsplit(agent).hostname or "127.0.0.1"
+        meters: dict[str, HostCpu] = {}
+        if args.cpu:
+            meters["agent"] = agent_meter(floor_runner(address, args.floor_via), own_pid)
         floor = None
         if args.floor:
-            address = urlsplit(agent).hostname or "127.0.0.1"
             # Long enough for every measurement, short enough to go away if the bench dies.
             budget = len(args.paths) * args.rounds * 2 * (min(args.seconds, MAX_SECONDS) + 30)
-            floor = stack.enter_context(floor_server(address, args.floor_via, budget + 60))
+            floor, floor_pid = stack.enter_context(
+                floor_server(address, args.floor_via, budget + 60)
+            )
             wait_ready(floor)
-        measure(args, agent, floor)
+            if args.cpu:
+                meters["floor"] = HostCpu(
+                    floor_runner(address, args.floor_via), {"floor": [floor_pid]}
+                )
+        measure(args, agent, floor, meters)
 
 
 if __name__ == "__main__":

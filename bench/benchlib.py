@@ -1,5 +1,6 @@
-"""Helpers shared by the benches: the command-line header, percentiles, and counting the
-remote commands a pyinfra run executed (from its own `-vv` output, never assumed)."""
+"""Helpers shared by the benches: the command-line header, percentiles, a server's CPU time
+on its host, and counting the remote commands a pyinfra run executed (from its own `-vv`
+output, never assumed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import re
 import shlex
 import socket
+import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,59 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100), at least the first
     return ordered[min(len(ordered), int(rank)) - 1]
+
+
+# Runs on the measured host with its python3 (argv: pids): each one's user+system CPU seconds.
+# The command name in /proc/PID/stat may hold spaces: fields are counted after its ")".
+CPU_READER = """
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+for pid in sys.argv[1:]:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    print(pid, (int(fields[11]) + int(fields[12])) / tick)
+"""
+
+
+def run_on(runner: list[str], command: list[str]) -> str:
+    """Run `command` on a host through `runner` (a command prefix such as `ssh HOST`; [] runs
+    it here) and return its output. ssh joins its arguments: it gets one quoted line."""
+    argv = [*runner, shlex.join(command)] if runner else command
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+@dataclass
+class HostCpu:
+    """CPU seconds spent so far by named groups of processes on one host (from /proc): read
+    before and after a measurement, the difference over the requests served is the server's
+    CPU per request, which a machine busy with other work changes far less than latency."""
+
+    runner: list[str]
+    groups: dict[str, list[int]]
+    #: CPU seconds per second each group spends with no request (its background work).
+    idle: dict[str, float] = field(default_factory=dict)
+
+    def calibrate(self, seconds: float) -> None:
+        """Measure the idle rates, to take them off what a measurement spent."""
+        start, before = time.perf_counter(), self.read()
+        time.sleep(seconds)
+        after, wall = self.read(), time.perf_counter() - start
+        self.idle = {name: (after[name] - before[name]) / wall for name in after}
+
+    def spent(
+        self, before: dict[str, float], after: dict[str, float], wall_s: float
+    ) -> dict[str, float]:
+        """CPU seconds between two reads `wall_s` apart, idle work taken off."""
+        return {
+            name: max(0.0, after[name] - before[name] - self.idle.get(name, 0.0) * wall_s)
+            for name in after
+        }
+
+    def read(self) -> dict[str, float]:
+        pids = sorted({pid for group in self.groups.values() for pid in group})
+        python = "python3" if self.runner else sys.executable
+        output = run_on(self.runner, [python, "-c", CPU_READER, *map(str, pids)])
+        seconds = {int(pid): float(s) for pid, s in (line.split() for line in output.splitlines())}
+        return {name: sum(seconds[p] for p in group) for name, group in self.groups.items()}
 
 
 def free_port() -> int:
