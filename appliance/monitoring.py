@@ -60,8 +60,10 @@ class MonitoringService:
     def vitals(self) -> SystemVitals:
         return self._latest()
 
-    def metrics(self) -> list[MetricValue]:
-        latest = self._latest()
+    def metrics(self, latest: SystemVitals | None = None) -> list[MetricValue]:
+        """Every scalar metric of ``latest`` (default: the latest sample)."""
+        if latest is None:
+            latest = self._latest()
         return [MetricValue(d, float(d.read(latest)), latest.ts) for d in CATALOG.values()]
 
     def metric(self, name: str) -> MetricValue:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from api.schemas.monitoring import MetricsOut
+from tests.unit.agent.factories import snapshot
 from tests.unit.api.conftest import Agent
 
 
@@ -11,6 +13,24 @@ def test_metrics_lists_catalog_and_full_vitals(agent: Agent) -> None:
     assert "cpu_percent" in names and "zombie_count" in names
     assert body["vitals"]["status"] == "HEALTHY"
     assert body["vitals"]["disks"][0]["mountpoint"] == "/"
+
+
+def test_metrics_follow_each_new_sample(agent: Agent) -> None:
+    """The answer is serialised once per sample: the same bytes until the next one lands."""
+    first = agent.client.get("/api/monitoring/metrics")
+    assert first.headers["content-type"] == "application/json"
+    assert MetricsOut.model_validate_json(first.content).timestamp == 1000.0
+    assert agent.client.get("/api/monitoring/metrics").content == first.content
+    agent.collector.push(snapshot(ts=1002.0, cpu=55.0))
+    agent.runtime.sampler.sample_once()  # 1001.0, then 1002.0
+    agent.runtime.sampler.sample_once()
+    body = agent.client.get("/api/monitoring/metrics").json()
+    values = {m["name"]: m["value"] for m in body["metrics"]}
+    assert (body["timestamp"], values["cpu_percent"], body["vitals"]["ts"]) == (
+        1002.0,
+        55.0,
+        1002.0,
+    )
 
 
 def test_one_metric(agent: Agent) -> None:
