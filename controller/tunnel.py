@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from fabric.tunnels import Tunnel
@@ -64,6 +64,10 @@ def forward(transport: Any, remote_port: int, remote_host: str = "127.0.0.1") ->
         yield int(listener.getsockname()[1])
     finally:
         forwarder.finished.set()
+        # Wakes its accept() now rather than at the next 0.2 s timeout (each deploy's Vault
+        # check waited for it).
+        with suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
         forwarder.join(timeout=5)
         for tunnel in forwarder.tunnels:
             tunnel.join(timeout=5)
