@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.audit import audit_as
 from api.auth import AdminDep, OperatorDep, StepUpDep, require
@@ -37,6 +38,22 @@ router = APIRouter(
     dependencies=[Depends(require(Role.VIEWER))],
     responses=AUTH_ERRORS,
 )
+
+
+class RuleIdConvertor(Convertor[str]):
+    """A rule id in a path, never ``history``: /api/alerts/history is only the history, so
+    PUT or DELETE there is a 405 naming GET, not an attempt on a rule called "history"."""
+
+    regex = r"(?!history$)[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("alert_rule_id", RuleIdConvertor())
 
 ENTRY_FIELDS = tuple(f.name for f in fields(HistoryEntry))
 
@@ -104,7 +121,7 @@ async def history(
     return Response(out.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{alert_id}", response_model=RuleOut, responses=error_responses(404))
+@router.get("/{alert_id:alert_rule_id}", response_model=RuleOut, responses=error_responses(404))
 def get_rule(request: Request, alert_id: RuleId) -> RuleOut:
     try:
         return rule_out(service_of(request).rule(alert_id))
@@ -112,7 +129,7 @@ def get_rule(request: Request, alert_id: RuleId) -> RuleOut:
         raise ApiError(404, str(exc)) from exc
 
 
-@router.put("/{alert_id}", response_model=RuleOut, responses=error_responses(404))
+@router.put("/{alert_id:alert_rule_id}", response_model=RuleOut, responses=error_responses(404))
 def update_rule(request: Request, body: RuleChange, alert_id: RuleId, _: OperatorDep) -> RuleOut:
     """Change the fields given (operator); built-in rules too (threshold, enabled…). Alerts
     of the rule as it was resolve when it is disabled or what identifies them changes."""
@@ -128,7 +145,9 @@ def update_rule(request: Request, body: RuleChange, alert_id: RuleId, _: Operato
         ) from exc
 
 
-@router.delete("/{alert_id}", response_model=RuleOut, responses=error_responses(404, 409))
+@router.delete(
+    "/{alert_id:alert_rule_id}", response_model=RuleOut, responses=error_responses(404, 409)
+)
 def delete_rule(request: Request, alert_id: RuleId, _: AdminDep, __: StepUpDep) -> RuleOut:
     """Delete a rule (admin, TOTP step-up); its firing alerts resolve. Built-in rules are
     disabled instead (409)."""

@@ -39,12 +39,13 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 DEFAULT_METRIC = "cpu_percent"
 METRIC_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
+LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$"
 #: Labels the evaluator sets itself; a rule may not override them.
 RESERVED_LABELS = frozenset({"alertname", "severity", "rule_id"})
 MAX_FOR_S = 7 * 86_400.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+DURATION_PATTERN = r"^(\d{1,9}(?:\.\d{1,9})?)(ms|s|m|h|d)?$"
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 def parse_duration(value: Any) -> Any:
@@ -57,21 +58,36 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=MAX_FOR_S)]
-Threshold = Annotated[float, Field(allow_inf_nan=False)]
-Text = Annotated[str, Field(max_length=2000)]
+# Types shared by the create and update bodies; strict where JSON has the type (no "90" for a
+# number, no 0 for a boolean), so what the schema calls invalid is refused.
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=2000)]
+Service = Annotated[str, Field(pattern=NAME_PATTERN)]
+Metric = Annotated[str, Field(pattern=METRIC_PATTERN)]
+Threshold = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Duration = Annotated[
+    float,
+    BeforeValidator(
+        parse_duration,
+        json_schema_input_type=Annotated[float, Field(ge=0, le=MAX_FOR_S)]
+        | Annotated[str, Field(pattern=DURATION_PATTERN)],
+    ),
+    Field(strict=True, ge=0, le=MAX_FOR_S),
+]
+Hysteresis = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+LabelName = Annotated[str, Field(pattern=LABEL_PATTERN)]
+Labels = Annotated[
+    dict[LabelName, Annotated[str, Field(max_length=2000)]],
+    Field(max_length=32, json_schema_extra={"additionalProperties": False}),
+]
+Enabled = Annotated[bool, Field(strict=True)]
+Channels = Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], Field(max_length=16)]
 
 
-def _check_labels(value: dict[str, str], *, reserved: bool) -> dict[str, str]:
-    if len(value) > 32:
-        raise ValueError("at most 32 entries")
-    for key, text in value.items():
-        if not LABEL_NAME.match(key):
-            raise ValueError(f"{key!r} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)")
-        if reserved and key in RESERVED_LABELS:
-            raise ValueError(f"{key!r} is set by the evaluator")
-        if len(text) > 2000:
-            raise ValueError(f"{key!r}: at most 2000 characters")
+def _no_reserved(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key in RESERVED_LABELS:
+            raise ValueError(f"{key!r} is set by the evaluator (from name, severity and id)")
     return value
 
 
@@ -80,15 +96,13 @@ class RuleFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=200, description="Also the alert's alertname.")
-    description: Text = ""
+    name: Name = Field(description="Also the alert's alertname.")
+    description: Description = ""
     severity: AlertLevel = AlertLevel.WARNING
-    service: str | None = Field(
-        default=None,
-        pattern=NAME_PATTERN,
-        description="Only this service's series (a health check's name, or 'host').",
+    service: Service | None = Field(
+        default=None, description="Only this service's series (a health check's name, or 'host')."
     )
-    metric: str = Field(default=DEFAULT_METRIC, pattern=METRIC_PATTERN)
+    metric: Metric = DEFAULT_METRIC
     condition: Condition = ">"
     threshold: Threshold
     for_s: Duration = Field(
@@ -96,31 +110,23 @@ class RuleFields(BaseModel):
         alias="for",
         description="How long the condition must hold before firing (seconds or '5m').",
     )
-    hysteresis: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+    hysteresis: Hysteresis = Field(
         default=0.0,
         description="A firing alert resolves only once the value is this far back past the "
         "threshold (no flapping at the edge).",
     )
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="summary, description, runbook (a URL)…"
-    )
-    enabled: bool = True
-    channels: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict, description="summary, description, runbook…")
+    enabled: Enabled = True
+    channels: Channels | None = Field(
         default=None,
-        max_length=16,
         description="Channel override: send to these channels instead of the route tree's.",
     )
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_labels(value, reserved=True)
-
-    @field_validator("annotations")
-    @classmethod
-    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_labels(value, reserved=False)
+        return _no_reserved(value)
 
     @model_validator(mode="after")
     def _hysteresis_needs_an_order(self) -> Self:
@@ -138,24 +144,29 @@ class RuleUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str | None = None
-    description: str | None = None
+    name: Name | None = None
+    description: Description | None = None
     severity: AlertLevel | None = None
-    service: str | None = None
-    metric: str | None = None
+    service: Service | None = None
+    metric: Metric | None = None
     condition: Condition | None = None
-    threshold: float | None = None
-    for_s: Any = Field(default=None, alias="for")
-    hysteresis: float | None = None
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
-    enabled: bool | None = None
-    channels: list[str] | None = None
+    threshold: Threshold | None = None
+    for_s: Duration | None = Field(default=None, alias="for")
+    hysteresis: Hysteresis | None = None
+    labels: Labels | None = None
+    annotations: Labels | None = None
+    enabled: Enabled | None = None
+    channels: Channels | None = None
 
     def apply(self, rule: RuleFields) -> dict[str, Any]:
-        """The merged fields, to validate again as a whole (so errors name the field)."""
+        """The merged fields, to validate again as a whole (so errors name the field). A null
+        clears ``service`` (every series) and ``channels`` (the route tree); for any other
+        field it is the same as leaving the field out."""
         merged = rule.model_dump(include=set(RuleFields.model_fields), by_alias=True)
-        merged.update(self.model_dump(exclude_unset=True, by_alias=True))
+        given = self.model_dump(exclude_unset=True, by_alias=True)
+        merged.update(
+            (k, v) for k, v in given.items() if v is not None or k in ("service", "channels")
+        )
         return merged
 
 

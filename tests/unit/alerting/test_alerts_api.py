@@ -169,3 +169,21 @@ def test_a_firing_rule_over_the_hosts_cpu_reaches_the_dispatcher(agent: Agent) -
         2031.0,
         "High CPU Usage",
     )
+
+
+def test_history_is_no_rule_id_and_a_null_clears_only_service_and_channels(agent: Agent) -> None:
+    r = agent.send("PUT", "/api/alerts/history", token=agent.tokens["operator"], json={})
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    rule = post(agent, {**SPEC_BODY, "channels": ["ops"]}).json()
+    body = {"service": None, "channels": None, "severity": None, "threshold": None}
+    r = agent.send("PUT", f"/api/alerts/{rule['id']}", token=agent.tokens["operator"], json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["service"], got["channels"]) == (None, None)
+    assert (got["severity"], got["threshold"]) == ("warning", 90.0)
+
+
+def test_strict_types_refuse_what_json_would_not_call_a_number_or_a_boolean(agent: Agent) -> None:
+    for field, value in (("threshold", "90"), ("enabled", 0), ("hysteresis", True)):
+        r = post(agent, {**SPEC_BODY, field: value})
+        assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"] == ["body", field]

@@ -98,8 +98,9 @@ def test_fuzz(case: Any, fuzzed: tuple[Any, str]) -> None:
     headers = None if negative_headers else {"Authorization": f"Bearer {token}"}
     # A template is Jinja2 source: a schema-valid body that does not compile is a 422 by
     # design (refused when saved, never a failed delivery later).
-    # Likewise a silence's regular expressions and times, and the alert routing's matchers.
-    semantic = ("/notifications/templates", "/api/silences", "/api/alerting/routes")
+    # Likewise a silence's regular expressions and times, and the alert routing's matchers;
+    # and an alert rule's whole (hysteresis needs >, >=, < or <=; "for" at most a week).
+    semantic = ("/notifications/templates", "/api/silences", "/api/alerting/routes", "/api/alerts")
     excluded = [positive_data_acceptance] if any(p in case.path for p in semantic) else []
     response = case.call_and_validate(headers=headers, excluded_checks=excluded)
     assert response.status_code < 500
