@@ -324,3 +324,18 @@ def test_replacing_the_routing_does_not_resend_what_was_sent(agent_db: AgentData
     world.clock.advance(30)
     (sent,) = d.tick()  # a route that now sends elsewhere: its new receivers are told
     assert sent.channels == ("oncall-pd",)
+
+
+def test_a_silence_ending_on_its_own_releases_the_alert_at_its_end(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    d.store.add_silence(["alertname=Scrub"], T0, T0 + 600, "operator", "scrub", T0)
+    d.submit(alert("Scrub"))
+    for _ in range(9):  # ticked every minute while the silence holds
+        world.clock.advance(60)
+        assert d.tick() == []
+    world.clock.advance(60)  # T0 + 600: the silence has ended
+    (sent,) = d.tick()
+    assert sent.firing == (alert("Scrub").fingerprint,)
