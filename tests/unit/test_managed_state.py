@@ -27,7 +27,7 @@ GROUP = grp.getgrgid(os.getgid()).gr_name
 
 def deploy(root: Path, *, plan_only: bool = False) -> tuple[list[Any], State]:
     """A directory and two files in it; returns each op's meta (in order) and the state."""
-    state = State(Inventory((["@local"], {})), Config())
+    state = State(Inventory((["@local"], {})), Config())  # type: ignore[no-untyped-call]
     state.check_for_changes = plan_only  # `sovereign deploy` runs with --yes: no detection
     connect_all(state)
     owner = {"user": USER, "group": GROUP}
