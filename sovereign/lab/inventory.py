@@ -14,6 +14,10 @@ def current_lab_name() -> str:
     return validate_lab_name(os.environ.get("SOVEREIGN_LAB", DEFAULT_LAB))
 
 
+#: Debian's system CA store (update-ca-certificates adds local CAs to it).
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
 def lab_email_channel(host_name: str) -> dict[str, Any]:
     """The lab's `email` channel: the host's own postfix, plain SMTP over loopback."""
     return {
@@ -90,7 +94,12 @@ def lab_hosts(name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
                 # postfix on loopback keeps every message in a local Maildir (nothing leaves
                 # the lab); the agent's `email` channel sends through it.
                 "mail": {"capture": True},
-                "agent": {"notifications": {"channels": lab_channels(host.name)}},
+                "agent": {
+                    "notifications": {"channels": lab_channels(host.name)},
+                    # The channels trust the system store, to which lab tests add the CA of
+                    # their vendor stand-ins (tests/lab/test_notify_vendors.py).
+                    "config": {"notifications": {"ca_bundle": SYSTEM_CA_BUNDLE}},
+                },
             },
         )
         for host in state.hosts.values()

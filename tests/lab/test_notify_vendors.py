@@ -3,9 +3,9 @@
 
 The stand-in runs in this test on the controller, on the lab bridge's address, port 443. The
 lab host is made to reach it as the vendors, for this test only: its /etc/hosts sends
-events.pagerduty.com and api.twilio.com there, its system store trusts the stand-in's test CA,
-and a systemd drop-in points the agent's requests at that store (REQUESTS_CA_BUNDLE); all
-three are removed afterwards. The channels `pager` and `sms` are the lab inventory's; their
+events.pagerduty.com and api.twilio.com there and its system store trusts the stand-in's test
+CA (the lab inventory has the agent's channels trust that store: `[notifications] ca_bundle`);
+both are undone afterwards. The channels `pager` and `sms` are the lab inventory's; their
 credentials are put into the host's Vault with `sovereign vault put-secret`, from stdin."""
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from tests.standins.vendors import PAGERDUTY_HOSTS, TWILIO_HOST, VendorRequest, 
 
 MARK = "# sovereign-standin (tests/lab/test_notify_vendors.py)"
 CA_FILE = "/usr/local/share/ca-certificates/sovereign-standin-test-ca.crt"
-DROP_IN = "/etc/systemd/system/sovereign-agent.service.d/50-standin-ca.conf"
-SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def put_secret(lab: str, name: str, fields: dict[str, str]) -> None:
@@ -70,11 +68,6 @@ def vendors(
     names = " ".join([*PAGERDUTY_HOSTS, TWILIO_HOST])
     ssh(lab, f"cat > {CA_FILE} <<'EOF'\n{ca.ca_file.read_text()}EOF\nupdate-ca-certificates")
     ssh(lab, f"echo '{gateway} {names} {MARK}' >> /etc/hosts")
-    ssh(
-        lab,
-        f"mkdir -p {Path(DROP_IN).parent} && printf '%s\\n' '{MARK}' '[Service]' "
-        f"'Environment=REQUESTS_CA_BUNDLE={SYSTEM_BUNDLE}' > {DROP_IN}",
-    )
     creds = standins.credentials
     put_secret(lab, "agent/notify/pager", {
         "integration_key": creds.pagerduty_routing_key, "api_key": creds.pagerduty_api_key,
@@ -82,13 +75,12 @@ def vendors(
     put_secret(lab, "agent/notify/sms", {
         "account_sid": creds.twilio_sid, "auth_token": creds.twilio_token,
     })  # fmt: skip
-    restart_agent(lab, edge)  # the drop-in, and no secret cached from before
+    restart_agent(lab, edge)  # no credentials cached from an earlier run
     try:
         yield standins
     finally:
-        ssh(lab, f"rm -f {DROP_IN} {CA_FILE} && update-ca-certificates --fresh >/dev/null", False)
+        ssh(lab, f"rm -f {CA_FILE} && update-ca-certificates --fresh >/dev/null", False)
         ssh(lab, "sed -i '/sovereign-standin/d' /etc/hosts", False)
-        restart_agent(lab, edge)
         standins.close()
 
 
