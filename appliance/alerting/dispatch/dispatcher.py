@@ -5,7 +5,8 @@ back (alerts, groups, silences), decides with the pure modules what is due, enqu
 through the NotificationService and then records it in the group. Each notification's
 idempotency key is the group's key, its sequence number and a digest of what it names: a
 crash between the enqueue and the record makes the next tick enqueue the same key, which the
-outbox answers with the rows it already has, so nothing is sent twice; and since every
+outbox answers with the rows it already has, so nothing is sent twice (the key holds the
+group's start, so a group that ends and begins again is told again); and since every
 decision is made from stored state, a restart neither repeats early nor forgets a resolve.
 """
 
@@ -184,7 +185,9 @@ class Dispatcher:
         by_fp = {v.alert.fingerprint: v.alert for v in group.members}
         data = message_data(group.labels, [by_fp[f] for f in firing], [by_fp[f] for f in resolved])
         digest = hashlib.sha256(f"{','.join(firing)}|{','.join(resolved)}".encode()).hexdigest()
-        key = f"alert:{group.key}:{state.seq + 1}:{digest[:16]}"
+        # The group's start too: a group that ended and began again (the same alert firing
+        # again) counts from 1 again, and must not collide with its earlier notifications.
+        key = f"alert:{group.key}:{state.first_seen_at!r}:{state.seq + 1}:{digest[:16]}"
         template = "alert_firing" if firing else "alert_resolved"
         return self._notify(key, group.route.receivers, channels, template, data, firing, resolved)
 

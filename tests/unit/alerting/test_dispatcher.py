@@ -339,3 +339,22 @@ def test_a_silence_ending_on_its_own_releases_the_alert_at_its_end(
     world.clock.advance(60)  # T0 + 600: the silence has ended
     (sent,) = d.tick()
     assert sent.firing == (alert("Scrub").fingerprint,)
+
+
+def test_an_alert_that_fires_again_after_its_resolve_is_notified_again(
+    agent_db: AgentDatabase,
+) -> None:
+    world = make_world(agent_db.store())
+    d = world.dispatcher()
+    a = alert("LoadHigh")
+    for episode in range(3):
+        d.submit(a)
+        world.clock.advance(30)
+        (fired,) = d.tick()
+        assert fired.firing == (a.fingerprint,) and fired.ids, episode
+        world.clock.advance(300)
+        d.submit(resolved(a, world.clock.now))
+        (ended,) = d.tick()
+        assert ended.resolved == (a.fingerprint,) and ended.ids, episode
+        d.tick()  # the group is over
+    assert len(world.sent()) == 6
