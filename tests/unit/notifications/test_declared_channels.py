@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from appliance.errors import BackendUnavailable
 from appliance.notifications.declared import sync_declared
 from appliance.notifications.models import Channel
 from appliance.notifications.outbox import Outbox
@@ -20,12 +21,12 @@ from appliance.notifications.settings import DeclaredChannel, NotificationSettin
 from appliance.runtime import AgentRuntime
 from appliance.secrets import SecretManager
 from appliance.secrets.env import EnvBackend
+from appliance.storage.service import ZfsBackend
 from roles.agent.config import config_text
 from roles.settings import RoleSettingsError
 from roles.spec import parse_host_spec
 from tests.unit.agent.factories import FakeCollector, make_settings, snapshot
 from tests.unit.conftest import AgentDatabase
-from tests.unit.database.test_agent_start import no_zfs
 
 EMAIL: dict[str, Any] = {
     "name": "email",
@@ -39,6 +40,10 @@ PAGER: dict[str, Any] = {
     "secret": "agent/pd",
 }
 DISKS = [f"/dev/disk/by-id/d{n}" for n in range(6)]
+
+
+def no_zfs() -> ZfsBackend:
+    raise BackendUnavailable("no ZFS in these tests")
 
 
 def host(tmp_path: Path, channels: list[dict[str, Any]], vault: bool = False) -> dict[str, Any]:
