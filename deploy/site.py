@@ -12,6 +12,7 @@ from roles.firewall import firewall
 from roles.mail import mail
 from roles.pki import pki
 from roles.postgres import postgres
+from roles.snapshots import snapshots
 from roles.spec import current_host_spec
 from roles.vault import vault
 from roles.zfs import zfs
@@ -30,4 +31,5 @@ broker(spec=spec)
 if spec.mail.enabled:
     mail(spec=spec)  # before the agent: its `email` channel sends through it
 agent(spec=spec)
+snapshots(spec=spec)  # after the agent: its runner is the agent's code
 edge(spec=spec)
