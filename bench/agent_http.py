@@ -5,6 +5,7 @@
     .venv/bin/python bench/agent_http.py --url http://10.99.0.11:8013 --clients 8 --floor
     .venv/bin/python bench/agent_http.py --url https://10.99.0.11 --cacert CA --token-file F \
         --paths /health /api/monitoring/metrics --floor        # through the edge, with a token
+    .venv/bin/python bench/agent_http.py --clients 8 --cpu    # + the servers' CPU per request
 
 Target: without --url the agent is started with uvicorn on 127.0.0.1 (free port, SQLite in a
 temp dir, empty config); with --url a running agent is measured as it is deployed.
@@ -23,6 +24,11 @@ body) started on the agent's own host on a spare port: locally for a local agent
 'ssh root@host') otherwise. It stops when the bench closes its stdin, and after --seconds
 budget in any case. The client shares this machine's cores with whatever serves (a lab host
 is a container here): compare the agent with the floor, not with other machines.
+
+--cpu also reads, on the same host and the same way, the CPU time the agent process, the
+edge's nginx workers and the floor spent per request (their idle rates, measured first, taken
+off); every line also says how much of a core the bench client used. On a busy machine the
+latencies mostly measure the run queue; CPU per request moves far less with other load.
 """
 
 from __future__ import annotations
@@ -178,7 +184,7 @@ def client_for(base: str) -> httpx.Client:
     )  # fmt: skip
 
 
-def wait_ready(base: str, timeout: float = 20.0) -> None:
+def wait_ready(base: str, timeout: float = 90.0) -> None:  # a busy machine starts slowly
     deadline = time.monotonic() + timeout
     with client_for(base) as client:
         while True:
