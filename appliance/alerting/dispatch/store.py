@@ -69,16 +69,8 @@ def _stored(row: Row[Any]) -> Stored:
 
 
 def _silence(row: Row[Any]) -> Silence:
-    return Silence(
-        id=row.id,
-        matchers=tuple(json.loads(row.matchers)),
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        created_by=row.created_by,
-        comment=row.comment,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    plain = ("id", "starts_at", "ends_at", "created_by", "comment", "created_at", "updated_at")
+    return Silence(matchers=tuple(json.loads(row.matchers)), **{k: getattr(row, k) for k in plain})
 
 
 class DispatchStore:
