@@ -55,32 +55,6 @@ def parse_unit(lines: list[str]) -> dict[str, bool]:
     }
 
 
-def parse_managed(lines: list[str]) -> dict[str, Any]:
-    """What ManagedState printed (pure). `files`: path -> {"file": None when absent, else type,
-    user, group, mode (octal digits) and sha256 (a regular file's), "parent": whether its
-    directory exists}, for the paths that exist or whose directory does; `units`: unit ->
-    {"running", "enabled"}; `installed` and `index_age_s` as parse_packages. Asked items that
-    are missing here are absent (files), stopped (units) or not installed (packages)."""
-    files: dict[str, dict[str, Any]] = {}
-    for path, kind, user, group, mode, *_ in (f for f in _fields(lines, "file") if len(f) >= 5):
-        files[path] = {"file": {"type": kind, "user": user, "group": group, "mode": mode,
-                                "sha256": None}, "parent": True}  # fmt: skip
-    for fields in _fields(lines, "sha256"):
-        digest, _, path = fields[0].partition("  ")
-        if files.get(path, {}).get("file", {}).get("type") in REGULAR:
-            files[path]["file"]["sha256"] = digest.strip()
-    for path, *_ in _fields(lines, "parent"):
-        files.setdefault(path, {"file": None, "parent": True})
-    units: dict[str, list[str]] = {}
-    for name, *value in _fields(lines, "unit"):
-        units.setdefault(name, []).append("|".join(value))
-    return {
-        "files": files,
-        "units": {name: parse_unit(values) for name, values in units.items()},
-        **parse_packages(lines),
-    }
-
-
 REGULAR = ("regular file", "regular empty file")
 
 
@@ -119,28 +93,6 @@ def packages_command(packages: list[str]) -> str:
         f" 2>/dev/null; printf 'index|%s|%s\\n' \"$(stat -c %Y {APT_UPDATE_STAMP} 2>/dev/null)\""
         ' "$(date +%s)";'
     )
-
-
-class ManagedState(FactBase[dict[str, Any]]):
-    """Everything the deploy's shared operations manage on a host, in ONE command
-    (roles/common/managed.py asks for all of it at once): each file's type, owner, mode and
-    sha256 and whether its directory exists, each unit's state, which packages are installed
-    and the package index's age."""
-
-    @staticmethod
-    def default() -> dict[str, Any]:
-        return parse_managed([])
-
-    def command(self, files: list[str], units: list[str], packages: list[str]) -> str:
-        parts = [
-            files_command(files) if files else "",
-            units_command(units) if units else "",
-            packages_command(packages) if packages else "",
-        ]
-        return " ".join([*(p for p in parts if p), "true"])
-
-    def process(self, output: list[str]) -> dict[str, Any]:
-        return parse_managed(output)
 
 
 def parse_artifact(lines: list[str]) -> dict[str, Any]:
@@ -225,3 +177,74 @@ class SystemAccount(FactBase[dict[str, Any]]):
 
     def process(self, output: list[str]) -> dict[str, Any]:
         return parse_account(output)
+
+
+def parse_managed(lines: list[str]) -> dict[str, Any]:
+    """What ManagedState printed (pure). `files`: path -> {"file": None when absent, else type,
+    user, group, mode (octal digits) and sha256 (a regular file's), "parent": whether its
+    directory exists}, for the paths that exist or whose directory does; `units`: unit ->
+    {"running", "enabled"}; `accounts`: "user:group" -> as parse_account; `artifacts`: path ->
+    as parse_artifact; `installed` and `index_age_s` as parse_packages. Asked items missing
+    here are absent (files), stopped (units) or not installed (packages)."""
+    files: dict[str, dict[str, Any]] = {}
+    for path, kind, user, group, mode, *_ in (f for f in _fields(lines, "file") if len(f) >= 5):
+        files[path] = {"file": {"type": kind, "user": user, "group": group, "mode": mode,
+                                "sha256": None}, "parent": True}  # fmt: skip
+    for fields in _fields(lines, "sha256"):
+        digest, _, path = fields[0].partition("  ")
+        if files.get(path, {}).get("file", {}).get("type") in REGULAR:
+            files[path]["file"]["sha256"] = digest.strip()
+    for path, *_ in _fields(lines, "parent"):
+        files.setdefault(path, {"file": None, "parent": True})
+    return {
+        "files": files,
+        "units": {k: parse_unit(v) for k, v in _tagged(lines, "unit").items()},
+        "accounts": {k: parse_account(v) for k, v in _tagged(lines, "account").items()},
+        "artifacts": {k: parse_artifact(v) for k, v in _tagged(lines, "artifact").items()},
+        **parse_packages(lines),
+    }
+
+
+def _tagged(lines: list[str], tag: str) -> dict[str, list[str]]:
+    """The lines `tag|KEY|line` grouped by KEY, without the prefix (pure)."""
+    grouped: dict[str, list[str]] = {}
+    for key, *rest in _fields(lines, tag):
+        grouped.setdefault(key, []).append("|".join(rest))
+    return grouped
+
+
+def _tag(tag: str, key: str, command: str) -> str:
+    """Run `command` in a subshell (its `exit` ends only that), each line tagged `tag|key|`."""
+    return f'( {command} ) | awk -v k={shlex.quote(key)} \'{{ print "{tag}|" k "|" $0 }}\';'
+
+
+class ManagedState(FactBase[dict[str, Any]]):
+    """Everything the deploy's shared operations manage on a host, in ONE command
+    (roles/common/managed.py asks for all of it at once): each file's type, owner, mode and
+    sha256 and whether its directory exists, each unit's state, which packages are installed
+    and the package index's age, system accounts (as SystemAccount) and installed artifacts
+    (as ArtifactState)."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return parse_managed([])
+
+    def command(
+        self,
+        files: list[str],
+        units: list[str],
+        packages: list[str],
+        accounts: list[str],
+        artifacts: list[str],
+    ) -> str:
+        parts = [
+            files_command(files) if files else "",
+            units_command(units) if units else "",
+            packages_command(packages) if packages else "",
+            *(_tag("account", a, SystemAccount().command(*a.split(":", 1))) for a in accounts),
+            *(_tag("artifact", p, ArtifactState().command(p)) for p in artifacts),
+        ]
+        return " ".join([*(p for p in parts if p), "true"])
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        return parse_managed(output)

@@ -25,18 +25,22 @@ from pyinfra import host
 from pyinfra.api import OperationError
 from pyinfra.context import ctx_host, ctx_state
 
-from roles.common.facts import ManagedState
+from roles.common.facts import ArtifactState, ManagedState, SystemAccount
 
-Kind = Literal["files", "units", "packages"]
-KINDS: tuple[Kind, ...] = ("files", "units", "packages")
+Kind = Literal["files", "units", "packages", "accounts", "artifacts"]
+KINDS: tuple[Kind, ...] = ("files", "units", "packages", "accounts", "artifacts")
+KEYED: tuple[Kind, ...] = ("files", "units", "accounts", "artifacts")  # item -> its state
 F = TypeVar("F", bound=Callable[..., Any])
 
 # What the one command can carry and parse back: absolute paths without '|', whitespace or
-# backslashes; unit and package names.
+# backslashes; unit and package names; "user:group" of system accounts.
+PATH = re.compile(r"^/[^|\s\\]*$")
 VALID = {
-    "files": re.compile(r"^/[^|\s\\]*$"),
+    "files": PATH,
     "units": re.compile(r"^[A-Za-z0-9:_.@-]+$"),
     "packages": re.compile(r"^[a-z0-9][a-z0-9+.-]+$"),
+    "accounts": re.compile(r"^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$"),
+    "artifacts": PATH,
 }
 
 
@@ -91,8 +95,9 @@ def declare(kind: Kind, names: list[str]) -> None:
     _items().declared[kind].update(names)
 
 
-def declares(kind: Kind, argument: str) -> Callable[[F], F]:
-    """Wrap an @operation so that calling it declares its `argument` (a name or a list)."""
+def declares(kind: Kind, *arguments: str) -> Callable[[F], F]:
+    """Wrap an @operation so that calling it declares its item: its `arguments`' values joined
+    with ':' (e.g. "user:group"), or the names of a list argument."""
 
     def wrap(op: F) -> F:
         signature = inspect.signature(getattr(op, "_inner", op))
@@ -100,9 +105,12 @@ def declares(kind: Kind, argument: str) -> Callable[[F], F]:
         @functools.wraps(op)
         def call(*args: Any, **kwargs: Any) -> Any:
             # kwargs also carry pyinfra's global arguments (name=, _if=…): bind args only.
-            value = kwargs.get(argument, signature.bind_partial(*args).arguments.get(argument))
-            if value is not None:
-                declare(kind, [value] if isinstance(value, str) else list(value))
+            bound = signature.bind_partial(*args).arguments
+            values = [kwargs.get(a, bound.get(a)) for a in arguments]
+            if len(values) == 1 and isinstance(values[0], list):
+                declare(kind, [str(v) for v in values[0]])
+            elif all(isinstance(v, str) for v in values):
+                declare(kind, [":".join(str(v) for v in values)])
             return op(*args, **kwargs)
 
         return call  # type: ignore[return-value]
@@ -123,8 +131,7 @@ def _read(kind: Kind, names: list[str]) -> dict[str, Any]:
     ask = {k: sorted(record.declared[k] - record.covered[k]) for k in KINDS}
     got = host.get_fact(ManagedState, **ask)
     record.state = {
-        "files": {**record.state["files"], **got["files"]},
-        "units": {**record.state["units"], **got["units"]},
+        **{k: {**record.state[k], **got[k]} for k in KEYED},
         "installed": sorted({*record.state["installed"], *got["installed"]}),
         "index_age_s": got["index_age_s"] if ask["packages"] else record.state["index_age_s"],
     }
@@ -149,6 +156,17 @@ def package_state(packages: list[str]) -> dict[str, Any]:
     state = _read("packages", packages)
     installed = sorted(set(state["installed"]) & set(packages))
     return {"installed": installed, "index_age_s": state["index_age_s"]}
+
+
+def account_state(user: str, group: str) -> dict[str, Any]:
+    """As SystemAccount: {"group": it exists, "user": None or its group, home, shell}."""
+    state = _read("accounts", [f"{user}:{group}"])["accounts"].get(f"{user}:{group}")
+    return dict(state or SystemAccount.default())
+
+
+def artifact_state(path: str) -> dict[str, Any]:
+    """As ArtifactState: the installed file, its install marker, its sha256 when needed."""
+    return dict(_read("artifacts", [path])["artifacts"].get(path) or ArtifactState.default())
 
 
 def cached_fact(cls: type, **kwargs: Any) -> Any:

@@ -24,13 +24,17 @@ from pyinfra.facts.apt import noninteractive_apt
 from roles.common.facts import (
     APT_UPDATE_STAMP,
     ARTIFACT_MARKERS,
-    ArtifactState,
-    SystemAccount,
     artifact_marker,
     marker_matches,
 )
 from roles.common.files import absent, directory, octal, owner_and_mode, put, template
-from roles.common.managed import cached_fact, declares, package_state, unit_state
+from roles.common.managed import (
+    account_state,
+    artifact_state,
+    declares,
+    package_state,
+    unit_state,
+)
 
 __all__ = [
     "absent", "artifact", "directory", "packages", "put", "record_artifact", "service",
@@ -103,6 +107,7 @@ def service(
         host.noop(f"service {unit} is running and enabled")
 
 
+@declares("accounts", "user", "group")
 @operation()
 def system_user(
     user: str, group: str, home: str, shell: str = "/usr/sbin/nologin"
@@ -115,9 +120,10 @@ def system_user(
     + home: its home directory (not created)
     + shell: its login shell
 
-    One fact, SystemAccount (getent): server.group and server.user read four.
+    Decides from the managed state (getent, as SystemAccount): server.group and server.user
+    read four facts.
     """
-    state = host.get_fact(SystemAccount, user=user, group=group)
+    state = account_state(user, group)
     if not state["group"]:
         yield StringCommand("groupadd", "-r", _q(group))
     current = state["user"]
@@ -148,6 +154,7 @@ def _record_marker(dest: str, sha256: str) -> StringCommand:
     )  # fmt: skip
 
 
+@declares("artifacts", "dest")
 @operation()
 def artifact(
     src: str,
@@ -174,7 +181,7 @@ def artifact(
     if not SHA256.match(sha256):
         raise OperationError(f"not a sha256: {sha256!r}")
     want_mode = octal(mode)
-    state = cached_fact(ArtifactState, path=dest)
+    state = artifact_state(dest)
     current = state["file"]
     recorded = state["marker"]["sha256"] if marker_matches(state) else state["sha256"]
     if current is None or recorded != sha256:
@@ -197,6 +204,7 @@ def artifact(
         host.noop(f"{dest} is the artifact (sha256 {sha256[:12]}…)")
 
 
+@declares("artifacts", "dest")
 @operation()
 def record_artifact(dest: str, sha256: str) -> Generator[StringCommand, None, None]:
     """
@@ -209,7 +217,7 @@ def record_artifact(dest: str, sha256: str) -> Generator[StringCommand, None, No
     """
     if not SHA256.match(sha256):
         raise OperationError(f"not a sha256: {sha256!r}")
-    state = cached_fact(ArtifactState, path=dest)
+    state = artifact_state(dest)
     if state["file"] is None or marker_matches(state) or state["sha256"] != sha256:
         host.noop(f"no marker to record for {dest}")
         return

@@ -163,7 +163,9 @@ def test_artifact_installs_once_and_is_not_hashed_again(tmp_path: Path, markers:
 
     commands, host = apply(ops.artifact, **args)
     assert commands == []
-    assert host.facts == [("ArtifactState", {**host.facts[0][1], "sha256": None})]  # no hash
+    ((name, read),) = host.facts  # one command, and no hash of the file in it
+    assert (name, read["artifacts"][str(dest)]["sha256"]) == ("ManagedState", None)
+    assert read["artifacts"][str(dest)]["marker"]["sha256"] == sha
 
 
 def test_artifact_replaced_on_the_host_is_put_back(tmp_path: Path, markers: Path) -> None:
@@ -261,7 +263,9 @@ def test_managed_state_reads_files_of_every_kind_in_one_command(tmp_path: Path) 
     os.mkfifo(tmp_path / "fifo")  # would block a checksum
     paths = [str(tmp_path / n) for n in ("a.conf", "empty", "link", "fifo", "nope/x", "")]
     host = LocalHost()
-    state = host.get_fact(ManagedState, files=paths, units=[], packages=[])
+    state = host.get_fact(
+        ManagedState, files=paths, units=[], packages=[], accounts=[], artifacts=[]
+    )
     files = state["files"]
     assert files[paths[0]]["file"] == {
         "type": "regular file", "user": USER, "group": GROUP, "mode": "644",
@@ -315,7 +319,8 @@ def test_parse_unit() -> None:
 
 def test_parse_managed() -> None:
     """Output captured from a lab host: a file, a directory, a file whose directory exists
-    only, two units (the second unknown), packages and the index's age."""
+    only, two units (the second unknown), packages and the index's age, an account and an
+    installed artifact."""
     sha = "337897b1b538854f337c0533cedfe1acee690ded9b15c45bd9a98b1eb975efe4"
     lines = [
         "file|/etc/hostname|regular file|root|root|644",
@@ -331,6 +336,11 @@ def test_parse_managed() -> None:
         "pkg|ii |curl",
         "pkg|un |nginx",
         "index|1795889760|1795890748",
+        "account|vault:vault|group|",
+        "account|vault:vault|passwd|vault:x:997:996::/tank/vault:/usr/sbin/nologin",
+        "account|vault:vault|primary|vault",
+        "artifact|/usr/local/bin/bao|stat|181848661|1795889892|755|root|root",
+        f"artifact|/usr/local/bin/bao|marker|{'9c' * 32}|181848661|1795889892",
     ]
     assert parse_managed(lines) == {
         "files": {
@@ -349,6 +359,20 @@ def test_parse_managed() -> None:
         "units": {
             "ssh.service": {"running": True, "enabled": True},
             "nope.service": {"running": False, "enabled": False},
+        },
+        "accounts": {
+            "vault:vault": {
+                "group": True,
+                "user": {"group": "vault", "home": "/tank/vault", "shell": "/usr/sbin/nologin"},
+            }
+        },
+        "artifacts": {
+            "/usr/local/bin/bao": {
+                "file": {"size": 181848661, "mtime": 1795889892, "mode": "755", "user": "root",
+                         "group": "root"},
+                "marker": {"sha256": "9c" * 32, "size": 181848661, "mtime": 1795889892},
+                "sha256": None,
+            }
         },
         "installed": ["curl"],
         "index_age_s": 988,
