@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from appliance.config import Settings
 from appliance.database.errors import StoreError
 from appliance.database.repository import Store
+from appliance.health.journal import ThrottledLog
 from appliance.vitals.catalog import scalar_metrics
 from appliance.vitals.leaks import find_leak_suspects
 from appliance.vitals.models import (
@@ -29,6 +30,7 @@ from appliance.vitals.models import (
 from appliance.vitals.thresholds import Readings, evaluate
 
 log = logging.getLogger(__name__)
+_store_errors = ThrottledLog(log, interval_s=60.0)
 
 ZOMBIE = "zombie"
 PRUNE_EVERY = 360  # samples between deletions of expired history rows
@@ -164,11 +166,14 @@ class VitalsSampler:
                 self._store.add_samples(vitals.ts, scalar_metrics(vitals))
                 if prune_now:
                     self._store.prune(vitals.ts - self._settings.history_retention_s)
+                if self.last_error is not None:
+                    _store_errors.flush()  # the outage's count, now that it is over
                 self.last_error = None
             except StoreError as exc:
-                # Keep sampling into memory; the health check reports the store problem.
+                # Keep sampling into memory; the health check reports the store problem (one
+                # journal line per change), so this repeats once a minute at most.
                 self.last_error = str(exc)
-                log.warning("vitals not persisted: %s", exc)
+                _store_errors.log(logging.WARNING, "store", f"vitals not persisted: {exc}")
         return vitals
 
     # --- queries ---------------------------------------------------------------------------
