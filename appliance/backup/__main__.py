@@ -3,7 +3,7 @@
 ::
 
     python -m appliance.backup snapshots [--config /etc/sovereign/snapshots.toml]
-                                         [--state /var/lib/sovereign/snapshots.json]
+                                         [--state /var/lib/sovereign/snapshots/state.json]
                                          [--protect-file FILE]
 
 One run: take the snapshots that are due and destroy the expired ones on every dataset of
@@ -29,8 +29,8 @@ from appliance.backup.runner import record_outcome, run_snapshots, snapshot_take
 from appliance.command import HostCommandError, run
 
 CONFIG_FILE = Path("/etc/sovereign/snapshots.toml")
-STATE_FILE = Path("/var/lib/sovereign/snapshots.json")
-PROTECT_FILE = Path("/var/lib/sovereign/snapshots-protected.txt")
+STATE_FILE = Path("/var/lib/sovereign/snapshots/state.json")
+PROTECT_FILE = Path("/var/lib/sovereign/snapshots/protected.txt")
 TIMEOUT_S = 120.0
 
 
@@ -61,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 2
     try:
+        protected = _protected(args.protect_file)
+    except OSError as exc:  # what must stay is unknown: prune nothing
+        print(f"failed: {args.protect_file}: {exc}", file=sys.stderr)
+        return 1
+    try:
         # `zfs` alone prints its usage and exits 2: read, not checked.
         usage = run(["zfs"], TIMEOUT_S, check=False)
     except HostCommandError as exc:
@@ -73,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda line: print(line, flush=True),
         together=snapshot_takes_many(usage.stdout + usage.stderr),
         timeout=TIMEOUT_S,
-        protected=_protected(args.protect_file),
+        protected=protected,
     )
     record_outcome(args.state, outcome)
     print(

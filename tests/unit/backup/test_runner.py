@@ -146,3 +146,15 @@ def test_bad_policy_file_exits_2_naming_the_field(
     err = capsys.readouterr().err
     assert "datasets.tank/vault.hourly" in err and "frequent_period" in err
     assert not (tmp_path / "s").exists()
+
+
+def test_unreadable_protect_file_prunes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "snapshots.toml"
+    conf.write_text('[datasets."tank/vault"]\nhourly = 2\n')
+    protect = tmp_path / "protected.txt"
+    protect.mkdir()  # unreadable as a file: replication's needs are unknown
+    argv = ["snapshots", "--config", str(conf), "--protect-file", str(protect)]
+    assert main([*argv, "--state", str(tmp_path / "s")]) == 1
+    assert "protected.txt" in capsys.readouterr().err and not (tmp_path / "s").exists()
