@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import server, systemd
+from pyinfra.operations import systemd
 
 from roles.base import ops
 from roles.base.settings import ESSENTIAL_PACKAGES
@@ -43,7 +43,7 @@ def configure(spec: HostSpec) -> OperationMeta:
     """Identity, time zone, the service user and its directories, the journal's settings;
     returns the journald drop-in's op (journald restarts when it changed)."""
     cfg = spec.base
-    server.hostname(name="Set the host name", hostname=cfg.hostname or spec.name)
+    ops.hostname(name="Set the host name", hostname=cfg.hostname or spec.name)
     ops.timezone(name=f"Set the time zone to {cfg.timezone}", timezone=cfg.timezone)
 
     common.system_user(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
 
@@ -29,3 +31,20 @@ class TimezoneLinks(FactBase[dict[str, str | None]]):
             if key in result:
                 result[key] = value.strip() or None
         return result
+
+
+class HostName(FactBase[dict[str, Any]]):
+    """The running host name and whether hostnamectl is there: one command where
+    server.hostname reads two facts (Hostname, Which)."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"hostname": None, "hostnamectl": False}
+
+    def command(self) -> str:
+        return 'echo "hostname=$(uname -n)"; echo "hostnamectl=$(command -v hostnamectl)"'
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        values = dict(line.strip().partition("=")[::2] for line in output)
+        return {"hostname": values.get("hostname") or None,
+                "hostnamectl": bool(values.get("hostnamectl"))}  # fmt: skip

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, QuoteString, StringCommand, operation
 
-from roles.base.facts import TimezoneLinks
+from roles.base.facts import HostName, TimezoneLinks
+from roles.common import files
+
+Command = StringCommand | FileUploadCommand
 
 
 @operation()
@@ -26,3 +30,23 @@ def timezone(timezone: str) -> Generator[StringCommand, None, None]:
         return
     yield StringCommand("ln -sfn", QuoteString(f"/usr/share/zoneinfo/{timezone}"), "/etc/localtime")
     yield StringCommand("echo", QuoteString(timezone), "> /etc/timezone")
+
+
+@operation()
+def hostname(hostname: str) -> Generator[Command, None, None]:
+    """
+    Set the host name (as server.hostname: hostnamectl, else `hostname` and /etc/hostname).
+
+    + hostname: the host name
+
+    One fact, HostName: the running name and whether hostnamectl is there.
+    """
+    state = host.get_fact(HostName)
+    if state["hostname"] == hostname:
+        host.noop(f"host name is {hostname}")
+        return
+    if state["hostnamectl"]:
+        yield StringCommand("hostnamectl", "set-hostname", QuoteString(hostname))
+        return
+    yield StringCommand("hostname", QuoteString(hostname))
+    yield from files.put._inner(src=StringIO(f"{hostname}\n"), dest="/etc/hostname")

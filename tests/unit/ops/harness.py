@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel
-from pyinfra.api.command import PyinfraCommand, StringCommand
+from pyinfra.api.command import FileUploadCommand, PyinfraCommand, StringCommand
 from pyinfra.context import ctx_host
 
 
@@ -51,6 +51,11 @@ class FakeHost:
 def render(command: Any) -> str:
     if isinstance(command, StringCommand):
         return command.get_raw_value()
+    if isinstance(command, FileUploadCommand) and hasattr(command.src, "getvalue"):
+        # In-memory content: its text, not the object's address.
+        data = command.src.getvalue()
+        text = data.decode() if isinstance(data, bytes) else data
+        return f"FileUploadCommand({text!r}, {command.dest})"
     if isinstance(command, PyinfraCommand):
         return repr(command)
     return str(command)
