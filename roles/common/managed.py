@@ -1,8 +1,8 @@
-"""What the deploy manages on a host, read once: the shared operations declare their file, unit
-or packages when they are called (pyinfra prepares every operation before it runs any), and at
-execution the first of them reads the state of ALL declared items in one command (the
-ManagedState fact); the others take theirs from that read. A no-op deploy reads once where it
-read once per operation.
+"""What the deploy manages on a host, read once: the shared operations (roles/common/ops.py,
+files.py) declare their file, unit, packages, system account or artifact when they are called
+(pyinfra prepares every operation before it runs any), and at execution the first of them
+reads the state of ALL declared items in one command (the ManagedState fact); the others take
+theirs from that read. A no-op deploy reads once where it read once per operation.
 
 The read stays valid while nothing on the host changed: each managed item is written only by
 its own operation, but any operation that changed something (a package install writes config
