@@ -97,6 +97,7 @@ in the table's comment)::
     [alerting.evaluation]           # alert rules (appliance/alerting/settings.py); the
     enabled = true                  # dispatcher's [alerting.dispatch] and [alerting.routing]
     interval_s = 15.0               # are in appliance/alerting/dispatch/settings.py
+    history_retention_days = 365.0  # older /api/alerts/history entries are pruned (hourly)
     certificates = ["/etc/sovereign/tls/edge.crt", "/etc/sovereign/tls/ca.crt",
                     "/etc/sovereign/vault/tls/server.crt"]   # tls_cert_days_left
 

@@ -26,6 +26,8 @@ from appliance.database.repository import Store
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_S = 3600.0
+
 #: A rule's state, from its alerts': the most pressing one.
 _PRESSING = (AlertStatus.FIRING, AlertStatus.PENDING, AlertStatus.NODATA, AlertStatus.RESOLVED)
 
@@ -56,11 +58,16 @@ class AlertingService:
         evaluator: Evaluator,
         manager: AlertManager,
         interval_s: float = 15.0,
+        retention_s: float = 365 * 86_400.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.evaluator = evaluator
         self.manager = manager
         self._interval = interval_s
+        self._retention = retention_s
+        self._clock = clock
+        self._pruned_at = 0.0
         self._writes = threading.Lock()
         self._seeded = False
         self._task: asyncio.Task[None] | None = None
@@ -78,7 +85,9 @@ class AlertingService:
         alert_store = AlertStore(store, clock)
         pipeline = Pipeline(alert_store, sink, publish)
         evaluator = Evaluator(pipeline, facts, clock)
-        return cls(alert_store, evaluator, AlertManager(pipeline, clock=clock), settings.interval_s)
+        manager = AlertManager(pipeline, clock=clock)
+        retention = settings.history_retention_days * 86_400
+        return cls(alert_store, evaluator, manager, settings.interval_s, retention, clock)
 
     def seed(self) -> int:
         """The built-in rules not stored yet (after the migration; before the first round)."""
@@ -90,6 +99,12 @@ class AlertingService:
         if not self._seeded:
             self.seed()
         return self.evaluator.evaluate_once(now)
+
+    def prune(self, now: float | None = None) -> int:
+        """History beyond the retention goes; at most hourly from the loop."""
+        now = self._clock() if now is None else now
+        self._pruned_at = now
+        return self.store.prune_history(now - self._retention)
 
     # The loop -------------------------------------------------------------------------------
 
@@ -109,6 +124,8 @@ class AlertingService:
             started = time.monotonic()
             try:
                 await asyncio.to_thread(self.evaluate_once)
+                if self._clock() - self._pruned_at >= PRUNE_EVERY_S:
+                    await asyncio.to_thread(self.prune)
             except Exception:  # e.g. the database away: the same changes are found next round
                 log.exception("alert evaluation failed")
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))

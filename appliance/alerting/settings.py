@@ -25,6 +25,9 @@ class EvaluationSettings(BaseModel):
     interval_s: float = Field(
         default=15.0, gt=0, le=3600, description="Every rule is evaluated this often."
     )
+    history_retention_days: float = Field(
+        default=365.0, gt=0, le=3650, description="History entries older than this are pruned."
+    )
     certificates: list[Path] = Field(
         default_factory=lambda: list(DEFAULT_CERTIFICATES),
         description="PEM certificates whose days to expiry are a metric (tls_cert_days_left); "

@@ -23,7 +23,7 @@ from appliance.alerting.history import HistoryEntry, HistoryQuery
 from appliance.alerting.models import AlertLevel, AlertStatus
 from appliance.alerting.rules import Rule, RuleFields
 from appliance.database.repository import Store
-from appliance.database.schema import alert_rules, alert_states
+from appliance.database.schema import alert_history, alert_rules, alert_states
 
 
 class RuleNotFound(LookupError):
@@ -245,6 +245,11 @@ class AlertStore:
             written = self._store.run(work)
             if written is not None:
                 self._last_ts = written
+
+    def prune_history(self, before: float) -> int:
+        """Entries older than ``before`` go (by the time index); returns how many."""
+        t = alert_history
+        return int(self._store.run(lambda c: c.execute(delete(t).where(t.c.ts < before)).rowcount))
 
     def history(self, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:
         return self._store.run(lambda c: history.query(c, q))

@@ -16,8 +16,11 @@ from appliance.alerting.history import HistoryQuery, history_row
 from appliance.alerting.models import AlertLevel
 from appliance.alerting.models import AlertStatus as S
 from appliance.alerting.service import AlertingService
+from appliance.alerting.settings import EvaluationSettings
+from appliance.alerting.sources import AgentFacts
 from appliance.alerting.store import AlertStore
 from appliance.database.connect import open_sqlite
+from tests.unit.alerting.test_builtin import RecordingSink
 from tests.unit.api.conftest import Agent, start_agent
 
 
@@ -107,4 +110,19 @@ def test_history_time_never_goes_back_so_a_range_is_an_id_range(tmp_path: Path) 
     assert [e.id for e in window] == [entries[1].id, entries[2].id]
     assert alerts.history(HistoryQuery(since=301.0)) == ([], None)
     assert alerts.history(HistoryQuery(until=100.0)) == ([], None)
+    store.close()
+
+
+def test_history_beyond_the_retention_is_pruned(tmp_path: Path) -> None:
+    store = open_sqlite(tmp_path / "agent.db")
+    facts = AgentFacts(lambda: None, lambda: None, lambda: None)
+    settings = EvaluationSettings(history_retention_days=1)
+    service = AlertingService.build(settings, store, facts.gather, RecordingSink())
+    labels = {"alertname": "a"}
+    row = history_row(0.0, None, S.INACTIVE, S.FIRING, AlertLevel.INFO, labels, {}, None, "f")
+    for now in (100.0, 200.0, 300.0):
+        service.store.apply(Outcome(), now, [row])
+    assert service.prune(now=86_400.0 + 250.0) == 2
+    entries, _ = service.history(HistoryQuery())
+    assert [e.ts for e in entries] == [300.0]
     store.close()
