@@ -7,6 +7,9 @@ figure beside an anchor from the same run and as the median of ``--runs``:
 2. Delivery rate: a backlog of ``--burst`` notifications (written in one transaction) drained
    by the worker to a local webhook receiver; anchor: that receiver driven by plain keep-alive
    HTTP clients, as many as the worker's concurrency.
+   Beside the latencies and the rate, the agent's CPU time per notify and per delivery (all
+   its threads, from /proc, less its idle rate): a figure a busy machine disturbs far less
+   than a p99.
 3. WebSocket fan-out of one notification to ``--clients`` clients of one user, from the notify
    call to each arrival; anchor: a bare uvicorn + Starlette server sending one text to as many.
 
@@ -50,6 +53,24 @@ from appliance.security.tokens import TokenService
 BODY = {"user_id": "bench", "channel": "hook", "subject": "s", "message": "m"}
 
 
+#: The agent's process id, for its CPU time.
+AGENT: dict[str, int] = {}
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_per_s(seconds: float = 3.0) -> float:
+    """What the agent spends with no request (its sampler, health checks): taken off the
+    per-notification figures."""
+    before = cpu_s(AGENT["pid"])
+    time.sleep(seconds)
+    return (cpu_s(AGENT["pid"]) - before) / seconds
+
+
 def median_of(runs: list[float]) -> str:
     return f"{statistics.median(runs):.1f} (runs: {', '.join(f'{r:.1f}' for r in runs)})"
 
@@ -57,6 +78,7 @@ def median_of(runs: list[float]) -> str:
 @contextmanager
 def agent(env: dict[str, str], port: int) -> Iterator[str]:
     process = subprocess.Popen([sys.executable, "-m", "api.main"], env=env, cwd=ROOT)
+    AGENT["pid"] = process.pid
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -165,27 +187,38 @@ def measure_notify(
     def read() -> None:
         assert client.get("/api/notifications/channels").status_code == 200
 
+    cpu: list[float] = []
     for _ in range(args.runs):
+        idle = idle_cpu_per_s()
         receiver.received.clear()
+        before, start = cpu_s(AGENT["pid"]), time.monotonic()
         p99["notify"].append(percentile(at_rate(args.rate, n, post), 99))
         receiver.wait_for(n, 60)  # delivered: the next figures are not competing with it
+        busy = cpu_s(AGENT["pid"]) - before - idle * (time.monotonic() - start)
+        cpu.append(busy / n * 1000)
         p99["read"].append(percentile(at_rate(args.rate, n // 2, read), 99))
         if url is not None:
             p99["commit"].append(percentile(commit_latency_ms(url, args.rate, n // 2), 99))
     print(f"notify at {args.rate:.0f} req/s x {n}, p99 ms: {median_of(p99['notify'])}")
+    print(f"  agent CPU per notify (its delivery included), ms: {median_of(cpu)}")
     print(f"  anchor: authenticated GET of the channels, p99 ms: {median_of(p99['read'])}")
     if p99["commit"]:
         print(f"  anchor: one INSERT+COMMIT to PostgreSQL, p99 ms: {median_of(p99['commit'])}")
 
 
 def measure_delivery(store: Store, receiver: WebhookReceiver, args: argparse.Namespace) -> None:
-    rates = []
+    rates, cpu = [], []
     for _ in range(args.runs):
+        idle = idle_cpu_per_s()
         receiver.received.clear()
+        before, start = cpu_s(AGENT["pid"]), time.monotonic()
         write_backlog(store, args.burst)
         receiver.wait_for(args.burst, 300)
         rates.append(receiver.rate())
+        busy = cpu_s(AGENT["pid"]) - before - idle * (time.monotonic() - start)
+        cpu.append(busy / args.burst * 1000)
     print(f"delivery of {args.burst} to the webhook receiver, per s: {median_of(rates)}")
+    print(f"  agent CPU per delivery, ms: {median_of(cpu)}")
     concurrency = int(os.environ.get("APPLIANCE_NOTIFICATIONS__CONCURRENCY", "8"))
     floor = [receiver_capacity(receiver, args.burst, concurrency) for _ in range(args.runs)]
     print(f"  anchor: the receiver from {concurrency} plain clients, per s: {median_of(floor)}")
