@@ -127,3 +127,12 @@ def test_notification_websockets_are_upgraded_through_the_edge() -> None:
     assert "proxy_set_header Upgrade $http_upgrade;" in block
     assert 'proxy_set_header Connection "upgrade";' in block
     assert "proxy_buffering off;" in block
+
+
+def test_the_access_log_says_where_each_requests_time_went() -> None:
+    text = site()
+    assert "access_log /var/log/nginx/sovereign-edge.access.log sovereign_timed " in text
+    log_format = text.split("log_format sovereign_timed", 1)[1].split(";", 1)[0]
+    for field in ("rt=$request_time", "uct=$upstream_connect_time",
+                  "urt=$upstream_response_time", "rid=$request_id"):  # fmt: skip
+        assert field in log_format
