@@ -25,16 +25,16 @@ class SnapshotPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    frequently: Count = Field(0, description="Frequent snapshots to keep.")
-    frequent_period: int = Field(15, description="Minutes between frequent snapshots.")
-    hourly: Count = Field(36, description="Hourly snapshots to keep.")
-    daily: Count = Field(30, description="Daily snapshots to keep (taken at 23:59 UTC).")
-    weekly: Count = Field(0, description="Weekly snapshots to keep (Monday 23:30 UTC).")
-    monthly: Count = Field(3, description="Monthly snapshots to keep (1st, 00:00 UTC).")
-    yearly: Count = Field(0, description="Yearly snapshots to keep (1 January, 00:00).")
-    autosnap: bool = Field(True, description="Take snapshots when due.")
-    autoprune: bool = Field(True, description="Destroy expired autosnap_ snapshots.")
-    recursive: bool = Field(False, description="Snapshot the descendants too (zfs -r).")
+    frequently: Count = Field(default=0, description="Frequent snapshots to keep.")
+    frequent_period: int = Field(default=15, description="Minutes between frequent snapshots.")
+    hourly: Count = Field(default=36, description="Hourly snapshots to keep.")
+    daily: Count = Field(default=30, description="Daily snapshots to keep (taken at 23:59 UTC).")
+    weekly: Count = Field(default=0, description="Weekly snapshots to keep (Monday 23:30 UTC).")
+    monthly: Count = Field(default=3, description="Monthly snapshots to keep (1st, 00:00 UTC).")
+    yearly: Count = Field(default=0, description="Yearly snapshots to keep (1 January, 00:00).")
+    autosnap: bool = Field(default=True, description="Take snapshots when due.")
+    autoprune: bool = Field(default=True, description="Destroy expired autosnap_ snapshots.")
+    recursive: bool = Field(default=False, description="Snapshot the descendants too (zfs -r).")
 
     @field_validator("frequent_period")
     @classmethod
@@ -65,7 +65,9 @@ class PolicyDeclaration(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    use_template: TemplateName = Field("production", description="The template to start from.")
+    use_template: TemplateName = Field(
+        default="production", description="The template to start from."
+    )
     frequently: Count | None = None
     frequent_period: int | None = None
     hourly: Count | None = None

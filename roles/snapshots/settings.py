@@ -44,7 +44,7 @@ def default_template(dataset: str) -> TemplateName:
 class SnapshotSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = Field(True, description="Take and prune snapshots on a timer.")
+    enabled: bool = Field(default=True, description="Take and prune snapshots on a timer.")
     datasets: dict[str, PolicyDeclaration] = Field(
         default_factory=dict,
         description="Dataset → policy (use_template + sanoid's counts); every dataset of "
