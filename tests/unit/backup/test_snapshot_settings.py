@@ -6,11 +6,14 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
+import jinja2
 import pytest
 
+from appliance.backup import __main__ as runner_cli
 from appliance.backup.policy import TEMPLATES, SnapshotConfig
 from roles.settings import RoleSettingsError
-from roles.snapshots.plan import config_text
+from roles.snapshots import AGENT_PYTHON, HERE
+from roles.snapshots.plan import CONFIG_FILE, config_text
 from roles.spec import parse_host_spec
 
 DISKS = [f"/dev/disk/by-id/d{n}" for n in range(6)]
@@ -81,3 +84,16 @@ def test_policy_file_reads_back_as_the_runners_config() -> None:
     assert text.startswith("# Managed by Sovereign Appliance")
     assert SnapshotConfig.model_validate(tomllib.loads(text)) == settings.config()
     assert config_text(settings) == text  # stable: a second deploy changes nothing
+
+
+def test_unit_runs_the_runner_on_the_file_the_role_renders() -> None:
+    """The role and the runner agree on the policy file; the unit starts the agent's runner."""
+    assert str(runner_cli.CONFIG_FILE) == CONFIG_FILE
+    unit = jinja2.Template((HERE / "sovereign-snapshots.service.j2").read_text()).render(
+        python=AGENT_PYTHON, config=CONFIG_FILE
+    )
+    assert f"ExecStart={AGENT_PYTHON} -m appliance.backup snapshots --config {CONFIG_FILE}\n" in (
+        unit
+    )
+    assert "StateDirectory=sovereign/snapshots\n" in unit
+    assert str(runner_cli.STATE_FILE).startswith("/var/lib/sovereign/snapshots/")
