@@ -188,6 +188,7 @@ def measure_notify(
         assert client.get("/api/notifications/channels").status_code == 200
 
     cpu: list[float] = []
+    read_cpu: list[float] = []
     for _ in range(args.runs):
         idle = idle_cpu_per_s()
         receiver.received.clear()
@@ -196,12 +197,16 @@ def measure_notify(
         receiver.wait_for(n, 60)  # delivered: the next figures are not competing with it
         busy = cpu_s(AGENT["pid"]) - before - idle * (time.monotonic() - start)
         cpu.append(busy / n * 1000)
+        before, start = cpu_s(AGENT["pid"]), time.monotonic()
         p99["read"].append(percentile(at_rate(args.rate, n // 2, read), 99))
+        busy = cpu_s(AGENT["pid"]) - before - idle * (time.monotonic() - start)
+        read_cpu.append(busy / (n // 2) * 1000)
         if url is not None:
             p99["commit"].append(percentile(commit_latency_ms(url, args.rate, n // 2), 99))
     print(f"notify at {args.rate:.0f} req/s x {n}, p99 ms: {median_of(p99['notify'])}")
     print(f"  agent CPU per notify (its delivery included), ms: {median_of(cpu)}")
     print(f"  anchor: authenticated GET of the channels, p99 ms: {median_of(p99['read'])}")
+    print(f"  anchor: agent CPU per GET of the channels, ms: {median_of(read_cpu)}")
     if p99["commit"]:
         print(f"  anchor: one INSERT+COMMIT to PostgreSQL, p99 ms: {median_of(p99['commit'])}")
 
