@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.audit import audit_as
-from api.auth import AdminDep, OperatorDep, require
+from api.auth import AdminDep, OperatorDep, StepUpDep, require
 from api.errors import ApiError
 from api.schemas.alerting import (
     ALERT_ID,
@@ -197,7 +197,7 @@ def get_routes(request: Request) -> RoutingOut:
 
 
 @router.put("/api/alerting/routes", response_model=RoutingOut)
-def put_routes(request: Request, body: RoutingSettings, _: AdminDep) -> RoutingOut:
+def put_routes(request: Request, body: RoutingSettings, _: AdminDep, __: StepUpDep) -> RoutingOut:
     """Replace the routing (admin). It holds until DELETE, or until the agent's configured
     routing (routing as code) changes."""
     audit_as(request, "alerting.routes.update", "routes")
@@ -207,7 +207,7 @@ def put_routes(request: Request, body: RoutingSettings, _: AdminDep) -> RoutingO
 
 
 @router.delete("/api/alerting/routes", response_model=RoutingOut)
-def reset_routes(request: Request, _: AdminDep) -> RoutingOut:
+def reset_routes(request: Request, _: AdminDep, __: StepUpDep) -> RoutingOut:
     """Back to the configured routing (admin)."""
     audit_as(request, "alerting.routes.reset", "routes")
     d = dispatcher_of(request)

@@ -19,6 +19,8 @@ SAMPLE_PARAMS = {
     "ref": "test-viewer",
     "name": "n1",
     "user_id": "user123",
+    "alert_id": "builtin-pool-degraded",
+    "silence_id": "1",
 }
 #: The smallest role each route takes; every route not named here takes viewer.
 SMALLEST_ROLE = {
@@ -37,6 +39,14 @@ SMALLEST_ROLE = {
     ("POST", "/api/notifications/channels"): Role.ADMIN,
     ("PUT", "/api/notifications/channels/{name}"): Role.ADMIN,
     ("DELETE", "/api/notifications/channels/{name}"): Role.ADMIN,
+    ("POST", "/api/alerts"): Role.OPERATOR,
+    ("PUT", "/api/alerts/{alert_id}"): Role.OPERATOR,
+    ("DELETE", "/api/alerts/{alert_id}"): Role.ADMIN,
+    ("POST", "/api/alerts/{alert_id}/ack"): Role.OPERATOR,
+    ("POST", "/api/silences"): Role.OPERATOR,
+    ("DELETE", "/api/silences/{silence_id}"): Role.OPERATOR,
+    ("PUT", "/api/alerting/routes"): Role.ADMIN,
+    ("DELETE", "/api/alerting/routes"): Role.ADMIN,
 }
 BODIES = {
     "/api/auth/tokens": {"name": "made-by-test", "role": "viewer"},
