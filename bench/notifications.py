@@ -47,6 +47,7 @@ from appliance.database.repository import Store
 from appliance.database.schema import notifications
 from appliance.notifications.models import Channel
 from appliance.notifications.outbox import Outbox
+from appliance.notifications.settings import NotificationSettings
 from appliance.security.roles import Role
 from appliance.security.tokens import TokenService
 
@@ -224,7 +225,8 @@ def measure_delivery(store: Store, receiver: WebhookReceiver, args: argparse.Nam
         cpu.append(busy / args.burst * 1000)
     print(f"delivery of {args.burst} to the webhook receiver, per s: {median_of(rates)}")
     print(f"  agent CPU per delivery, ms: {median_of(cpu)}")
-    concurrency = int(os.environ.get("APPLIANCE_NOTIFICATIONS__CONCURRENCY", "8"))
+    default = NotificationSettings().concurrency
+    concurrency = int(os.environ.get("APPLIANCE_NOTIFICATIONS__CONCURRENCY", default))
     floor = [receiver_capacity(receiver, args.burst, concurrency) for _ in range(args.runs)]
     print(f"  anchor: the receiver from {concurrency} plain clients, per s: {median_of(floor)}")
 

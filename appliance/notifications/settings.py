@@ -60,7 +60,13 @@ class NotificationSettings(BaseModel):
         default=0.2, gt=0, le=60, description="How often the worker looks for due notifications."
     )
     batch: int = Field(default=100, ge=1, le=1000, description="Notifications claimed per look.")
-    concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight at once.")
+    concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=64,
+        description="Deliveries in flight at once (sent, or sent and awaiting the commit of "
+        "their outcome: also the most a crash can send twice).",
+    )
     lease_s: float = Field(
         default=60.0,
         gt=0,
