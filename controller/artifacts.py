@@ -7,6 +7,7 @@ version, source and sha256; roles refuse an artifact that is missing or does not
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -15,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,14 +87,35 @@ def wheelhouse_digest(files: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@contextmanager
+def _building(directory: Path) -> Iterator[None]:
+    """One wheelhouse build at a time per artifact directory: two deploys or checks starting
+    together would otherwise remove each other's half-built wheelhouse and manifest entry."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".wheelhouse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_wheelhouse(directory: Path, say: Callable[[str], None] = print) -> dict[str, object]:
     """Build the agent wheel and gather its dependencies' wheels into directory/WHEELHOUSE."""
     source_hash = agent_source_hash()
+    with _building(directory):
+        built = read_manifest(directory).get(WHEELHOUSE)
+        if (
+            isinstance(built, dict)
+            and built.get("source_hash") == source_hash
+            and (directory / WHEELHOUSE).is_dir()
+        ):
+            return built  # another process built this source while we waited
+        return _build_wheelhouse(directory, source_hash, say)
+
+
+def _build_wheelhouse(
+    directory: Path, source_hash: str, say: Callable[[str], None]
+) -> dict[str, object]:
     say(f"{WHEELHOUSE}: building the agent wheel and its dependencies (~10 s) ...")
-    directory.mkdir(parents=True, exist_ok=True)
-    partial = directory / f".{WHEELHOUSE}.partial"
-    if partial.exists():
-        shutil.rmtree(partial)
+    partial = Path(tempfile.mkdtemp(prefix=f".{WHEELHOUSE}.", suffix=".partial", dir=directory))
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
          "--only-binary=:all:", "--wheel-dir", str(partial), str(AGENT_PROJECT)],
@@ -101,6 +124,7 @@ def build_wheelhouse(directory: Path, say: Callable[[str], None] = print) -> dic
     if proc.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         raise ArtifactError(f"building the agent wheelhouse failed:\n{proc.stderr.strip()}")
+    partial.chmod(0o755)  # mkdtemp makes it 700; the wheelhouse is uploaded as it is
     files = {p.name: sha256_file(p) for p in sorted(partial.glob("*.whl"))}
     target = directory / WHEELHOUSE
     if target.exists():

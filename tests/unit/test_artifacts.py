@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from controller import artifacts
-from controller.artifacts import ArtifactError, fetch, sha256_file, verify
+from controller.artifacts import (
+    WHEELHOUSE,
+    ArtifactError,
+    agent_source_hash,
+    build_wheelhouse,
+    fetch,
+    sha256_file,
+    verify,
+    write_manifest,
+)
 
 
 def fake_downloader(calls: list[str]) -> artifacts.Downloader:
@@ -132,3 +141,21 @@ def test_a_file_changed_after_its_digest_was_cached_is_still_refused(tmp_path: P
     binary.write_bytes(b"x" * binary.stat().st_size)  # same size, other bytes
     with pytest.raises(ArtifactError, match="does not match its checksum"):
         verify(tmp_path, "tansu")
+
+
+def test_a_build_waiting_for_another_takes_the_wheelhouse_it_made(tmp_path: Path) -> None:
+    """Two deploys starting together: the second waits on the lock, then finds this source's
+    wheelhouse built and uses it instead of removing it to build it again."""
+    built = tmp_path / WHEELHOUSE
+    built.mkdir()
+    (built / "sovereign_agent-0.1.0-py3-none-any.whl").write_bytes(b"wheel")
+    entry: dict[str, object] = {
+        "kind": "wheelhouse",
+        "file": WHEELHOUSE,
+        "source_hash": agent_source_hash(),
+    }
+    write_manifest(tmp_path, {WHEELHOUSE: entry})
+    said: list[str] = []
+    assert build_wheelhouse(tmp_path, said.append) == entry
+    assert said == []  # nothing built
+    assert (built / "sovereign_agent-0.1.0-py3-none-any.whl").read_bytes() == b"wheel"
