@@ -32,6 +32,8 @@ def test_health_detailed_shape(agent: Agent) -> None:
 
 
 def test_draining_reports_not_ready(agent: Agent) -> None:
+    ready = agent.client.get("/health")  # serialised once: the next change must still show
+    assert ready.status_code == 200 and agent.client.get("/health").content == ready.content
     agent.runtime.lifecycle.transition(LifecycleState.DRAINING)
     r = agent.client.get("/health")
     assert r.status_code == 503
