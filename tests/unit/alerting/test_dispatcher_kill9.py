@@ -6,16 +6,11 @@ the alert still firing is not re-notified (its repeat interval is an hour)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from appliance.alerting.dispatch.store import DispatchStore
@@ -23,8 +18,9 @@ from appliance.alerting.models import AlertLevel
 from appliance.database.connect import open_sqlite
 from appliance.notifications.models import Channel, Status
 from appliance.notifications.outbox import HistoryQuery, Outbox
+from tests.unit.agent_process import AgentProcess, wait_for
 from tests.unit.alerting.dispatch_support import alert, resolved
-from tests.unit.notifications.receivers import WebhookReceiver, free_port
+from tests.unit.notifications.receivers import WebhookReceiver
 
 CONFIG = """
 [alerting.evaluation]
@@ -44,61 +40,14 @@ group_by = ["..."]          # every alert its own group
 """
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(what)
-        time.sleep(0.05)
-
-
-class Agent:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.log = workdir / "agent.log"
-        (workdir / "agent.toml").write_text(CONFIG)
-        self.env = {
-            **os.environ,
-            "APPLIANCE_CONFIG_FILE": str(workdir / "agent.toml"),
-            "APPLIANCE_SQLITE_PATH": str(workdir / "agent.db"),
-            "APPLIANCE_HOST": "127.0.0.1",
-            "APPLIANCE_PORT": str(self.port),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "api.main"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=Path(__file__).parents[3],
-            )
-        wait_for(self._up, 60.0, "agent did not start")
-
-    def _up(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.port}/health"
-            return httpx.get(url, timeout=1.0).status_code in (200, 503)
-        except httpx.HTTPError:
-            return False
-
-    def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self.process = None
-
-
 @pytest.fixture
-def drill(tmp_path: Path) -> Iterator[tuple[Agent, DispatchStore, Outbox, WebhookReceiver]]:
+def drill(tmp_path: Path) -> Iterator[tuple[AgentProcess, DispatchStore, Outbox, WebhookReceiver]]:
     webhook = WebhookReceiver()
     store = open_sqlite(tmp_path / "agent.db")
     store.prepare()
     outbox = Outbox(store)
     outbox.put_channel(Channel("hook", "webhook", {"url": webhook.url}), create=True)
-    agent = Agent(tmp_path)
+    agent = AgentProcess(tmp_path, config=CONFIG)
     yield agent, DispatchStore(store), outbox, webhook
     if agent.process is not None:
         agent.kill9()
@@ -118,7 +67,7 @@ def titles(webhook: WebhookReceiver) -> Counter[str]:
 
 
 def test_kill_9_while_one_alert_fires_and_another_resolves(
-    drill: tuple[Agent, DispatchStore, Outbox, WebhookReceiver],
+    drill: tuple[AgentProcess, DispatchStore, Outbox, WebhookReceiver],
 ) -> None:
     agent, alerts, outbox, webhook = drill
     stays, ends = alert("StaysFiring"), alert("EndsWhileDown", AlertLevel.ERROR)

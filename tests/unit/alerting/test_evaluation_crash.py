@@ -18,8 +18,8 @@ from appliance.database.connect import open_sqlite
 from appliance.database.repository import Store
 from appliance.security.roles import Role
 from appliance.security.tokens import TokenService
+from tests.unit.agent_process import AgentProcess, wait_for
 from tests.unit.notifications.receivers import free_port
-from tests.unit.notifications.test_crash import AgentProcess, wait_for
 
 
 @pytest.fixture

@@ -8,13 +8,8 @@ and printed."""
 
 from __future__ import annotations
 
-import os
-import signal
 import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,62 +20,20 @@ from appliance.notifications.models import Channel, Status
 from appliance.notifications.outbox import HistoryQuery, Outbox
 from appliance.security.roles import Role
 from appliance.security.tokens import TokenService
-from tests.unit.notifications.receivers import HEADER, SmtpReceiver, free_port
+from tests.unit.agent_process import AgentProcess, wait_for
+from tests.unit.notifications.receivers import HEADER, SmtpReceiver
 
 N = 100
 CONCURRENCY = 2
 
 
-class AgentProcess:
-    def __init__(self, workdir: Path, port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = workdir / "agent.log"
-        (workdir / "agent.toml").write_text("")
-        self.env = {
-            **os.environ,
-            "APPLIANCE_CONFIG_FILE": str(workdir / "agent.toml"),
-            "APPLIANCE_SQLITE_PATH": str(workdir / "agent.db"),
-            "APPLIANCE_HOST": "127.0.0.1",
-            "APPLIANCE_PORT": str(port),
-            "APPLIANCE_NOTIFICATIONS__CONCURRENCY": str(CONCURRENCY),
-            "APPLIANCE_NOTIFICATIONS__BACKOFF_BASE_S": "0.2",
-            "APPLIANCE_NOTIFICATIONS__BACKOFF_MAX_S": "1.0",
-            "APPLIANCE_NOTIFICATIONS__BREAKER_COOLDOWN_S": "0.5",
-            "APPLIANCE_NOTIFICATIONS__SEND_TIMEOUT_S": "5",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "api.main"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=Path(__file__).parents[3],
-            )
-        wait_for(self._healthy, 30.0, "agent did not become healthy")
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/health", timeout=1.0).status_code in (200, 503)
-        except httpx.HTTPError:
-            return False
-
-    def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self.process = None
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(what)
-        time.sleep(0.05)
+ENV = {
+    "APPLIANCE_NOTIFICATIONS__CONCURRENCY": str(CONCURRENCY),
+    "APPLIANCE_NOTIFICATIONS__BACKOFF_BASE_S": "0.2",
+    "APPLIANCE_NOTIFICATIONS__BACKOFF_MAX_S": "1.0",
+    "APPLIANCE_NOTIFICATIONS__BREAKER_COOLDOWN_S": "0.5",
+    "APPLIANCE_NOTIFICATIONS__SEND_TIMEOUT_S": "5",
+}
 
 
 @pytest.fixture
@@ -98,7 +51,7 @@ def drill(tmp_path: Path) -> Iterator[tuple[AgentProcess, Outbox, str, SmtpRecei
         ),
         create=True,
     )
-    agent = AgentProcess(tmp_path, free_port())
+    agent = AgentProcess(tmp_path, env=ENV)
     yield agent, outbox, token, smtp
     if agent.process is not None:
         agent.kill9()
