@@ -10,18 +10,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from appliance.notifications.models import Severity
 
-class AlertLevel(StrEnum):
-    """The seed's levels (``AlertLevel.CRITICAL``); the same names as notification severities."""
-
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(AlertLevel).index(self)
+#: The seed's levels (``AlertLevel.CRITICAL``): the notification severities themselves, so an
+#: alert's level is a notification's severity with no mapping between them.
+AlertLevel = Severity
 
 
 class AlertStatus(StrEnum):
