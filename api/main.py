@@ -31,6 +31,7 @@ from api.routes import (
     docs,
     health,
     monitoring,
+    notification_stream,
     notifications,
     prometheus,
     storage,
@@ -87,7 +88,8 @@ def create_app(
     app.add_middleware(RequestTracking, metrics=app.state.request_metrics, state=app.state)
     install_error_handlers(app)
     for module in (
-        health, monitoring, storage, prometheus, auth, activity, notifications, alerts, docs
+        health, monitoring, storage, prometheus, auth, activity, notifications,
+        notification_stream, alerts, docs,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(alerting.router)
