@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,24 @@ def edge_of(lab: str) -> Edge:
 
 
 @pytest.fixture(scope="session")
-def edge(lab: str, deploys: Deploys) -> Edge:
+def deployed_edge(lab: str, deploys: Deploys) -> Edge:
     assert deploys.first.returncode == 0, deploys.first.output[-3000:]
     return edge_of(lab)
+
+
+@pytest.fixture(scope="module")
+def edge(lab: str, deployed_edge: Edge) -> Edge:
+    """The edge, once the agent behind it answers (checked as each module starts): an earlier
+    module may have restarted the host (test_lab_cli kills and boots it), and nginx says 502
+    until the agent listens."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if deployed_edge.get("/health").status_code not in (502, 504):
+                return deployed_edge
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            journal = ssh(lab, "journalctl -u sovereign-agent --no-pager -n 40", check=False)
+            pytest.fail(f"the agent did not answer behind the edge within 120 s:\n{journal.stdout}")
+        time.sleep(1)
