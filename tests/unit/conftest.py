@@ -1,5 +1,6 @@
-"""Fixtures the unit suites share: one PostgreSQL 15 cluster per session, and the agent's
-database on either dialect (embedded SQLite, or PostgreSQL as the agent's own role)."""
+"""Fixtures the unit suites share: one PostgreSQL 15 cluster per session, the agent's
+database on either dialect (embedded SQLite, or PostgreSQL as the agent's own role), and the
+real SMTP server and webhook receiver that notifications and alerts are delivered to."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from appliance.database.engine import postgres_engine, sqlite_engine
 from appliance.database.repository import Store
 from tests import support
 from tests.support import PostgresServer
+from tests.unit.notifications.receivers import SmtpReceiver, WebhookReceiver
 
 #: The agent's role: LOGIN and the owner of its database, nothing more (what the role gets on
 #: the appliance), so these tests prove the migrations need no other privilege.
@@ -100,3 +102,17 @@ def agent_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AgentDa
     database = new_agent_database(request, request.param, tmp_path)
     yield database
     database.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()

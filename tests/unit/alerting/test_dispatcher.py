@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -20,14 +19,6 @@ from appliance.notifications.models import Status
 from tests.unit.alerting.dispatch_support import ROUTING, T0, alert, make_world, resolved
 from tests.unit.conftest import AgentDatabase
 from tests.unit.notifications.receivers import WebhookReceiver
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.close()
-
 
 EVERYTHING = ["hook", "oncall-pd", "oncall-sms", "ops-mail", "team-slack"]
 

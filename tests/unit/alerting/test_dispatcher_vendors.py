@@ -39,20 +39,6 @@ def vendors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VendorS
     standins.close()
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    server = SmtpReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.close()
-
-
 def service(
     agent_db: AgentDatabase, vendors: VendorStandIns, smtp: SmtpReceiver, webhook: WebhookReceiver
 ) -> NotificationService:
