@@ -6,10 +6,12 @@ threadpool, a thread hop per dependency per request (measured: most of /health's
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
+from api.errors import ApiError
 from appliance.config import Settings
 from appliance.config import get_settings as _cached_settings
 from appliance.infrastructure.service import InfrastructureService
@@ -21,6 +23,19 @@ from appliance.storage.service import StorageService
 async def get_runtime(request: Request) -> AgentRuntime:
     runtime: AgentRuntime = request.app.state.runtime
     return runtime
+
+
+T = TypeVar("T")
+
+
+def database_backed(request: Request, what: str, pick: Callable[[AgentRuntime], T | None]) -> T:
+    """A service the runtime has only with the agent's database (notifications, alerting);
+    without it a 503 that says so (``what`` begins the reason, e.g. "alerting needs")."""
+    runtime: AgentRuntime | None = getattr(request.app.state, "runtime", None)
+    service = None if runtime is None else pick(runtime)
+    if service is None:
+        raise ApiError(503, f"{what} the agent's database, which is not open")
+    return service
 
 
 async def get_settings(request: Request) -> Settings:

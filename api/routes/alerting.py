@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.audit import audit_as
 from api.auth import AdminDep, OperatorDep, StepUpDep, require
+from api.deps import database_backed
 from api.errors import ApiError
 from api.schemas.alerting import (
     ALERT_ID,
@@ -38,11 +39,7 @@ SilenceId = Annotated[str, Path(pattern=SILENCE_ID, description="The silence's i
 
 
 def dispatcher_of(request: Request) -> Dispatcher:
-    runtime = getattr(request.app.state, "runtime", None)
-    dispatcher: Dispatcher | None = getattr(runtime, "dispatcher", None)
-    if dispatcher is None:
-        raise ApiError(503, "alerting needs the agent's database, which is not open")
-    return dispatcher
+    return database_backed(request, "alerting needs", lambda runtime: runtime.dispatcher)
 
 
 def silence_out(s: Silence, now: float) -> SilenceOut:

@@ -14,6 +14,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from api.audit import audit_as
 from api.auth import AdminDep, OperatorDep, StepUpDep, require
+from api.deps import database_backed
 from api.errors import ApiError
 from api.schemas.alerts import (
     RULE_ID,
@@ -61,11 +62,7 @@ RuleId = Annotated[str, Path(pattern=RULE_ID, description="A rule's id.")]
 
 
 def service_of(request: Request) -> AlertingService:
-    runtime = getattr(request.app.state, "runtime", None)
-    service: AlertingService | None = getattr(runtime, "alerting", None)
-    if service is None:
-        raise ApiError(503, "alerting needs the agent's database, which is not open")
-    return service
+    return database_backed(request, "alerting needs", lambda runtime: runtime.alerting)
 
 
 def rule_out(view: RuleView) -> RuleOut:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
 from api.audit import audit_as
 from api.auth import AdminDep, OperatorDep, StepUpDep, require
+from api.deps import database_backed
 from api.errors import ApiError
 from api.schemas.errors import AUTH_ERRORS, error_responses
 from api.schemas.notifications import (
@@ -57,11 +58,7 @@ http = APIRouter(
 
 
 def service_of(request: Request) -> NotificationService:
-    runtime = getattr(request.app.state, "runtime", None)
-    service: NotificationService | None = getattr(runtime, "notifications", None)
-    if service is None:
-        raise ApiError(503, "notifications need the agent's database, which is not open")
-    return service
+    return database_backed(request, "notifications need", lambda runtime: runtime.notifications)
 
 
 def channel_out(channel: Channel) -> ChannelOut:
