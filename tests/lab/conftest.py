@@ -1,7 +1,8 @@
 """Lab tests: one systemd-nspawn lab (`test`) per session, deployed and verified for real.
 
 Marked `lab`; they need root, systemd-nspawn and debootstrap (scripts/bootstrap.sh installs them).
-Set SOVEREIGN_KEEP_LAB=1 to leave the lab running after the session for a closer look.
+Set SOVEREIGN_KEEP_LAB=1 to leave the lab running after the session for a closer look, and
+SOVEREIGN_TEST_LAB=NAME to use another lab than `test` (sessions side by side on one machine).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sovereign.prereq import require_lab_prerequisites
 from sovereign.runner import DeployResult, run_deploy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LAB = "test"
+LAB = os.environ.get("SOVEREIGN_TEST_LAB", "test")
 INVENTORY = str(PROJECT_ROOT / "inventory" / "lab.py")
 
 
