@@ -24,6 +24,8 @@ ANY = ("0.0.0.0", "::")  # noqa: S104 - compared with only
 # Below the agent's (uvicorn's) 5 s idle timeout, so nginx never reuses a connection the
 # agent is closing (which would be a 502).
 UPSTREAM_IDLE_S = 4
+# Under /var/lib/nginx, which the hardened unit may write; nginx makes the directory itself.
+HEALTH_CACHE_DIR = "/var/lib/nginx/sovereign-health"
 
 
 def agent_body_limit(spec: HostSpec) -> int:
@@ -63,6 +65,8 @@ def render_args(spec: HostSpec, cert: str, key: str) -> dict[str, Any]:
         "upstream": upstream(spec),
         "upstream_keepalive": cfg.upstream_keepalive,
         "upstream_idle_s": UPSTREAM_IDLE_S,
+        "health_cache_s": cfg.health_cache_s,
+        "health_cache_dir": HEALTH_CACHE_DIR,
         "cert": cert,
         "key": key,
         "max_body": agent_body_limit(spec),

@@ -47,6 +47,15 @@ class EdgeSettings(BaseModel):
     upstream_keepalive: int = Field(
         32, ge=1, le=1024, description="Idle keep-alive connections to the agent per worker."
     )
+    health_cache_s: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="Seconds the edge answers the anonymous `GET /health` from its last healthy "
+        "(200) answer, refreshed in the background: balancers and anonymous floods then cost the "
+        "agent one request a second. An unhealthy (503) answer is never cached. 0: every "
+        "request reaches the agent.",
+    )
 
     @field_validator("listen_addresses")
     @classmethod

@@ -556,6 +556,7 @@ class Edge:
     http_port: int
     listen: tuple[str, ...]
     hsts_max_age_s: int
+    health_cache_s: int
 
     @classmethod
     def of(cls, data: HostData) -> Edge:
@@ -567,6 +568,7 @@ class Edge:
             http_port=int(edge.get("http_port", 80)),
             listen=tuple(edge.get("listen_addresses") or ["0.0.0.0"]),  # noqa: S104
             hsts_max_age_s=int(edge.get("hsts_max_age_s", 31_536_000)),
+            health_cache_s=int(edge.get("health_cache_s", 1)),
         )
 
     @property

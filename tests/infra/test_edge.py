@@ -71,6 +71,20 @@ def test_health_over_tls_verified_by_address(host: Any, edge: Edge, address: str
     assert status == "200", body
 
 
+def test_health_answered_from_the_edge_cache(host: Any, edge: Edge, address: str) -> None:
+    """Back to back, the second answer comes from the edge (a HIT, or a kept answer being
+    refreshed), each with its own request id; with the cache off, every one reaches the agent."""
+    url = f"{edge.url(address)}/health"
+    answers = [get(host, url) for _ in range(2)]
+    assert [status for status, _, _ in answers] == ["200", "200"]
+    first, second = (headers for _, headers, _ in answers)
+    assert first["x-request-id"] != second["x-request-id"]
+    if edge.health_cache_s:
+        assert second.get("x-edge-cache") in {"HIT", "STALE", "UPDATING"}, second
+    else:
+        assert "x-edge-cache" not in second
+
+
 @pytest.mark.parametrize("path", ["/health", "/api/storage/pools", "/nowhere"])
 @pytest.mark.parametrize(("header", "value"), sorted(EDGE_HEADERS.items()))
 def test_security_headers_on_every_answer(

@@ -45,7 +45,7 @@ def test_https_in_front_of_the_loopback_agent() -> None:
 def test_the_client_is_handed_to_the_agent_and_nothing_the_client_wrote() -> None:
     text = site()
     proxied = text.count("proxy_pass http://sovereign_agent;")
-    assert proxied == 3  # the API, the WebSocket and /docs
+    assert proxied == 4  # the API, the cached /health, the WebSocket and /docs
     assert text.count("proxy_set_header X-Forwarded-For $remote_addr;") == proxied
     assert "$proxy_add_x_forwarded_for" not in text
     assert text.count("proxy_set_header X-Real-IP $remote_addr;") == proxied
@@ -74,6 +74,28 @@ def test_docs_keep_every_header_with_their_own_csp() -> None:
     docs = site().split("location = /docs")[1]
     assert docs.count("add_header") == 7  # nginx drops inherited headers where a block adds its own
     assert "script-src https://cdn.jsdelivr.net 'unsafe-inline'" in docs
+
+
+def test_health_is_answered_from_a_short_cache_of_healthy_answers_only() -> None:
+    text = site()
+    assert "proxy_cache_path /var/lib/nginx/sovereign-health " in text  # the unit may write there
+    health = text.split("location = /health {")[1].split("}")[0]
+    assert "proxy_cache sovereign_health;" in health
+    assert "proxy_cache_valid 200 1s;" in health and "503" not in health.split("#")[0]
+    assert 'proxy_cache_key "health";' in health  # query strings cannot bust it
+    assert "proxy_cache_use_stale updating;" in health
+    assert "proxy_cache_background_update on;" in health
+    # Each answer has its own request id and all the security headers (a block that adds a
+    # header inherits none of the server's).
+    assert "proxy_hide_header X-Request-ID;" in health
+    assert "add_header X-Request-ID $request_id always;" in health
+    assert health.count("add_header") == 9
+
+
+def test_health_cache_off() -> None:
+    text = site(edge={"health_cache_s": 0})
+    assert "proxy_cache" not in text and "location = /health" not in text
+    assert text.count("proxy_pass http://sovereign_agent;") == 3
 
 
 def test_body_limit_and_timeouts_follow_the_agent() -> None:
