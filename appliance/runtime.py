@@ -37,6 +37,7 @@ from appliance.storage.service import StorageService, ZfsBackend
 from appliance.totp import TotpService
 from appliance.vitals.models import RawSnapshot
 from appliance.vitals.sampler import VitalsSampler
+from appliance.vitals.units import UnitCpuReader
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,21 @@ class AgentRuntime:
             lambda: health.last,
             storage.last_report,
             CertificateReader(settings.alerting.evaluation.certificates),
+            UnitCpuReader(settings.systemd_units),
         )
+        alerting = (
+            None
+            if store is None or dispatcher is None
+            else AlertingService.build(
+                settings.alerting.evaluation,
+                store,
+                facts.gather,
+                dispatcher,
+                thresholds=settings.storage_thresholds,
+            )
+        )
+        if alerting is not None and facts.units is not None:
+            facts.units.wanted = alerting.rule_services  # a rule's service is read too
         return cls(
             settings=settings,
             lifecycle=Lifecycle(),
@@ -170,11 +185,7 @@ class AgentRuntime:
             security=None if store is None else Security.build(settings.security, store, totp),
             notifications=notifications,
             dispatcher=dispatcher,
-            alerting=None
-            if store is None or dispatcher is None
-            else AlertingService.build(
-                settings.alerting.evaluation, store, facts.gather, dispatcher
-            ),
+            alerting=alerting,
         )
 
     async def start(self, background: bool = True) -> None:

@@ -2,8 +2,15 @@
 missing), so an operator changes one by id through the API (its threshold, or ``enabled``);
 a changed built-in keeps its changes across restarts and upgrades.
 
-Levels follow TrueNAS: pool capacity 85/90/95 % as info/warning/critical, each with one point
-of hysteresis (a pool at 90 % resolves below 89 %, so moving about the line does not flap).
+Levels follow TrueNAS and the operator's ``[storage_thresholds]`` (the levels the storage API
+reports): pool capacity ``capacity_notice``/``capacity_warning``/``capacity_critical`` (85/90/95
+%) as info/warning/critical and dataset quota ``quota_warning``/``quota_critical`` (90/95 %),
+each with one point of hysteresis (a pool at 90 % resolves below 89 %, so moving about the line
+does not flap). Their ids name the default level (``builtin-pool-capacity-90`` is the warning
+class whatever its configured percentage); the ``level`` label is the configured one.
+
+A built-in never changed through the API follows the configuration at every start (seeding
+rewrites its threshold, description and labels); one an operator changed keeps its values.
 """
 
 from __future__ import annotations
@@ -11,6 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.alerting.rules import Rule
+from appliance.storage.settings import StorageThresholds
+
+#: What a built-in takes from the configuration: rewritten at start while it is unchanged.
+CONFIGURED_FIELDS = ("threshold", "description", "labels")
 
 #: What to do first, per alert name (the ``runbook`` annotation).
 RUNBOOKS = {
@@ -42,31 +53,33 @@ def _rule(rule_id: str, name: str, description: str, **fields: Any) -> Rule:
     )
 
 
-def _capacity(level: int, severity: str) -> Rule:
+def _capacity(slot: int, percent: float, severity: str) -> Rule:
+    """``slot``: the default level, which names the rule; ``percent``: the configured one."""
     return _rule(
-        f"pool-capacity-{level}",
+        f"pool-capacity-{slot}",
         "PoolCapacity",
-        f"Pool {{{{ $labels.pool }}}} is {{{{ $value }}}} % full (>= {level} %)",
+        f"Pool {{{{ $labels.pool }}}} is {{{{ $value }}}} % full (>= {percent:g} %)",
         severity=severity,
         metric="pool_capacity_percent",
         condition=">=",
-        threshold=level,
+        threshold=percent,
         hysteresis=1.0,
-        labels={"level": str(level)},
+        labels={"level": f"{percent:g}"},
     )
 
 
-def _quota(level: int, severity: str) -> Rule:
+def _quota(slot: int, percent: float, severity: str) -> Rule:
     return _rule(
-        f"dataset-quota-{level}",
+        f"dataset-quota-{slot}",
         "DatasetQuota",
-        f"Dataset {{{{ $labels.dataset }}}} uses {{{{ $value }}}} % of its quota (>= {level} %)",
+        f"Dataset {{{{ $labels.dataset }}}} uses {{{{ $value }}}} % of its quota "
+        f"(>= {percent:g} %)",
         severity=severity,
         metric="dataset_quota_percent",
         condition=">=",
-        threshold=level,
+        threshold=percent,
         hysteresis=1.0,
-        labels={"level": str(level)},
+        labels={"level": f"{percent:g}"},
     )
 
 
@@ -75,13 +88,15 @@ def _flag(rule_id: str, name: str, description: str, metric: str, **fields: Any)
     return _rule(rule_id, name, description, metric=metric, condition="==", threshold=1, **fields)
 
 
-def builtin_rules() -> list[Rule]:
+def builtin_rules(thresholds: StorageThresholds | None = None) -> list[Rule]:
+    """The built-in rules, their storage levels from ``[storage_thresholds]``."""
+    t = thresholds or StorageThresholds()
     return [
-        _capacity(85, "info"),
-        _capacity(90, "warning"),
-        _capacity(95, "critical"),
-        _quota(90, "warning"),
-        _quota(95, "critical"),
+        _capacity(85, t.capacity_notice, "info"),
+        _capacity(90, t.capacity_warning, "warning"),
+        _capacity(95, t.capacity_critical, "critical"),
+        _quota(90, t.quota_warning, "warning"),
+        _quota(95, t.quota_critical, "critical"),
         _flag(
             "pool-degraded",
             "PoolDegraded",

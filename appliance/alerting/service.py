@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.alerting.builtin import builtin_rules
+from appliance.alerting.builtin import CONFIGURED_FIELDS, builtin_rules
 from appliance.alerting.evaluation import AlertState, Outcome
 from appliance.alerting.evaluator import Evaluator, Pipeline, Publish
 from appliance.alerting.history import HistoryEntry, HistoryQuery
@@ -23,6 +23,7 @@ from appliance.alerting.settings import EvaluationSettings
 from appliance.alerting.sources import Facts
 from appliance.alerting.store import AlertStore
 from appliance.database.repository import Store
+from appliance.storage.settings import StorageThresholds
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,11 @@ class AlertingService:
         interval_s: float = 15.0,
         retention_s: float = 365 * 86_400.0,
         clock: Callable[[], float] = time.time,
+        thresholds: StorageThresholds | None = None,
     ) -> None:
         self.store = store
+        #: ``[storage_thresholds]``: the built-in pool capacity and dataset quota levels.
+        self.thresholds = thresholds or StorageThresholds()
         self.evaluator = evaluator
         self.manager = manager
         self._interval = interval_s
@@ -81,17 +85,21 @@ class AlertingService:
         sink: AlertSink,
         publish: Publish | None = None,
         clock: Callable[[], float] = time.time,
+        thresholds: StorageThresholds | None = None,
     ) -> AlertingService:
         alert_store = AlertStore(store, clock)
         pipeline = Pipeline(alert_store, sink, publish)
         evaluator = Evaluator(pipeline, facts, clock)
         manager = AlertManager(pipeline, clock=clock)
         retention = settings.history_retention_days * 86_400
-        return cls(alert_store, evaluator, manager, settings.interval_s, retention, clock)
+        return cls(
+            alert_store, evaluator, manager, settings.interval_s, retention, clock, thresholds
+        )
 
     def seed(self) -> int:
-        """The built-in rules not stored yet (after the migration; before the first round)."""
-        added = self.store.seed(builtin_rules())
+        """The built-in rules not stored yet (after the migration; before the first round);
+        the unchanged ones take the configured storage levels."""
+        added = self.store.seed(builtin_rules(self.thresholds), CONFIGURED_FIELDS)
         self._seeded = True
         return added
 
@@ -169,6 +177,10 @@ class AlertingService:
                 self.evaluator.retire(rule)
                 self.store.delete(rule_id)
             return rule
+
+    def rule_services(self) -> list[str]:
+        """The services enabled rules name (a per-service metric source reads these too)."""
+        return sorted({r.service for r in self.store.rules() if r.enabled and r.service})
 
     def history(self, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:
         return self.store.history(q)

@@ -5,6 +5,9 @@ sample, the last health round, the last storage report): an evaluation runs no c
 Metric names (labels in braces)::
 
     <vitals catalog>{service=host}     cpu_percent, memory_percent, zombie_count, ...
+    cpu_percent / cpu_core_percent{service, unit}   per systemd service, from its cgroup
+                                       (appliance/vitals/units.py; service: the unit's name
+                                       without .service)
     host_critical_load{service=host}   1 when the vitals status is CRITICAL_LOAD
     disk_percent{mountpoint}           root_fs_percent{mountpoint=/}
     service_up / service_down / critical_service_down / service_level /
@@ -28,6 +31,7 @@ from appliance.health.models import HealthReport, Level, ServiceStatus
 from appliance.storage.models import StorageReport
 from appliance.vitals.catalog import scalar_metrics
 from appliance.vitals.models import SystemVitals, VitalsStatus
+from appliance.vitals.units import UnitCpu, UnitCpuReader
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,13 @@ def vitals_facts(vitals: SystemVitals | None, facts: Facts) -> None:
         _add(facts, "disk_percent", labels, disk.percent)
         if disk.mountpoint == "/":
             _add(facts, "root_fs_percent", labels, disk.percent)
+
+
+def unit_facts(units: Sequence[UnitCpu], facts: Facts) -> None:
+    for u in units:
+        labels = {"service": u.service, "unit": u.unit}
+        _add(facts, "cpu_percent", labels, u.cpu_percent)
+        _add(facts, "cpu_core_percent", labels, u.cpu_core_percent)
 
 
 def health_facts(report: HealthReport | None, facts: Facts) -> None:
@@ -147,15 +158,22 @@ class AgentFacts:
         health: Callable[[], HealthReport | None],
         storage: Callable[[], StorageReport | None],
         certificates: CertificateReader | None = None,
+        units: UnitCpuReader | None = None,
     ) -> None:
         self._vitals = vitals
         self._health = health
         self._storage = storage
         self._certificates = certificates
+        self.units = units
 
     def gather(self) -> Facts:
         facts: Facts = {}
         vitals_facts(self._vitals(), facts)
+        if self.units is not None:
+            try:
+                unit_facts(self.units.read(), facts)
+            except OSError as exc:  # the cgroup tree unreadable: those rules have no data
+                log.warning("service CPU not read: %s", exc)
         health_facts(self._health(), facts)
         storage_facts(self._storage(), facts)
         if self._certificates is not None:

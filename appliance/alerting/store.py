@@ -9,6 +9,7 @@ and a restart never replays one.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -162,7 +163,10 @@ class AlertStore:
         return rule
 
     def replace(self, rule: Rule) -> Rule:
-        rule = rule.model_copy(update={"updated_at": self._clock()})
+        # A changed rule's updated_at is after its created_at, even on a coarse or stopped
+        # clock: that is how seeding tells a built-in the operator changed (``seed``).
+        at = max(self._clock(), math.nextafter(rule.created_at, math.inf))
+        rule = rule.model_copy(update={"updated_at": at})
         row = _rule_row(rule)
         del row["id"], row["created_by"], row["created_at"], row["builtin"]
 
@@ -184,19 +188,29 @@ class AlertStore:
             raise RuleNotFound(rule_id)
         self._changed()
 
-    def seed(self, rules: Iterable[Rule]) -> int:
-        """Add the rules not stored yet (built-ins: a changed one keeps its changes)."""
+    def seed(self, rules: Iterable[Rule], configured: Sequence[str] = ()) -> int:
+        """Add the rules not stored yet; returns how many. A stored one never changed through
+        the API (``updated_at == created_at``) takes the ``configured`` fields of the one
+        given (the built-ins' levels from ``[storage_thresholds]``); one an operator changed
+        keeps its values."""
         now = self._clock()
+        given = list(rules)
+        t = alert_rules
 
         def work(c: Connection) -> int:
-            have = set(c.execute(select(alert_rules.c.id)).scalars())
+            have = {r.id: r for r in c.execute(select(t.c.id, t.c.created_at, t.c.updated_at))}
             rows = [
                 _rule_row(r.model_copy(update={"created_at": now, "updated_at": now}))
-                for r in rules
+                for r in given
                 if r.id not in have
             ]
             if rows:
-                c.execute(insert(alert_rules), rows)
+                c.execute(insert(t), rows)
+            for rule in given:
+                stored = have.get(rule.id)
+                if configured and stored is not None and stored.updated_at == stored.created_at:
+                    values = {k: v for k, v in _rule_row(rule).items() if k in configured}
+                    c.execute(update(t).where(t.c.id == rule.id).values(values))
             return len(rows)
 
         added = self._store.run(work, exclusive=True)

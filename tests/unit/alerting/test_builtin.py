@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,8 @@ from appliance.alerting.sources import AgentFacts, CertificateReader
 from appliance.database.connect import open_sqlite
 from appliance.database.repository import Store
 from appliance.health.models import CheckResult, HealthReport, OverallStatus, ServiceStatus
-from appliance.storage.models import PoolReport, StorageReport
+from appliance.storage.models import DatasetReport, PoolReport, StorageReport
+from appliance.storage.settings import StorageThresholds
 
 S = AlertStatus
 
@@ -71,12 +72,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def service(
-    store: Store, host: Host, sink: RecordingSink, certificates: list[Path] | None = None
+    store: Store,
+    host: Host,
+    sink: RecordingSink,
+    certificates: list[Path] | None = None,
+    thresholds: StorageThresholds | None = None,
 ) -> AlertingService:
     facts = AgentFacts(
         lambda: None, host.report, host.storage, CertificateReader(certificates or [])
     )
-    return AlertingService.build(EvaluationSettings(), store, facts.gather, sink)
+    return AlertingService.build(
+        EvaluationSettings(), store, facts.gather, sink, thresholds=thresholds
+    )
 
 
 def firing_of(svc: AlertingService, rule_id: str) -> list[tuple[S, S]]:
@@ -84,21 +91,29 @@ def firing_of(svc: AlertingService, rule_id: str) -> list[tuple[S, S]]:
     return [(e.previous, e.status) for e in reversed(entries)]
 
 
-def test_pool_capacity_at_the_edge_twenty_times_is_one_warning(store: Store) -> None:
+#: The defaults, and an operator's [storage_thresholds] with its warning at 80 %.
+CONFIGURED = StorageThresholds(capacity_notice=70, capacity_warning=80, capacity_critical=88)
+
+
+@pytest.mark.parametrize("thresholds", [StorageThresholds(), CONFIGURED], ids=["90", "80"])
+def test_pool_capacity_at_the_edge_twenty_times_is_one_warning(
+    store: Store, thresholds: StorageThresholds
+) -> None:
     host, sink = Host(), RecordingSink()
-    svc = service(store, host, sink)
-    now = 1000.0
+    svc = service(store, host, sink, thresholds=thresholds)
+    edge, now = thresholds.capacity_warning, 1000.0
     for _ in range(20):
-        for capacity in (90.5, 89.5):
+        for capacity in (edge + 0.5, edge - 0.5):
             host.pools = [pool(capacity=capacity)]
             svc.evaluate_once(now)
             now += 15
     assert firing_of(svc, "builtin-pool-capacity-90") == [(S.INACTIVE, S.FIRING)]
-    warnings = {a.fingerprint for a in sink.alerts if a.severity is AlertLevel.WARNING}
-    starts = {a.starts_at for a in sink.alerts if a.severity is AlertLevel.WARNING}
-    assert len(warnings) == 1 and starts == {1000.0}  # one alert, submitted while firing
+    warnings = [a for a in sink.alerts if a.severity is AlertLevel.WARNING]
+    assert {a.fingerprint for a in warnings} == {warnings[0].fingerprint}  # one alert
+    assert {a.starts_at for a in warnings} == {1000.0}  # submitted again while firing
+    assert {a.labels["level"] for a in warnings} == {f"{edge:g}"}
     assert all(a.status is S.FIRING for a in sink.alerts)
-    host.pools = [pool(capacity=88.9)]  # a point below: now it resolves
+    host.pools = [pool(capacity=edge - 1.1)]  # more than a point below: now it resolves
     svc.evaluate_once(now)
     assert firing_of(svc, "builtin-pool-capacity-90")[-1] == (S.FIRING, S.RESOLVED)
 
@@ -108,6 +123,43 @@ def test_capacity_levels_each_fire_with_their_severity(store: Store) -> None:
     service(store, host, sink).evaluate_once(1000.0)
     levels = sorted((a.labels["level"], a.severity.value) for a in sink.alerts)
     assert levels == [("85", "info"), ("90", "warning"), ("95", "critical")]
+
+
+def test_capacity_and_quota_levels_follow_the_configured_thresholds(store: Store) -> None:
+    """A pool at 85 % is critical under CONFIGURED (88 is not reached: 85 >= 80 warning,
+    >= 70 notice); a dataset at 86 % of its quota crosses a configured 85 % warning."""
+    configured = CONFIGURED.model_copy(update={"quota_warning": 85.0, "quota_critical": 92.0})
+    home = DatasetReport("tank/home", 86, 14, 86, 100, None, 86.0, None)
+    tank = replace(pool(capacity=85.0), datasets=[home])
+    host, sink = Host(pools=[tank]), RecordingSink()
+    service(store, host, sink, thresholds=configured).evaluate_once(1000.0)
+    fired = sorted(
+        (a.labels["alertname"], a.labels["level"], a.severity.value) for a in sink.alerts
+    )
+    assert fired == [
+        ("DatasetQuota", "85", "warning"),
+        ("PoolCapacity", "70", "info"),
+        ("PoolCapacity", "80", "warning"),
+    ]
+
+
+def test_unchanged_builtins_follow_a_new_configuration_changed_ones_keep_theirs(
+    store: Store,
+) -> None:
+    host, sink = Host(pools=[pool(capacity=82.0)]), RecordingSink()
+    first = service(store, host, sink)
+    first.seed()
+    first.update("builtin-pool-capacity-95", RuleUpdate(threshold=97))  # the operator's
+    again = service(store, host, sink, thresholds=CONFIGURED)  # the next start, new config
+    assert again.seed() == 0
+    rules = {r.rule.id: r.rule for r in again.rules()}
+    warning, critical = rules["builtin-pool-capacity-90"], rules["builtin-pool-capacity-95"]
+    assert (warning.threshold, warning.labels, warning.description) == (
+        80.0, {"level": "80"}, "Pool {{ $labels.pool }} is {{ $value }} % full (>= 80 %)",
+    )  # fmt: skip
+    assert (critical.threshold, critical.labels) == (97.0, {"level": "95"})
+    again.evaluate_once(1000.0)
+    assert [a.labels["level"] for a in sink.alerts if a.rule_id == warning.id] == ["80"]
 
 
 def test_a_degraded_pool_is_critical_and_resolves_when_online_again(store: Store) -> None:
