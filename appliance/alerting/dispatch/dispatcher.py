@@ -24,6 +24,10 @@ from pydantic import ValidationError
 
 from appliance.alerting.dispatch.escalation import Escalate, escalation
 from appliance.alerting.dispatch.grouping import GroupState, after, decide, finished, first_seen
+from appliance.alerting.dispatch.outage import Credentials, DatabaseWatch, Send
+from appliance.alerting.dispatch.outage import message_data as outage_data
+from appliance.alerting.dispatch.outage import receivers as outage_receivers
+from appliance.alerting.dispatch.outage import tell as tell_outage
 from appliance.alerting.dispatch.routing import resolve_receivers
 from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
 from appliance.alerting.dispatch.silences import Silence
@@ -38,8 +42,9 @@ from appliance.alerting.dispatch.view import (
     views,
 )
 from appliance.alerting.models import Alert, AlertStatus
-from appliance.database.errors import StoreError
-from appliance.notifications.models import NotifyRequest, Severity
+from appliance.database.errors import DatabaseUnavailable, StoreError
+from appliance.notifications.channels import send as apprise_send
+from appliance.notifications.models import Channel, NotifyRequest, Severity
 from appliance.notifications.outbox import UnknownChannel
 from appliance.notifications.service import NotificationService
 
@@ -68,9 +73,19 @@ class Dispatcher:
     #: The configured routing (routing as code); an admin may replace it through the API.
     configured: RoutingSettings = field(default_factory=RoutingSettings)
     clock: Callable[[], float] = time.time
+    #: A channel's credentials (default: the delivery worker's, from the SecretManager) and
+    #: the sender, for the one alert sent without the outbox: the database away.
+    credentials: Credentials | None = None
+    send: Send = apprise_send
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+    #: The routing and channels of the last good tick (what an outage alert can use).
+    _seen: tuple[RoutingSettings, list[Channel]] | None = field(default=None, init=False)
+    _watch: DatabaseWatch = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._watch = DatabaseWatch(self.settings.database_down_after_s)
 
     # AlertSink ------------------------------------------------------------------------------
 
@@ -130,7 +145,9 @@ class Dispatcher:
             self.store.upsert(resolve, now)
         alert_views = views(self.store.alerts() if stale else alerts, silences, routing, now)
         states = self.store.groups()
-        channels = [(c.name, c.kind, c.enabled) for c in self.notifications.outbox.channels()]
+        configured = self.notifications.outbox.channels()
+        self._seen = (routing, configured)
+        channels = [(c.name, c.kind, c.enabled) for c in configured]
         sent: list[Sent] = []
         live = groups(alert_views)
         for key, group in live.items():
@@ -258,6 +275,39 @@ class Dispatcher:
             ids.extend(result.ids)
         return Sent(key, tuple(names), tuple(ids), tuple(firing), tuple(resolved))
 
+    # The database away ----------------------------------------------------------------------
+
+    def database_away(self, now: float | None = None) -> list[str]:
+        """A tick found the database unreachable: once that has lasted long enough, send
+        AgentDatabaseDown directly (blocking). Returns the channels that took it."""
+        now = self.clock() if now is None else now
+        if not self._watch.failed(now):
+            return []
+        self._watch.told(now)
+        if self._seen is None:
+            log.error("the agent's database is unreachable and no channel was ever read")
+            return []
+        routing, channels = self._seen
+        since = self._watch.down_since or now
+        credentials = self.credentials or self.notifications.worker._credentials
+        timeout_s = self.notifications.settings.send_timeout_s
+        return tell_outage(since, routing, channels, credentials, self.send, timeout_s)
+
+    def database_back(self) -> Sent | None:
+        """A tick succeeded: the resolve of an outage alert that went out, through the outbox
+        (raises StoreError when the database is away again: still owed)."""
+        since = self._watch.owed()
+        if since is None or self._seen is None:
+            self._watch.clear()
+            return None
+        routing, channels = self._seen
+        names = outage_receivers(routing, channels)
+        tuples = [(c.name, c.kind, c.enabled) for c in channels]
+        data = outage_data(since, resolved=True)
+        sent = self._notify(f"dbdown:{since!r}", names, tuples, "alert_resolved", data, [], [])
+        self._watch.clear()
+        return sent
+
     # Acknowledgement ------------------------------------------------------------------------
 
     def ack(self, fingerprints: Sequence[str], by: str) -> list[str]:
@@ -289,6 +339,10 @@ class Dispatcher:
             self._wake.clear()
             try:
                 await asyncio.to_thread(self.tick)
+                await asyncio.to_thread(self.database_back)
+            except DatabaseUnavailable as exc:
+                log.error("alert dispatch tick failed, trying again: %s", exc)
+                await asyncio.to_thread(self.database_away)
             except StoreError as exc:  # the database away: said once a tick, no traceback
                 log.error("alert dispatch tick failed, trying again: %s", exc)
             except Exception:

@@ -69,6 +69,13 @@ class DispatchSettings(BaseModel):
         description="An alert of send_alert (no rule evaluates it again) not sent again for "
         "this long is resolved; a rule's alerts are resolved by evaluation only.",
     )
+    database_down_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="The agent's database unreachable this long: AgentDatabaseDown is sent "
+        "directly to the channels its routing names (the outbox is in that database).",
+    )
     resolved_retention_s: float = Field(
         default=7 * 86_400.0,
         gt=0,
