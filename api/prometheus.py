@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from appliance.alerting.dispatch.stats import DispatchStats
 from appliance.runtime import AgentRuntime
 from appliance.vitals.catalog import CATALOG
 from appliance.vitals.models import VitalsStatus
@@ -137,3 +138,38 @@ class RuntimeCollector(Collector):
                 used.add_metric([pool.name], pool.used_bytes)
                 free.add_metric([pool.name], pool.free_bytes)
             yield from (health, capacity, used, free)
+        if runtime.dispatcher is not None:
+            yield from dispatch_metrics(runtime.dispatcher.stats)
+
+
+def dispatch_metrics(stats: DispatchStats) -> Iterator[Metric]:
+    """The alert dispatcher's: what it notified since start, what it sees as of its last tick."""
+    sent = CounterMetricFamily(
+        "appliance_alert_notifications",
+        "Alert notifications enqueued (or, database_down, sent directly) per channel and kind: "
+        "firing, resolved, escalation, database_down",
+        labels=["channel", "kind"],
+    )
+    for (channel, kind), n in sorted(stats.notifications.items()):
+        sent.add_metric([channel, kind], n)
+    yield sent
+    alerts = GaugeMetricFamily(
+        "appliance_alerts",
+        "Alerts the dispatcher holds per state (firing, silenced, inhibited, acknowledged, "
+        "resolved), as of its last tick",
+        labels=["state"],
+    )
+    for state, n in stats.alerts.items():
+        alerts.add_metric([state], n)
+    yield alerts
+    yield GaugeMetricFamily("appliance_alert_groups", "Alert groups", value=stats.groups)
+    yield CounterMetricFamily(
+        "appliance_alert_dispatch_failed_ticks",
+        "Dispatch ticks that failed (the database away, mostly)",
+        value=stats.ticks_failed,
+    )
+    yield GaugeMetricFamily(
+        "appliance_alerting_database_down",
+        "1 while the dispatcher finds the agent's database unreachable",
+        value=1.0 if stats.database_down else 0.0,
+    )

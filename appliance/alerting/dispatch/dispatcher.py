@@ -31,6 +31,7 @@ from appliance.alerting.dispatch.outage import tell as tell_outage
 from appliance.alerting.dispatch.routing import resolve_receivers
 from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
 from appliance.alerting.dispatch.silences import Silence
+from appliance.alerting.dispatch.stats import DispatchStats
 from appliance.alerting.dispatch.store import DispatchStore
 from appliance.alerting.dispatch.view import (
     AlertView,
@@ -83,6 +84,8 @@ class Dispatcher:
     #: The routing and channels of the last good tick (what an outage alert can use).
     _seen: tuple[RoutingSettings, list[Channel]] | None = field(default=None, init=False)
     _watch: DatabaseWatch = field(init=False, repr=False)
+    #: For GET /metrics.
+    stats: DispatchStats = field(default_factory=DispatchStats, init=False)
 
     def __post_init__(self) -> None:
         self._watch = DatabaseWatch(self.settings.database_down_after_s)
@@ -165,6 +168,7 @@ class Dispatcher:
                 sent.append(self._send_group(group, flush.firing, flush.resolved, state, channels))
             self.store.save_group(after(state, flush, now))
         self.store.drop_groups([k for k in states if k not in live])
+        self.stats.seen(alert_views, len(live))
         for v in alert_views:
             sent.extend(self._escalate(v, routing, channels, now))
         self._prune(alert_views, states, silences, now)
@@ -251,6 +255,11 @@ class Dispatcher:
         """One notify per channel, each with its own idempotency key (a retry after a crash
         halfway through the channels adds only the missing ones)."""
         names = resolve_receivers(receivers, channels)
+        kind = "resolved" if template == "alert_resolved" else "firing"
+        if key.startswith("escalate:"):
+            kind = "escalation"
+        elif key.startswith("dbdown:"):
+            kind = "database_down"
         if not names:
             log.warning("alert notification %s: receivers %s name no channel", key, receivers)
         ids: list[int] = []
@@ -273,6 +282,7 @@ class Dispatcher:
                 log.warning("alert notification %s: channel %s is gone", key, name)
                 continue
             ids.extend(result.ids)
+            self.stats.notified([name], kind)
         return Sent(key, tuple(names), tuple(ids), tuple(firing), tuple(resolved))
 
     # The database away ----------------------------------------------------------------------
@@ -291,7 +301,9 @@ class Dispatcher:
         since = self._watch.down_since or now
         credentials = self.credentials or self.notifications.worker._credentials
         timeout_s = self.notifications.settings.send_timeout_s
-        return tell_outage(since, routing, channels, credentials, self.send, timeout_s)
+        took = tell_outage(since, routing, channels, credentials, self.send, timeout_s)
+        self.stats.notified(took, "database_down")
+        return took
 
     def database_back(self) -> Sent | None:
         """A tick succeeded: the resolve of an outage alert that went out, through the outbox
@@ -342,10 +354,14 @@ class Dispatcher:
                 await asyncio.to_thread(self.database_back)
             except DatabaseUnavailable as exc:
                 log.error("alert dispatch tick failed, trying again: %s", exc)
+                self.stats.ticks_failed += 1
+                self.stats.database_down = True
                 await asyncio.to_thread(self.database_away)
             except StoreError as exc:  # the database away: said once a tick, no traceback
                 log.error("alert dispatch tick failed, trying again: %s", exc)
+                self.stats.ticks_failed += 1
             except Exception:
+                self.stats.ticks_failed += 1
                 log.exception("alert dispatch tick failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)

@@ -1,4 +1,4 @@
-"""The agent's own database away (found by the lab drill: PostgreSQL stopped sent nothing,
+"""The agent's own database away (found writing the lab drill: PostgreSQL stopped sent nothing,
 since the rules, alert states and the notification outbox all live in it). The dispatcher's
 loop, on a real PostgreSQL cluster of this test that is stopped and started again, sends
 AgentDatabaseDown straight to a real webhook once the database has been away
