@@ -9,7 +9,9 @@ What a request leaves in ``scope["state"]`` decides it:
 - ``audit_action``: the route's own name for what it did (``token.create``) and its target;
   without it, an authenticated POST/PUT/PATCH/DELETE that reached a route is recorded as
   ``METHOD /template``;
-- ``privileged``: how a TOTP step-up was given (``code`` or ``grant``).
+- ``privileged``: how a TOTP step-up was given (``code`` or ``grant``);
+- ``audit_written``: the route wrote the record itself, in the transaction of the change it
+  records (``audit_event``, then ``AuditLog.append_in``): the trail writes none after.
 
 The outcome comes from the status: success (< 400), denied (401, 403, 429), failure (other
 4xx), error (5xx). A record that cannot be written (database away) is logged and counted
@@ -49,6 +51,43 @@ def audit_as(request: Request, action: str, target: str = "", **detail: Any) -> 
     request.state.audit_action = (action, target, detail)
 
 
+def audit_event(request: Request, status: int) -> AuditEvent | None:
+    """The record ``audit_as`` named, as it will read once the route answers ``status``, for
+    a route that writes it in its own transaction (``AuditLog.append_in``: the change and
+    its record commit together, one commit instead of two); then ``audit_written``. None
+    without an authenticated caller or a named action."""
+    state: dict[str, Any] = request.scope.get("state", {})
+    action, principal = state.get("audit_action"), state.get("principal")
+    if action is None or principal is None:
+        return None
+    name, target, detail = action
+    return _event(state, principal.name, name, target, detail, status)
+
+
+def audit_written(request: Request) -> None:
+    """The route committed its record (``audit_event``): the trail adds no second one; an
+    exception after this point still leaves its own."""
+    request.state.audit_written = True
+
+
+def _event(
+    state: dict[str, Any], actor: str, action: str, target: str, detail: Any, status: int
+) -> AuditEvent:
+    privileged = state.get("privileged")
+    if privileged:
+        detail = {**detail, "step_up": privileged}
+    return AuditEvent(
+        actor=actor,
+        action=action,
+        target=target,
+        source=str(state.get("client", "")),
+        outcome=outcome_of(status),
+        status=status,
+        request_id=str(state.get("request_id", "")),
+        detail=detail,
+    )
+
+
 def add_event(request: Request, event: AuditEvent) -> None:
     """A record of its own, written after the response (authentication failures…)."""
     events: list[AuditEvent] = request.scope.setdefault("state", {}).setdefault("audit_events", [])
@@ -73,14 +112,16 @@ class AuditTrail:
                 status = message["status"]
             await send(message)
 
+        failed = True
         try:
             await self.app(scope, receive, send_wrapper)
+            failed = False
         finally:
-            events = self._events(scope, status)
+            events = self._events(scope, status, failed)
             if events:
                 await self._write(events)
 
-    def _events(self, scope: Scope, status: int) -> list[AuditEvent]:
+    def _events(self, scope: Scope, status: int, failed: bool = False) -> list[AuditEvent]:
         state: dict[str, Any] = scope.get("state", {})
         events = [
             e if e.status is not None else replace(e, status=status)
@@ -97,22 +138,10 @@ class AuditTrail:
             # anonymous calls that never got that far (no token, invalid input) leave none,
             # so they cannot fill the log.
             return events
+        if state.get("audit_written") and not failed:
+            return events  # committed with the route's own change (audit_event)
         name, target, detail = action or (f"{method} {route_label(scope)}", scope["path"], {})
-        privileged = state.get("privileged")
-        if privileged:
-            detail = {**detail, "step_up": privileged}
-        events.append(
-            AuditEvent(
-                actor=principal.name if principal is not None else "anonymous",
-                action=name,
-                target=target,
-                source=str(state.get("client", "")),
-                outcome=outcome_of(status),
-                status=status,
-                request_id=str(state.get("request_id", "")),
-                detail=detail,
-            )
-        )
+        events.append(_event(state, principal.name, name, target, detail, status))
         return events
 
     async def _write(self, events: list[AuditEvent]) -> None:

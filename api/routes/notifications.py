@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
-from api.audit import audit_as
-from api.auth import AdminDep, OperatorDep, StepUpDep, require
+from api.audit import audit_as, audit_event, audit_written
+from api.auth import AdminDep, OperatorDep, StepUpDep, require, security_of
 from api.deps import database_backed
 from api.errors import ApiError
 from api.schemas.errors import AUTH_ERRORS, error_responses
@@ -86,7 +86,15 @@ def notification_out(n: Notification) -> NotificationOut:
     )
 
 
-@http.post("/notify", response_model=NotifyOut, status_code=202, responses=error_responses(404))
+NOTIFY_STATUS = 202
+
+
+@http.post(
+    "/notify",
+    response_model=NotifyOut,
+    status_code=NOTIFY_STATUS,
+    responses=error_responses(404),
+)
 def notify(
     request: Request,
     body: NotifyIn,
@@ -105,6 +113,10 @@ def notify(
     202 with its id; the delivery worker sends it, retrying until it is delivered or dead."""
     audit_as(request, "notification.notify", body.user_id, channel=body.channel or "")
     service = service_of(request)
+    # The audit record commits with the rows (one commit, not a second one after the answer);
+    # a refusal (404) or a duplicate writes none there: the trail records those as before.
+    event = audit_event(request, NOTIFY_STATUS)
+    also = None if event is None else security_of(request).audit.append_in(event)
     try:
         result = service.notify(
             NotifyRequest(
@@ -120,10 +132,13 @@ def notify(
             ),
             created_by=principal.name,
             idempotency_key=idempotency_key,
+            also=also,
         )
     except (UnknownChannel, NoChannel, TemplateNotFound) as exc:
         # 404: the channel named, or any for this user (preferences), is not there.
         raise ApiError(404, str(exc)) from exc
+    if also is not None and not result.duplicate:
+        audit_written(request)
     return NotifyOut(
         id=result.ids[0], ids=result.ids, status="duplicate" if result.duplicate else "accepted"
     )

@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from appliance.database.repository import Store
 from appliance.database.schema import (
     notification_attempts,
     notification_channels,
+    notification_preferences,
     notifications,
 )
 from appliance.notifications import claims
@@ -72,6 +73,9 @@ class Planned:
     channel: str
     recipient: str | None
     not_before: float | None = None
+    #: With no recipient: the user's address for this channel in their preferences (if
+    #: any), read in notify's own transaction rather than in one of its own before it.
+    preferred: bool = False
 
 
 class Outbox:
@@ -158,11 +162,16 @@ class Outbox:
         *,
         created_by: str,
         idempotency_key: str | None = None,
+        also: Callable[[Connection], object] | None = None,
     ) -> NotifyResult:
         """Write one row per planned channel in one transaction, committed before returning;
         UnknownChannel (nothing written) when a planned channel is not there. A retry with
         ``idempotency_key`` meets the unique constraint and answers with the first call's rows
-        (no look-up before the insert: the constraint is the check)."""
+        (no look-up before the insert: the constraint is the check).
+
+        ``also`` runs last in the same transaction when rows are written (the caller's audit
+        record: the notification and the record of who made it commit together); it does not
+        run for a duplicate (``duplicate`` in the result) nor for an unknown channel."""
         if not plan:
             raise NoChannel("no channel to send to")
         now = self._clock()
@@ -192,16 +201,37 @@ class Outbox:
             )
         names = sorted({item.channel for item in plan})
 
+        preferred = any(item.preferred and item.recipient is None for item in plan)
+
         def work(c: Connection) -> list[Notification] | UnknownChannel:
-            t = notification_channels
-            known = set(c.execute(select(t.c.name).where(t.c.name.in_(names))).scalars())
-            missing = [name for name in names if name not in known]
+            # The channels' existence and, when asked, the user's addresses: one statement.
+            t, p = notification_channels, notification_preferences
+            if preferred:
+                query = (
+                    select(t.c.name, p.c.address)
+                    .select_from(
+                        t.outerjoin(
+                            p, and_(p.c.channel == t.c.name, p.c.user_id == request.user_id)
+                        )
+                    )
+                    .where(t.c.name.in_(names))
+                )
+                addresses = {str(n): a for n, a in c.execute(query)}
+            else:
+                query = select(t.c.name).where(t.c.name.in_(names))
+                addresses = dict.fromkeys(c.execute(query).scalars())
+            missing = [name for name in names if name not in addresses]
             if missing:
                 return UnknownChannel(missing[0])
+            for row, item in zip(rows, plan, strict=True):
+                if item.preferred and row["recipient"] is None:
+                    row["recipient"] = addresses[item.channel]
             statement = insert(notifications).returning(
                 notifications.c.id, sort_by_parameter_order=True
             )
             ids = c.execute(statement, rows).scalars().all()
+            if also is not None:
+                also(c)
             return [notification_from({**row, "id": i}) for row, i in zip(rows, ids, strict=True)]
 
         def existing(c: Connection) -> list[int]:

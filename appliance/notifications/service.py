@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from sqlalchemy import Connection
+
 from appliance.database.repository import Store
 from appliance.notifications.delivery import DeliveryWorker
 from appliance.notifications.models import NotifyRequest
@@ -46,9 +48,8 @@ class NotificationService:
     def plan(self, request: NotifyRequest) -> list[Planned]:
         """The rows ``notify`` writes: the named channel, to ``to`` (else the user's address
         for it, else the channel's default); without a channel, the user's preferences."""
-        named = request.channel is not None and request.to is not None
-        prefs = [] if named else self.preferences.of(request.user_id)  # nothing to look up
         if request.channel is None:
+            prefs = self.preferences.of(request.user_id)
             names = {c.name for c in self.outbox.channels()}
             planned = plan(request, prefs, names, self.clock())
             if not planned:
@@ -57,20 +58,30 @@ class NotificationService:
                     f"enable none for severity {request.severity.value}"
                 )
             return planned
-        # The channel is checked where the row is written, in the same transaction.
-        address = next((p.address for p in prefs if p.channel == request.channel), None)
-        return [Planned(request.channel, request.to or address)]
+        # The channel, and the user's address for it when `to` is missing, are read where the
+        # row is written, in the same transaction (no transaction of their own first).
+        return [Planned(request.channel, request.to, preferred=request.to is None)]
 
     def notify(
-        self, request: NotifyRequest, *, created_by: str, idempotency_key: str | None = None
+        self,
+        request: NotifyRequest,
+        *,
+        created_by: str,
+        idempotency_key: str | None = None,
+        also: Callable[[Connection], object] | None = None,
     ) -> NotifyResult:
         """Written to the outbox (committed) when this returns; delivered by the worker.
         With a template, its plain rendering is stored as subject and message (what the
-        history shows, and the fallback); each channel gets its own rendering at delivery."""
+        history shows, and the fallback); each channel gets its own rendering at delivery.
+        ``also``: a last step of the same transaction (Outbox.notify)."""
         if request.template is not None:
             template = self.templates.get(request.template)  # TemplateNotFound
             plain = render(template, "text", {**request.data, "message": request.message})
             request = replace(request, subject=plain.subject, message=plain.text)
         return self.outbox.notify(
-            request, self.plan(request), created_by=created_by, idempotency_key=idempotency_key
+            request,
+            self.plan(request),
+            created_by=created_by,
+            idempotency_key=idempotency_key,
+            also=also,
         )

@@ -158,6 +158,13 @@ class AuditLog:
         """Write one record (blocking; call from a thread in async code)."""
         return self._store.run(lambda c: self._append(c, event), exclusive=True)
 
+    def append_in(self, event: AuditEvent) -> Callable[[Connection], AuditRecord]:
+        """The record as a step of someone else's transaction (one taken with
+        ``exclusive=True``): the action and its audit record commit together or not at all,
+        in one commit instead of two. Run it last: on PostgreSQL the chain's lock is held
+        from here to the commit."""
+        return lambda c: self._append(c, event)
+
     def _append(self, c: Connection, event: AuditEvent) -> AuditRecord:
         if c.dialect.name == "postgresql":
             c.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
