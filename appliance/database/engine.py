@@ -11,10 +11,12 @@ server is fetched again at once rather than after the secret cache's TTL.
 
 from __future__ import annotations
 
+import select
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -70,13 +72,17 @@ def postgres_engine(
     *,
     connect_timeout_s: float = 10.0,
     pool_size: int = 2,
+    max_overflow: int = 2,
+    ping_idle_s: float = 30.0,
 ) -> Engine:
     """``url`` as in the settings (``postgresql://user@host:port/db``), driven by psycopg 3."""
     engine = create_engine(
         make_url(url).set(drivername="postgresql+psycopg"),
-        pool_pre_ping=True,  # a PostgreSQL restart costs one failed ping, not one failed request
+        # Not SQLAlchemy's pre-ping (a round trip per checkout, several per request): a
+        # connection is checked without I/O when taken, below.
+        pool_pre_ping=False,
         pool_size=pool_size,
-        max_overflow=2,
+        max_overflow=max_overflow,
         pool_recycle=3600,
         connect_args={
             "connect_timeout": max(1, int(connect_timeout_s)),
@@ -86,9 +92,37 @@ def postgres_engine(
             "client_encoding": "utf8",
         },
     )
+    _check_on_checkout(engine, ping_idle_s)
     if password is not None:
         _with_password(engine, password)
     return engine
+
+
+def _check_on_checkout(engine: Engine, ping_idle_s: float) -> None:
+    """A PostgreSQL restart, or a backend terminated, costs no failed request and no round
+    trip per request. An idle connection's socket has nothing to read unless the server
+    spoke first: a server going away sends its FATAL and closes, so a readable socket when
+    the connection is taken means it is gone (a zero-timeout poll, no I/O). It is replaced,
+    as SQLAlchemy does after a failed pre-ping. One idle longer than ``ping_idle_s`` is
+    pinged as well (a peer that vanished without a word)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        fd = dbapi_connection.fileno()
+        readable, _, _ = select.select([fd], [], [], 0)
+        if readable:
+            raise exc.DisconnectionError("the server closed the connection")
+        returned = record.info.get("returned")
+        if returned is not None and time.monotonic() - returned > ping_idle_s:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+                dbapi_connection.rollback()  # the ping's SELECT opened a transaction
+            except Exception as error:
+                raise exc.DisconnectionError(f"ping failed: {error}") from error
 
 
 def _with_password(engine: Engine, password: PasswordSource) -> None:
