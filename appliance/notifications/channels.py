@@ -2,8 +2,13 @@
 and Apprise delivers. No vendor HTTP client lives here.
 
 Credentials come from the SecretManager entry a channel names (``secret``), never from its
-options; the URL holding them is built for one delivery and never logged, stored or shown, and
-Apprise's own failure messages are scrubbed of every credential value before they are kept.
+options; the URL holding them (urls.py) is never logged, stored or shown, and Apprise's own
+failure messages are scrubbed of every credential value before they are kept.
+
+Each sending thread keeps the Apprise objects it made, by URL (``KEPT`` of them, in memory
+only): parsing the URL and building the plugin was most of a webhook delivery's CPU. A kept
+object gets each delivery's own ``X-Sovereign-Notification`` header, and no throttle (an
+object made per send never waited either). Matrix objects are not kept: they hold a login.
 
 Kinds, their options and their secret's fields:
 
@@ -31,28 +36,38 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 from appliance.notifications.models import KINDS, Channel
+from appliance.notifications.urls import (
+    CREDENTIALS,
+    ID_HEADER,
+    WITH_ID_HEADER,
+    ChannelError,
+    Delivery,
+    apprise_url,
+)
+
+__all__ = [
+    "CREDENTIALS",
+    "REQUIRED_OPTIONS",
+    "SECRET_FIELDS",
+    "ChannelError",
+    "Delivery",
+    "SendResult",
+    "apprise_url",
+    "scrub",
+    "send",
+    "trust",
+    "validate",
+]
 
 log = logging.getLogger(__name__)
-
-#: Fields each kind's secret must have (others are optional).
-CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "email": (),
-    "slack": ("url",),
-    "teams": ("url",),
-    "pagerduty": ("integration_key", "api_key"),
-    "twilio": ("account_sid", "auth_token"),
-    "webhook": (),
-    "ntfy": (),
-    "gotify": ("token",),
-    "matrix": ("user", "password"),
-}
 
 #: Options each kind needs.
 REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -75,10 +90,6 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "webhook": ("token",),
     "ntfy": ("token", "user", "password"),
 }
-
-
-class ChannelError(ValueError):
-    """A channel that cannot be used as configured (says which option or field)."""
 
 
 def validate(channel: Channel) -> None:
@@ -112,109 +123,11 @@ def validate(channel: Channel) -> None:
         raise ChannelError("option tls must be starttls, ssl or none")
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What to send: the recipient overrides the channel's default one."""
-
-    notification_id: int
-    subject: str
-    text: str
-    recipient: str | None = None
-    html: str | None = None
-    markdown: str | None = None
-
-
-def _q(value: object) -> str:
-    return quote(str(value), safe="")
-
-
-def _hostport(url: str) -> tuple[bool, str]:
-    parts = urlsplit(url)
-    secure = parts.scheme == "https"
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return secure, netloc + parts.path.rstrip("/")
-
-
-def apprise_url(channel: Channel, credentials: Mapping[str, str], delivery: Delivery) -> str:
-    """The Apprise URL of one delivery. Holds credentials: never log it."""
-    o, c, to = channel.options, credentials, delivery.recipient
-    missing = [f for f in CREDENTIALS[channel.kind] if not c.get(f)]
-    if missing:
-        raise ChannelError(f"secret {channel.secret} lacks field(s) {', '.join(missing)}")
-    header = {"+X-Sovereign-Notification": str(delivery.notification_id)}
-    if channel.kind == "email":
-        tls = o.get("tls", "starttls")
-        query: dict[str, Any] = {
-            "from": o["from"],
-            "to": to or o.get("to") or "",
-            "smtp": o["host"],
-            "format": "html" if delivery.html else "text",
-            **header,
-        }
-        if tls != "none":
-            query["mode"] = tls
-        if c.get("user"):
-            query["user"] = c["user"]
-            query["pass"] = c.get("password", "")
-        if not query["to"]:
-            raise ChannelError("email needs a recipient: `to` in the request or the channel")
-        scheme = "mailto" if tls == "none" else "mailtos"
-        port = f":{int(o['port'])}" if o.get("port") else ""
-        return f"{scheme}://{o['host']}{port}?{urlencode(query, quote_via=quote)}"
-    if channel.kind in ("slack", "teams"):
-        # Apprise understands the vendors' own webhook URLs.
-        url = c["url"]
-        if channel.kind == "slack" and o.get("channel"):
-            url += ("&" if "?" in url else "?") + urlencode({"to": o["channel"]}, quote_via=quote)
-        return url
-    if channel.kind == "pagerduty":
-        query = {"region": o.get("region", "us")}
-        for key in ("source", "component"):
-            if o.get(key):
-                query[key] = o[key]
-        keys = f"{_q(c['integration_key'])}@{_q(c['api_key'])}"
-        return f"pagerduty://{keys}/?{urlencode(query, quote_via=quote)}"
-    if channel.kind == "twilio":
-        target = to or o.get("to")
-        if not target:
-            raise ChannelError("twilio needs a recipient: `to` in the request or the channel")
-        return f"twilio://{_q(c['account_sid'])}:{_q(c['auth_token'])}@{_q(o['from'])}/{_q(target)}"
-    if channel.kind == "webhook":
-        secure, where = _hostport(str(o["url"]))
-        query = dict(header)
-        if c.get("token"):
-            query["+Authorization"] = f"Bearer {c['token']}"
-        return f"{'jsons' if secure else 'json'}://{where}?{urlencode(query, quote_via=quote)}"
-    if channel.kind == "ntfy":
-        secure, where = _hostport(str(o["url"]))
-        auth = ""
-        query = {}
-        if c.get("token"):
-            query["token"] = c["token"]
-        elif c.get("user"):
-            auth = f"{_q(c['user'])}:{_q(c.get('password', ''))}@"
-        suffix = f"?{urlencode(query, quote_via=quote)}" if query else ""
-        return f"{'ntfys' if secure else 'ntfy'}://{auth}{where}/{_q(o['topic'])}{suffix}"
-    if channel.kind == "gotify":
-        secure, where = _hostport(str(o["url"]))
-        return f"{'gotifys' if secure else 'gotify'}://{where}/{_q(c['token'])}"
-    if channel.kind == "matrix":
-        secure, where = _hostport(str(o["url"]))
-        room = str(o["room"]).lstrip("#")
-        return (
-            f"{'matrixs' if secure else 'matrix'}://{_q(c['user'])}:{_q(c['password'])}@"
-            f"{where}/#{_q(room)}"
-        )
-    raise ChannelError(f"unknown kind {channel.kind!r}")
-
-
 def scrub(text: str, credentials: Mapping[str, str]) -> str:
     """``text`` without any credential value (nor its URL-quoted form)."""
     for value in credentials.values():
         if value and len(value) >= 3:
-            text = text.replace(value, "***").replace(_q(value), "***")
+            text = text.replace(value, "***").replace(quote(value, safe=""), "***")
     return text
 
 
@@ -291,8 +204,67 @@ def send(
     return SendResult(False, scrub(reason, credentials)[:500], duration)
 
 
-def _send(url: str, channel: Channel, delivery: Delivery, timeout_s: float) -> tuple[bool, str]:
+#: Kinds whose Apprise objects a thread keeps and reuses: their plugins keep no state from
+#: one send to the next (Matrix logs in and holds its session: a new object each send).
+REUSABLE = frozenset(KINDS) - {"matrix"}
+#: Apprise objects kept per sending thread (least recently used dropped first).
+KEPT = 16
+
+
+class _Thread(threading.local):
+    """One sending thread's kept Apprise objects and the Apprise messages of its send."""
+
+    def __init__(self) -> None:
+        self.servers: OrderedDict[str, Any] = OrderedDict()
+        self.captured: list[str] | None = None
+
+
+_thread = _Thread()
+
+
+class _Capture(logging.Handler):
+    """Apprise's warnings of the current thread's send (the reason it failed). Apprise's
+    LogCapture added and removed a handler on its logger around every send, and heard the
+    other threads' sends as well."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        captured = _thread.captured
+        if captured is not None:
+            captured.append(record.getMessage())
+
+
+_apprise_log = logging.getLogger("apprise")
+_apprise_log.addHandler(_Capture(logging.WARNING))
+_asset: Any = None
+
+
+def _server(url: str, kind: str, timeout_s: float) -> Any:
+    """The thread's Apprise object for ``url`` (made now if it has none), or None."""
     import apprise  # slow to import; only the worker needs it
+
+    global _asset
+    kept = _thread.servers
+    server = kept.get(url)
+    if server is not None:
+        kept.move_to_end(url)
+    else:
+        if _asset is None:
+            _asset = apprise.AppriseAsset(async_mode=False)
+        server = apprise.Apprise.instantiate(url, asset=_asset, suppress_exceptions=True)
+        if server is None:
+            return None
+        if kind in REUSABLE:
+            server.request_rate_per_sec = 0
+            kept[url] = server
+            if len(kept) > KEPT:
+                kept.popitem(last=False)
+    server.socket_connect_timeout = timeout_s
+    server.socket_read_timeout = timeout_s
+    return server
+
+
+def _send(url: str, channel: Channel, delivery: Delivery, timeout_s: float) -> tuple[bool, str]:
+    import apprise
 
     body = delivery.text
     body_format = apprise.NotifyFormat.TEXT
@@ -300,16 +272,20 @@ def _send(url: str, channel: Channel, delivery: Delivery, timeout_s: float) -> t
         body, body_format = delivery.html, apprise.NotifyFormat.HTML
     elif delivery.markdown and channel.kind in ("slack", "teams", "matrix", "ntfy", "gotify"):
         body, body_format = delivery.markdown, apprise.NotifyFormat.MARKDOWN
-    capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
-    with capture as captured:
-        asset = apprise.AppriseAsset(async_mode=False)
-        server = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
-        if server is None:
-            return False, f"apprise could not use the {channel.kind} channel's URL"
-        server.socket_connect_timeout = timeout_s
-        server.socket_read_timeout = timeout_s
+    if _apprise_log.getEffectiveLevel() > logging.WARNING:
+        _apprise_log.setLevel(logging.WARNING)  # its warnings are the failure reasons
+    server = _server(url, channel.kind, timeout_s)
+    if server is None:
+        return False, f"apprise could not use the {channel.kind} channel's URL"
+    if channel.kind in WITH_ID_HEADER:
+        server.headers[ID_HEADER] = str(delivery.notification_id)
+    captured: list[str] = []
+    _thread.captured = captured
+    try:
         ok = bool(server.notify(body=body, title=delivery.subject, body_format=body_format))
-        messages = str(captured.getvalue()).strip()
+    finally:
+        _thread.captured = None
     if ok:
         return True, ""
+    messages = "\n".join(captured).strip()
     return False, messages.splitlines()[-1] if messages else f"{channel.kind} delivery failed"
