@@ -12,6 +12,7 @@ from roles.firewall import firewall
 from roles.mail import mail
 from roles.pki import pki
 from roles.postgres import postgres
+from roles.replication import replication
 from roles.snapshots import snapshots
 from roles.spec import current_host_spec
 from roles.vault import vault
@@ -32,4 +33,5 @@ if spec.mail.enabled:
     mail(spec=spec)  # before the agent: its `email` channel sends through it
 agent(spec=spec)
 snapshots(spec=spec)  # after the agent: its runner is the agent's code
+replication(spec=spec)  # after snapshots: it sends them (and receives for its sources)
 edge(spec=spec)

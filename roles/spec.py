@@ -27,6 +27,7 @@ from roles.firewall.settings import FirewallSettings
 from roles.mail.settings import MailSettings
 from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
+from roles.replication.settings import ReplicationSettings
 from roles.settings import RoleSettingsError, format_validation_error, parse_settings
 from roles.snapshots.settings import SnapshotSettings, resolve_snapshots
 from roles.vault.settings import VaultServerSettings
@@ -40,7 +41,7 @@ T = TypeVar("T")
 APPLIANCE_KEYS = frozenset({
     "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
     "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail",
-    "snapshots",
+    "snapshots", "replication",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
 PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
@@ -70,6 +71,7 @@ class HostSpec(BaseModel):
     firewall: FirewallSettings
     mail: MailSettings = MailSettings()
     snapshots: SnapshotSettings = SnapshotSettings()
+    replication: ReplicationSettings = ReplicationSettings()
 
 
 def resolve_storage(
@@ -175,6 +177,9 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
     )
     mail = section(lambda: parse_settings(MailSettings, "mail", data.get("mail"), name))
     snapshots = section(lambda: resolve_snapshots(data.get("snapshots"), storage, name))
+    replication = section(
+        lambda: parse_settings(ReplicationSettings, "replication", data.get("replication"), name)
+    )
     subnet = section(lambda: _subnet(data.get("appliance_subnet"), name))
     peers = section(lambda: _peers(data.get("peers"), name))
     ssh_port = section(lambda: _ssh_port(data.get("ssh_port"), name))
@@ -182,6 +187,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         raise RoleSettingsError("\n".join(problems))
     assert backend and base and storage and agent and postgres and broker  # no problems
     assert pki and edge and firewall and mail and peers is not None and ssh_port and snapshots
+    assert replication
     ssh_hostname = data.get("ssh_hostname")
     artifacts = data.get("artifacts_dir")
     spec = HostSpec(
@@ -204,6 +210,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         firewall=firewall,
         mail=mail,
         snapshots=snapshots,
+        replication=replication,
     )
     _check_derived(spec)
     return spec

@@ -26,11 +26,15 @@ def record(path: Path, kind: str, entry: dict[str, Any], **extra: Any) -> dict[s
     if entry.get("ok"):
         state[f"last_{kind}_success"] = entry
     state.update(extra)
+    write_text(path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+    return state
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` atomically (tmp + rename), readable by the agent (another user)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    Path(tmp).chmod(0o644)  # the agent (another user) reports it
+        handle.write(text)
+    Path(tmp).chmod(0o644)
     Path(tmp).replace(path)
-    return state

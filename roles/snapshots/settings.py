@@ -23,14 +23,17 @@ from appliance.backup.policy import PolicyDeclaration, SnapshotConfig, TemplateN
 from roles.settings import RoleSettingsError, format_validation_error
 from roles.zfs.settings import StorageSettings
 
-# By the last part of a dataset's name: files and the database change by the minute; replicas
-# received into backups are pruned, not taken; scratch space is left alone.
+# By the last part of a dataset's name: files and the database change by the minute, and so
+# does `backups` (pgBackRest's WAL archive, raft snapshots: the host's own backups, which only
+# its snapshots carry to the backup host); replicas (`replicas`) are pruned, not taken; scratch
+# space is left alone.
 DEFAULT_TEMPLATES: dict[str, TemplateName] = {
     "nextcloud": "frequent",
     "postgres": "frequent",
     "vault": "production",
     "agent": "production",
-    "backups": "backup",
+    "backups": "frequent",
+    "replicas": "backup",
     "scratch": "none",
     "tmp": "none",
     "cache": "none",

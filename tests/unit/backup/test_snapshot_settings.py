@@ -29,9 +29,15 @@ def test_every_default_dataset_gets_its_kinds_policy() -> None:
         "tank/agent", "tank/backups", "tank/nextcloud", "tank/postgres", "tank/vault",
     ]  # fmt: skip
     assert policies["tank/nextcloud"] == policies["tank/postgres"] == TEMPLATES["frequent"]
+    # The host's own backups: snapshotted often, so replication carries them off the host.
+    assert policies["tank/backups"] == TEMPLATES["frequent"]
     assert policies["tank/nextcloud"].frequently == 8
     assert policies["tank/vault"] == policies["tank/agent"] == TEMPLATES["production"]
-    assert not policies["tank/backups"].autosnap and policies["tank/backups"].autoprune
+    replicas = spec_of(
+        storage={"disks": DISKS, "datasets": [{"name": "tank/replicas"}]}
+    ).snapshots.config()
+    assert not replicas.datasets["tank/replicas"].autosnap  # received, never taken
+    assert replicas.datasets["tank/replicas"].autoprune
 
 
 def test_declared_policy_overrides_its_template_only_where_given() -> None:

@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""The only thing a replication key may do on the backup host: list or receive one replica.
+
+Installed by roles/replication on the backup host as /usr/local/lib/sovereign/replica-shell
+and run as the forced command of each source's key (authorized_keys `restrict,from=…,
+command="sudo -n …/replica-shell PREFIX"`), so the key can neither open a shell nor touch a
+dataset outside its own prefix. The request is SSH's original command:
+
+    list DATASET      the replica PREFIX/DATASET's snapshots (`zfs get … creation`), or exit
+                      3 with "absent" when there is no replica yet
+    receive DATASET   `zfs receive -u PREFIX/DATASET` from stdin: never -F, so nothing on the
+                      backup host is rolled back or destroyed; the replica is then read-only
+
+Standard library only (the backup host may be a plain ZFS host without the agent); each
+request goes to syslog with the client's address.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import syslog
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_COMPONENT = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}"
+_DATASET = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT}){{0,7}}$")
+ABSENT_EXIT = 3  # `list` of a replica that does not exist yet
+REFUSED_EXIT = 2
+
+
+class RequestError(ValueError):
+    """A request the shell refuses: the message says why."""
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: str  # list | receive
+    replica: str  # PREFIX/DATASET
+
+
+def check_dataset(name: str, what: str) -> str:
+    if not _DATASET.match(name) or ".." in name.split("/"):
+        raise RequestError(f"{what} {name!r} is not a dataset name this shell accepts")
+    return name
+
+
+def parse_request(original_command: str | None, prefix: str) -> Request:
+    """The request in SSH's original command, for replicas under `prefix`."""
+    check_dataset(prefix, "prefix")
+    if not original_command:
+        raise RequestError("no command: this key only lists or receives replicas")
+    try:
+        words = shlex.split(original_command)
+    except ValueError as exc:
+        raise RequestError(f"unreadable command: {exc}") from None
+    if len(words) != 2 or words[0] not in ("list", "receive"):
+        raise RequestError(
+            f"refused {words[0] if words else ''!r}: this key only runs `list DATASET` or "
+            "`receive DATASET`"
+        )
+    dataset = check_dataset(words[1], "dataset")
+    return Request(words[0], f"{prefix}/{dataset}")
+
+
+def list_argv(replica: str) -> list[str]:
+    # The same listing the source uses (appliance/backup/listing.py): zfs-fuse and OpenZFS.
+    return ["zfs", "get", "-H", "-p", "-o", "name,value", "-d", "1", "creation", replica]
+
+
+def exists(replica: str) -> bool:
+    probe = subprocess.run(
+        ["zfs", "list", "-H", "-o", "name", replica], capture_output=True, text=True, check=False
+    )
+    return probe.returncode == 0
+
+
+def receive(replica: str) -> int:
+    parent = replica.rpartition("/")[0]
+    if not exists(parent):
+        made = subprocess.run(["zfs", "create", "-p", parent], check=False)
+        if made.returncode != 0:
+            return made.returncode
+    received = subprocess.run(["zfs", "receive", "-u", replica], check=False)  # stdin: the stream
+    if received.returncode != 0:
+        return received.returncode
+    # Read-only: a replica that changes cannot take the next incremental without a rollback.
+    return subprocess.run(["zfs", "set", "readonly=on", replica], check=False).returncode
+
+
+def serve(request: Request) -> int:
+    if request.verb == "list":
+        if not exists(request.replica):
+            print("absent")
+            return ABSENT_EXIT
+        return subprocess.run(list_argv(request.replica), check=False).returncode
+    return receive(request.replica)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    client = (os.environ.get("SSH_CONNECTION") or "local").split(" ")[0]
+    syslog.openlog("sovereign-replica", syslog.LOG_PID, syslog.LOG_AUTH)
+    if len(args) != 1:
+        print("usage: replica-shell PREFIX (as a key's forced command)", file=sys.stderr)
+        return REFUSED_EXIT
+    try:
+        request = parse_request(os.environ.get("SSH_ORIGINAL_COMMAND"), args[0])
+    except RequestError as exc:
+        syslog.syslog(syslog.LOG_WARNING, f"refused from {client}: {exc}")
+        print(f"replica-shell: {exc}", file=sys.stderr)
+        return REFUSED_EXIT
+    syslog.syslog(syslog.LOG_INFO, f"{request.verb} {request.replica} from {client}")
+    code = serve(request)
+    if code not in (0, ABSENT_EXIT):
+        syslog.syslog(syslog.LOG_WARNING, f"{request.verb} {request.replica}: exit {code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Replication role: this host's datasets sent to a backup host, and, on a backup host, the
+receiving side for every source of the inventory that names it.
+
+Host spec: `replication` (roles/replication/settings.py) on the sending host; the backup host
+needs nothing declared: the deploy finds its sources in the inventory (plan.links_to).
+
+Sending (appliance/backup/replication.py, the agent's code, on a timer): the replication key
+(made once on the controller, beside the host's CA), the backup host's SSH host key as the
+controller knows it, the runner's config, the service and timer.
+Receiving: the `sovereign-replica` account, whose authorized_keys lets each source's key run
+only the replica shell (appliance/backup/replica_shell.py) under that source's prefix, through
+a sudoers rule naming exactly those prefixes.
+
+Stages: install (the replica shell) → configure (keys, account, config, units) → activate (the
+timer).
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyinfra.api import deploy
+from pyinfra.operations import systemd
+from pyinfra.operations.util import any_changed
+
+from appliance.backup import replica_shell
+from controller.sshkeys import ensure_key_pair, known_host_key
+from roles.common import ops as common
+from roles.pki.settings import controller_dir
+from roles.replication.plan import (
+    ACCOUNT,
+    ACCOUNT_HOME,
+    CONFIG_FILE,
+    KEY_DIR,
+    KEY_FILE,
+    KNOWN_HOSTS,
+    SHELL,
+    SUDOERS,
+    Link,
+    authorized_keys,
+    known_hosts_line,
+    link_of,
+    links_to,
+    runner_config,
+    sudoers,
+)
+from roles.settings import RoleSettingsError
+
+if TYPE_CHECKING:
+    from roles.spec import HostSpec
+
+HERE = Path(__file__).parent
+SERVICE = "sovereign-replication.service"
+TIMER = "sovereign-replication.timer"
+AGENT_PYTHON = "/opt/sovereign/agent/bin/python"
+SHELL_SOURCE = Path(replica_shell.__file__)
+
+
+def inventory_specs() -> dict[str, HostSpec]:
+    """Every host of the inventory, validated (a source names its backup host by name)."""
+    from pyinfra import host, inventory
+
+    from roles.spec import current_host_spec, parse_host_spec
+
+    specs = {}
+    for other in inventory:
+        specs[other.name] = (
+            current_host_spec()
+            if other.name == host.name
+            else parse_host_spec(other.name, other.data.dict())  # type: ignore[no-untyped-call]
+        )
+    return specs
+
+
+def _known_hosts_file(target: str) -> Path:
+    from pyinfra import inventory
+
+    data: dict[str, Any] = inventory.get_host(target).data.dict()  # type: ignore[no-untyped-call]
+    return Path(data.get("ssh_known_hosts_file") or "~/.ssh/known_hosts").expanduser()
+
+
+@deploy("Replication (send to / receive from backup hosts)")
+def replication(spec: HostSpec) -> None:
+    specs = inventory_specs()
+    link = link_of(spec, specs)
+    sources = links_to(spec.name, specs)
+    if sources:
+        receive(spec, sources, specs)
+    if link is not None:
+        send(spec, link)
+
+
+def receive(spec: HostSpec, links: list[Link], specs: dict[str, HostSpec]) -> None:
+    """The backup host's side: the replica shell, the account and its restricted keys."""
+    common.put(name=f"Install {SHELL}", src=str(SHELL_SOURCE), dest=SHELL, mode="755")
+    common.system_user(
+        name=f"Account {ACCOUNT}", user=ACCOUNT, group=ACCOUNT, home=ACCOUNT_HOME, shell="/bin/sh"
+    )
+    common.directory(name=f"Create {ACCOUNT_HOME}", path=ACCOUNT_HOME, mode="755")
+    common.directory(
+        name=f"Create {ACCOUNT_HOME}/.ssh", path=f"{ACCOUNT_HOME}/.ssh", user=ACCOUNT,
+        group=ACCOUNT, mode="700",
+    )  # fmt: skip
+    keyed = [
+        (link, ensure_key_pair(controller_dir(specs[link.source]), f"replication@{link.source}")[1])
+        for link in links
+    ]
+    common.put(
+        name=f"Authorize {', '.join(link.source for link in links)} to replicate here",
+        src=StringIO(authorized_keys(keyed)),
+        dest=f"{ACCOUNT_HOME}/.ssh/authorized_keys",
+        user=ACCOUNT,
+        group=ACCOUNT,
+        mode="600",
+    )
+    common.put(name=f"Install {SUDOERS}", src=StringIO(sudoers(links)), dest=SUDOERS, mode="440")
+
+
+def send(spec: HostSpec, link: Link) -> None:
+    """The source's side: key, trust in the backup host, config, units, timer."""
+    private, _ = ensure_key_pair(controller_dir(spec), f"replication@{spec.name}")
+    try:
+        key_type, key_b64 = known_host_key(_known_hosts_file(link.target), link.address, link.port)
+    except Exception as exc:
+        raise RoleSettingsError(f"host {spec.name}: replication to {link.target}: {exc}") from None
+    common.directory(name=f"Create {KEY_DIR}", path=KEY_DIR, mode="700")
+    common.put(name=f"Install the replication key {KEY_FILE}", src=StringIO(private.decode()),
+               dest=KEY_FILE, mode="600")  # fmt: skip
+    known = common.put(
+        name=f"Trust {link.target}'s SSH host key",
+        src=StringIO(known_hosts_line(link, key_type, key_b64)),
+        dest=KNOWN_HOSTS,
+        mode="644",
+    )
+    conf = common.put(
+        name=f"Render {CONFIG_FILE}",
+        src=StringIO(runner_config(link, spec.replication.timeout_s)),
+        dest=CONFIG_FILE,
+    )
+    service = common.template(
+        name=f"Install {SERVICE}",
+        src=str(HERE / "sovereign-replication.service.j2"),
+        dest=f"/etc/systemd/system/{SERVICE}",
+        python=AGENT_PYTHON,
+        config=CONFIG_FILE,
+        target=link.target,
+        timeout_s=spec.replication.timeout_s * max(1, len(link.datasets)),
+    )
+    timer = common.template(
+        name=f"Install {TIMER}",
+        src=str(HERE / "sovereign-replication.timer.j2"),
+        dest=f"/etc/systemd/system/{TIMER}",
+        target=link.target,
+        on_calendar=spec.replication.on_calendar,
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
+    del known, conf  # read by the runner at each run: nothing to restart
+    common.service(name=f"Run {TIMER}", unit=TIMER)
