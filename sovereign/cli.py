@@ -330,6 +330,15 @@ def agent_audit_verify_cmd(inventory: str, limit: str | None) -> None:
     sys.exit(0 if ok else 1)
 
 
+def _register() -> None:
+    from sovereign.cli_backup import backup
+
+    cli.add_command(backup)
+
+
+_register()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -1,0 +1,131 @@
+"""`sovereign backup status|list` from the runners' state files: ages, failures, staleness,
+kinds not deployed, unreadable files; and `backup run` starting units in order over a
+stand-in for the SSH connection (the lab test runs it for real)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sovereign.agent import HostResult
+from sovereign.backup import run_now
+from sovereign.backup_report import (
+    MARK,
+    NOT_DEPLOYED,
+    list_lines,
+    parse_states,
+    read_command,
+    status_lines,
+)
+from sovereign.inventory import InventoryHost
+
+NOW = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+
+
+def ago(**delta: float) -> str:
+    return (NOW - timedelta(**delta)).isoformat(timespec="seconds")
+
+
+def output(**states: Any) -> str:
+    """What read_command prints for these kinds (None: no state file; "-": not deployed)."""
+    parts = []
+    for kind in ("snapshots", "postgres", "vault", "replication"):
+        value = states.get(kind, "-")
+        body = NOT_DEPLOYED if value == "-" else "MISSING" if value is None else json.dumps(value)
+        parts.append(f"{MARK}{kind}\n{body}")
+    return "\n".join(parts) + "\n"
+
+
+SNAPSHOTS = {
+    "last_run": {"ok": True, "finished": ago(minutes=5), "taken": 2, "destroyed": 1},
+    "last_success": {"ok": True, "finished": ago(minutes=5), "taken": 2, "destroyed": 1},
+}
+POSTGRES = {
+    "last_backup": {"ok": True, "type": "incr", "label": "L2", "finished": ago(minutes=30)},
+    "last_backup_success": {"ok": True, "type": "incr", "label": "L2", "finished": ago(minutes=30)},
+    "info": {"backups": [{"type": "full", "label": "L1"}, {"type": "incr", "label": "L2"}]},
+}
+REPLICATION = {
+    "last_run": {"ok": False, "finished": ago(minutes=2), "failed": {"tank/a": "refused"}},
+    "last_run_success": {"ok": True, "finished": ago(minutes=20)},
+    "target": "10.0.0.2",
+    "datasets": {"tank/a": {"last_success": {"last_snapshot": "s4"}}, "tank/b": {}},
+}
+
+
+def test_the_read_command_names_every_state_file_and_unit() -> None:
+    command = read_command()
+    assert "/var/lib/sovereign/replication/state.json" in command
+    assert "/etc/systemd/system/sovereign-pgbackrest-backup@.service" in command
+
+
+def test_status_says_age_failure_and_what_is_not_deployed() -> None:
+    states = parse_states(output(snapshots=SNAPSHOTS, postgres=POSTGRES, replication=REPLICATION))
+    assert set(states) == {"snapshots", "postgres", "replication"}
+    lines, healthy = status_lines("nas1", states, NOW)
+    assert not healthy
+    text = "\n".join(lines)
+    assert "snapshots    ok       last success 5 min ago (2 taken, 1 destroyed)" in text
+    assert "postgres     ok       last success 30 min ago (incr L2)" in text
+    assert "vault        -        not deployed on this host" in text
+    assert "replication  PROBLEM  last success 20 min ago (to 10.0.0.2, 1/2 datasets" in text
+    assert "last run failed: tank/a: refused" in text
+
+
+def test_stale_never_and_unreadable_are_problems() -> None:
+    stale = {
+        "last_snapshot": {"ok": True, "finished": ago(hours=5), "file": "raft-x.snap"},
+        "last_snapshot_success": {"ok": True, "finished": ago(hours=5), "file": "raft-x.snap"},
+    }
+    states = parse_states(output(snapshots=None, vault=stale, postgres="-"))
+    states["replication"] = {"unreadable": "{half"}
+    lines, healthy = status_lines("nas1", states, NOW)
+    text = "\n".join(lines)
+    assert not healthy
+    assert "snapshots    PROBLEM  never ran (no state file)" in text
+    assert "vault        PROBLEM  last success 5 h ago (raft-x.snap); stale" in text
+    assert "state file unreadable" in text
+
+
+def test_a_half_written_file_is_unreadable_not_a_crash() -> None:
+    states = parse_states(f'{MARK}snapshots\n{{"last_run": \n')
+    assert states["snapshots"] == {"unreadable": '{"last_run":'}
+
+
+def test_list_names_backups_snapshots_and_replicated_bases() -> None:
+    vault = {"snapshots": ["raft-1.snap", "raft-2.snap"]}
+    lines = list_lines(
+        "nas1", parse_states(output(postgres=POSTGRES, vault=vault, replication=REPLICATION))
+    )
+    assert "  postgres     full  L1  " in lines
+    assert "  vault        raft-2.snap" in lines
+    assert "  replication  tank/a@s4 on 10.0.0.2" in lines
+    assert "  replication  tank/b@nothing replicated yet on 10.0.0.2" in lines
+    assert list_lines("nas2", {}) == ["nas2", "  no backups recorded yet"]
+
+
+def test_run_starts_deployed_units_in_order_and_shows_a_failures_journal() -> None:
+    host = InventoryHost("nas1", (), {"ssh_user": "admin"})
+    commands: list[str] = []
+
+    def run(_: InventoryHost, command: str) -> HostResult:
+        commands.append(command)
+        if MARK in command:
+            return HostResult("nas1", 0, output(snapshots=SNAPSHOTS, replication=REPLICATION), "")
+        if "replication.service" in command and "systemctl start" in command:
+            return HostResult("nas1", 1, "", "")
+        if "journalctl" in command:
+            return HostResult("nas1", 0, "failed tank/a: refused\n", "")
+        return HostResult("nas1", 0, "", "")
+
+    said: list[str] = []
+    ok = run_now([host], ("replication", "snapshots", "vault"), said.append, run, iter(
+        range(100)).__next__)  # fmt: skip
+    assert not ok
+    starts = [c for c in commands if "systemctl start" in c]
+    assert len(starts) == 2 and "sovereign-snapshots.service" in starts[0]
+    assert all(c.startswith("sudo -n sh -c") for c in commands)  # not root: sudo
+    assert "nas1: vault: not deployed here, skipped" in said
+    assert "nas1: replication: FAILED after 1.0 s (exit 1)" in said
+    assert "nas1:   failed tank/a: refused" in said
