@@ -185,12 +185,15 @@ def status_lines(host: str, states: dict[str, State], now: datetime) -> tuple[
 def list_lines(host: str, states: dict[str, State]) -> list[str]:
     """What backups exist, as the runners last saw them."""
     lines = [host]
-    postgres = states.get("postgres") or {}
-    backups = ((postgres.get("info") or {}).get("backups")) or []
-    for backup in backups if isinstance(backups, list) else []:
+    info = (states.get("postgres") or {}).get("info") or {}
+    counts, latest = info.get("backups") or {}, info.get("latest") or {}
+    if counts:  # the postgres runner's summary of `pgbackrest info` (pgbackrest_info.py)
+        kinds = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("full", "diff", "incr"))
+        wal = info.get("wal_archive") or {}
         lines.append(
-            f"  postgres     {backup.get('type', '?'):<5} {backup.get('label', '?')}  "
-            f"{backup.get('stop') or backup.get('start') or ''}"
+            f"  postgres     {kinds}; latest {latest.get('type', '?')} {latest.get('label', '?')}"
+            f" ({(latest.get('size') or 0) / 1e6:.1f} MB); WAL {wal.get('min', '?')} to "
+            f"{wal.get('max', '?')}"
         )
     vault = states.get("vault") or {}
     for name in vault.get("snapshots") or []:

@@ -44,7 +44,13 @@ SNAPSHOTS = {
 POSTGRES = {
     "last_backup": {"ok": True, "type": "incr", "label": "L2", "finished": ago(minutes=30)},
     "last_backup_success": {"ok": True, "type": "incr", "label": "L2", "finished": ago(minutes=30)},
-    "info": {"backups": [{"type": "full", "label": "L1"}, {"type": "incr", "label": "L2"}]},
+    # as the postgres runner keeps it (appliance/backup/pgbackrest_info.py), captured on a lab host
+    "info": {
+        "backups": {"diff": 0, "full": 1, "incr": 1},
+        "latest": {"label": "L2", "size": 39120244, "type": "incr"},
+        "stanza": "main",
+        "wal_archive": {"max": "000000010000000000000008", "min": "000000010000000000000001"},
+    },
 }
 REPLICATION = {
     "last_run": {"ok": False, "finished": ago(minutes=2), "failed": {"tank/a": "refused"}},
@@ -98,7 +104,10 @@ def test_list_names_backups_snapshots_and_replicated_bases() -> None:
     lines = list_lines(
         "nas1", parse_states(output(postgres=POSTGRES, vault=vault, replication=REPLICATION))
     )
-    assert "  postgres     full  L1  " in lines
+    assert (
+        "  postgres     1 full, 0 diff, 1 incr; latest incr L2 (39.1 MB); WAL "
+        "000000010000000000000001 to 000000010000000000000008"
+    ) in lines
     assert "  vault        raft-2.snap" in lines
     assert "  replication  tank/a@s4 on 10.0.0.2" in lines
     assert "  replication  tank/b@nothing replicated yet on 10.0.0.2" in lines
