@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -172,3 +173,22 @@ def test_the_private_key_is_in_no_journal_and_readable_by_root_only(
     mode = on(SOURCE, "stat -c '%U %a' /etc/sovereign/replication/id_ed25519").strip()
     assert mode == "root 600"
     assert "PRIVATE" not in on(SOURCE, "cat /etc/sovereign/replication.json")
+
+
+def test_backup_run_and_status_from_the_controller(deployed: dict[str, str]) -> None:
+    """The operator's view: `sovereign backup run` takes every kind now, in order, and then
+    `status` says each is fine (exit 0) and `list` names the replicated bases."""
+    env = {"SOVEREIGN_LAB": LAB}
+    run = sovereign("backup", "run", INVENTORY, "--limit", SOURCE, env=env)
+    for kind in ("snapshots", "postgres", "vault", "replication"):
+        assert f"{SOURCE}: {kind}: done in" in run.stdout, run.stdout
+    status = sovereign("backup", "status", INVENTORY, "--limit", SOURCE, env=env)
+    assert status.returncode == 0, status.stdout
+    lines = status.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["snapshots", "ok"], ["postgres", "ok"], ["vault", "ok"], ["replication", "ok"],
+    ]  # fmt: skip
+    listed = sovereign("backup", "list", INVENTORY, "--limit", SOURCE, env=env).stdout
+    # tank/backups (the WAL archive, raft snapshots) is snapshotted and so replicated too.
+    assert "replication  tank/backups@autosnap_" in listed, listed
+    assert re.search(r"postgres     [1-9]\d* full", listed), listed
