@@ -185,6 +185,10 @@ class AlertingService:
     def history(self, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:
         return self.store.history(q)
 
+    def history_json(self, q: HistoryQuery) -> bytes:
+        """The same page as the API's JSON body (``HistoryOut``)."""
+        return self.store.history_json(q)
+
 
 def _fields(merged: RuleFields) -> dict[str, Any]:
     return {name: getattr(merged, name) for name in RuleFields.model_fields}

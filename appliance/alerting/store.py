@@ -267,3 +267,6 @@ class AlertStore:
 
     def history(self, q: HistoryQuery) -> tuple[list[HistoryEntry], int | None]:
         return self._store.run(lambda c: history.query(c, q))
+
+    def history_json(self, q: HistoryQuery) -> bytes:
+        return self._store.run(lambda c: history.query_json(c, q))

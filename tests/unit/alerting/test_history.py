@@ -4,15 +4,19 @@ times never go back, so a time range is an id range."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api.schemas.alerts import HistoryEntryOut, HistoryOut
 from appliance.alerting.evaluation import Outcome
-from appliance.alerting.history import HistoryQuery, history_row
+from appliance.alerting.history import HistoryQuery, history_row, query_json
 from appliance.alerting.models import AlertLevel
 from appliance.alerting.models import AlertStatus as S
 from appliance.alerting.service import AlertingService
@@ -22,6 +26,7 @@ from appliance.alerting.store import AlertStore
 from appliance.database.connect import open_sqlite
 from tests.unit.alerting.test_builtin import RecordingSink
 from tests.unit.api.conftest import Agent, start_agent
+from tests.unit.conftest import AgentDatabase
 
 
 @pytest.fixture
@@ -126,3 +131,39 @@ def test_history_beyond_the_retention_is_pruned(tmp_path: Path) -> None:
     entries, _ = service.history(HistoryQuery())
     assert [e.ts for e in entries] == [300.0]
     store.close()
+
+
+def test_the_page_written_from_rows_is_the_history_out_of_the_entries(
+    agent_db: AgentDatabase,
+) -> None:
+    """The route writes its JSON from the stored rows (labels and annotations as stored);
+    on both dialects it must be what HistoryOut says of the same entries: odd text, no value,
+    NaN, a cursor, each filter and a time range."""
+    store = agent_db.store()
+    alerts = AlertStore(store)
+    labels = {"alertname": 'qu"ote\\', "pool": "tänk ☃", "x": "\n\t\u2028"}
+    notes = {"summary": "</script> & 'x'", "runbook": "zpool status -x"}
+    for i, value in enumerate((None, float("nan"), 54.38, 1e17, -0.0)):
+        level = AlertLevel.ERROR if i % 2 else AlertLevel.INFO
+        row = history_row(0.0, None if i else "r1", S.INACTIVE, S.FIRING, level, labels, notes,
+                          value, f"{i % 2:016x}")  # fmt: skip
+        alerts.apply(Outcome(), 100.0 + i, [row])
+    queries = (
+        HistoryQuery(limit=3),
+        HistoryQuery(limit=3, cursor=3),
+        HistoryQuery(rule_id="r1"),
+        HistoryQuery(fingerprint=f"{1:016x}", status=S.FIRING, severity=AlertLevel.ERROR),
+        HistoryQuery(since=101.0, until=104.0, limit=2),
+        HistoryQuery(since=200.0),
+    )
+    for q in queries:
+        entries, next_cursor = alerts.history(q)
+        expected = HistoryOut(
+            entries=[HistoryEntryOut.model_validate(asdict(e)) for e in entries],
+            next_cursor=next_cursor,
+        )
+        written = store.run(partial(query_json, q=q))
+        assert json.loads(written) == json.loads(expected.model_dump_json())
+        as_json = expected.model_dump_json()  # NaN: null in JSON (not equal to itself)
+        assert HistoryOut.model_validate_json(written) == HistoryOut.model_validate_json(as_json)
+    assert [len(alerts.history(q)[0]) for q in queries] == [3, 2, 1, 2, 2, 0]
