@@ -8,6 +8,8 @@ results: a scrape never runs psutil or zfs itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -122,6 +124,8 @@ class RuntimeCollector(Collector):
             for name, result in report.services.items():
                 up.add_metric([name], {"up": 1.0, "degraded": 0.5}.get(result.status.value, 0.0))
             yield up
+            if "backups" in report.services:
+                yield from backup_metrics(report.services["backups"].details)
         storage = runtime.storage.last_report()
         if storage is not None:
             health = GaugeMetricFamily(
@@ -140,6 +144,26 @@ class RuntimeCollector(Collector):
             yield from (health, capacity, used, free)
         if runtime.dispatcher is not None:
             yield from dispatch_metrics(runtime.dispatcher.stats)
+
+
+def backup_metrics(details: dict[str, Any]) -> Iterator[Metric]:
+    """Each backup kind deployed on the host, as the `backups` health check judged it."""
+    ok = GaugeMetricFamily(
+        "appliance_backup_ok",
+        "1 when the kind's last run succeeded and its last success is recent enough",
+        labels=["kind"],
+    )
+    last = GaugeMetricFamily(
+        "appliance_backup_last_success_timestamp_seconds",
+        "When the kind last succeeded (Unix time; absent: never)",
+        labels=["kind"],
+    )
+    for kind, entry in sorted(details.items()):
+        ok.add_metric([kind], 1.0 if entry.get("ok") else 0.0)
+        if entry.get("last_success"):
+            when = datetime.fromisoformat(entry["last_success"])
+            last.add_metric([kind], when.timestamp())
+    yield from (ok, last)
 
 
 def dispatch_metrics(stats: DispatchStats) -> Iterator[Metric]:

@@ -17,6 +17,7 @@ from appliance.database.connect import open_store
 from appliance.database.errors import DatabaseUnavailable, StoreError
 from appliance.database.repository import Store
 from appliance.events import EventBus
+from appliance.health.backups import BackupsCheck
 from appliance.health.checks import AgentCheck, HostCheck
 from appliance.health.monitor import HealthMonitor
 from appliance.health.registry import HealthCheck, HealthRegistry
@@ -112,6 +113,7 @@ class AgentRuntime:
             ),
         )
         registry.register(ZfsPoolsCheck(storage))
+        registry.register(BackupsCheck())  # reports only the kinds deployed on the host
         if settings.postgres_health_dsn is not None:
             password_secret = settings.postgres_password_secret
             registry.register(

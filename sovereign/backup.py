@@ -16,10 +16,10 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 
+from appliance.backup.report import STATE_FILES
 from sovereign.agent import HostResult, Runner, run_over_ssh
 from sovereign.backup_report import (
     SERVICES,
-    STATE_FILES,
     list_lines,
     now_utc,
     parse_states,

@@ -24,7 +24,10 @@ def test_health_detailed_shape(agent: Agent) -> None:
     body = agent.client.get("/health/detailed").json()
     assert set(body) == {"status", "services"}
     assert body["status"] == "healthy"
-    assert set(body["services"]) == {"agent", "host", "zfs"}
+    assert set(body["services"]) == {"agent", "host", "zfs", "backups"}
+    # No backup unit on this machine: nothing to judge, and not a failure.
+    assert body["services"]["backups"]["status"] == "up"
+    assert body["services"]["backups"]["message"] == "no backups deployed on this host"
     for service in body["services"].values():
         assert service["status"] in ("up", "down", "degraded")
         assert isinstance(service["latency_ms"], float)

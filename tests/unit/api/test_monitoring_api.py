@@ -81,7 +81,7 @@ def test_performance_counts_requests_and_services(agent: Agent) -> None:
     assert body["routes"]["GET /health"]["count"] == 1
     assert body["routes"]["GET /api/monitoring/metrics/{metric_name}"]["count"] == 1
     assert body["requests"]["count"] == 2  # this request is recorded after it answers
-    assert {s["name"] for s in body["services"]} == {"agent", "host", "zfs"}
+    assert {s["name"] for s in body["services"]} == {"agent", "host", "zfs", "backups"}
     assert body["active_connections"] == 1  # this very request
 
 
