@@ -20,6 +20,7 @@ from appliance.backup.report import STATE_FILES
 from sovereign.agent import HostResult, Runner, run_over_ssh
 from sovereign.backup_report import (
     SERVICES,
+    Found,
     list_lines,
     now_utc,
     parse_states,
@@ -37,7 +38,7 @@ def _as_root(command: str, host: InventoryHost) -> str:
     return command if not user or user == "root" else f"sudo -n sh -c {shlex.quote(command)}"
 
 
-def read_states(host: InventoryHost, run: Runner) -> dict[str, dict[str, object] | None]:
+def read_states(host: InventoryHost, run: Runner) -> dict[str, Found]:
     result = run(host, _as_root(read_command(), host))
     return parse_states(result.stdout)
 

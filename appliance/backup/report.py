@@ -72,8 +72,16 @@ def _last(state: dict[str, Any], run_key: str) -> tuple[dict[str, Any], dict[str
     return (last if isinstance(last, dict) else {}), (success if isinstance(success, dict) else {})
 
 
-def kind_status(kind: str, state: dict[str, Any] | None, now: datetime) -> KindStatus:
+def kind_status(
+    kind: str, state: dict[str, Any] | None, now: datetime, deployed_at: datetime | None = None
+) -> KindStatus:
+    """`deployed_at`: when the kind's unit was installed; a kind that has not run yet is fine
+    for one schedule period after that (its timer is waiting), a problem after."""
     if state is None:
+        if deployed_at is not None and now - deployed_at <= STALE_AFTER[kind]:
+            return KindStatus(
+                kind, True, f"waiting for its first run (deployed {_age(deployed_at, now)})"
+            )
         why = "never ran (no state file)"
         return KindStatus(kind, False, why, problems=(why,))
     if "unreadable" in state:

@@ -71,9 +71,12 @@ class BackupsCheck(BlockingCheck):
 
     def probe_blocking(self) -> Probe:
         now = self._clock()
-        statuses = [
-            kind_status(kind, read_state(Path(path)), now)
-            for kind, path in self._state_files.items()
-            if Path(self._unit_files[kind]).exists()
-        ]
+        statuses = []
+        for kind, path in self._state_files.items():
+            try:
+                installed = Path(self._unit_files[kind]).stat().st_mtime
+            except FileNotFoundError:
+                continue  # not deployed on this host
+            deployed_at = datetime.fromtimestamp(installed, UTC)
+            statuses.append(kind_status(kind, read_state(Path(path)), now, deployed_at))
         return probe_of(statuses, now)

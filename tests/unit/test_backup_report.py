@@ -11,8 +11,10 @@ from typing import Any
 from sovereign.agent import HostResult
 from sovereign.backup import run_now
 from sovereign.backup_report import (
+    DEPLOYED,
     MARK,
     NOT_DEPLOYED,
+    Found,
     list_lines,
     parse_states,
     read_command,
@@ -27,13 +29,17 @@ def ago(**delta: float) -> str:
     return (NOW - timedelta(**delta)).isoformat(timespec="seconds")
 
 
-def output(**states: Any) -> str:
-    """What read_command prints for these kinds (None: no state file; "-": not deployed)."""
+def output(deployed: datetime = NOW - timedelta(days=2), **states: Any) -> str:
+    """What read_command prints for these kinds (None: no state file; "-": not deployed), each
+    deployed kind's unit installed at `deployed`."""
     parts = []
     for kind in ("snapshots", "postgres", "vault", "replication"):
         value = states.get(kind, "-")
-        body = NOT_DEPLOYED if value == "-" else "MISSING" if value is None else json.dumps(value)
-        parts.append(f"{MARK}{kind}\n{body}")
+        if value == "-":
+            parts.append(f"{MARK}{kind}\n{NOT_DEPLOYED}")
+            continue
+        body = "MISSING" if value is None else json.dumps(value)
+        parts.append(f"{MARK}{kind}\n{DEPLOYED}{int(deployed.timestamp())}\n{body}")
     return "\n".join(parts) + "\n"
 
 
@@ -85,7 +91,7 @@ def test_stale_never_and_unreadable_are_problems() -> None:
         "last_snapshot_success": {"ok": True, "finished": ago(hours=5), "file": "raft-x.snap"},
     }
     states = parse_states(output(snapshots=None, vault=stale, postgres="-"))
-    states["replication"] = {"unreadable": "{half"}
+    states["replication"] = Found({"unreadable": "{half"})
     lines, healthy = status_lines("nas1", states, NOW)
     text = "\n".join(lines)
     assert not healthy
@@ -94,9 +100,20 @@ def test_stale_never_and_unreadable_are_problems() -> None:
     assert "state file unreadable" in text
 
 
+def test_a_kind_not_run_yet_waits_for_one_schedule_after_its_deploy() -> None:
+    fresh = parse_states(output(deployed=NOW - timedelta(minutes=10), replication=None))
+    assert fresh["replication"].deployed_at == NOW - timedelta(minutes=10)
+    lines, healthy = status_lines("nas1", fresh, NOW)
+    assert healthy
+    assert "  replication  ok       waiting for its first run (deployed 10 min ago)" in lines
+    late = parse_states(output(deployed=NOW - timedelta(hours=2), replication=None))
+    lines, healthy = status_lines("nas1", late, NOW)
+    assert not healthy and "  replication  PROBLEM  never ran (no state file)" in lines
+
+
 def test_a_half_written_file_is_unreadable_not_a_crash() -> None:
     states = parse_states(f'{MARK}snapshots\n{{"last_run": \n')
-    assert states["snapshots"] == {"unreadable": '{"last_run":'}
+    assert states["snapshots"].state == {"unreadable": '{"last_run":'}
 
 
 def test_list_names_backups_snapshots_and_replicated_bases() -> None:

@@ -5,6 +5,7 @@ degrades the appliance (warning, not critical), and the metrics say the same."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +28,10 @@ def check(tmp: Path, deployed: tuple[str, ...]) -> BackupsCheck:
     states = {k: str(tmp / "state" / f"{k}.json") for k in KINDS}
     units = {k: str(tmp / "units" / f"{k}.service") for k in KINDS}
     (tmp / "units").mkdir(exist_ok=True)
+    installed = (NOW - timedelta(days=1)).timestamp()  # long enough for a first run
     for kind in deployed:
         Path(units[kind]).write_text("[Service]\n")
+        os.utime(units[kind], (installed, installed))
     return BackupsCheck(states, units, clock=lambda: NOW)
 
 
@@ -78,6 +81,17 @@ def test_an_unreadable_state_file_is_a_problem_not_a_crash(tmp_path: Path) -> No
     found = probe(c)
     assert found.status is ServiceStatus.DEGRADED
     assert "state file unreadable" in found.message
+
+
+def test_a_kind_just_deployed_waits_for_its_first_run(tmp_path: Path) -> None:
+    c = check(tmp_path, ("replication",))
+    just = (NOW - timedelta(minutes=5)).timestamp()
+    os.utime(tmp_path / "units" / "replication.service", (just, just))
+    found = probe(c)
+    assert found.status is ServiceStatus.UP
+    assert found.details["replication"] == {
+        "ok": True, "last_success": None, "age_s": None, "problems": [],
+    }  # fmt: skip
 
 
 def test_nothing_deployed_is_up_and_says_so(tmp_path: Path) -> None:
