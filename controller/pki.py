@@ -43,7 +43,7 @@ class TlsFiles:
     server_key: Path
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a file only its owner can read, atomically (a half-written key is worse than none)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
@@ -154,8 +154,8 @@ def ensure_ca(directory: Path, host_name: str, now: dt.datetime | None = None) -
     ca_cert, ca_key = tls / "ca.crt", tls / "ca.key"
     if not (ca_cert.exists() and ca_key.exists()) or ca_expiring(ca_cert, now):
         cert_pem, key_pem = make_ca(f"{CA_NAME} ({host_name})", now)
-        _write_private(ca_key, key_pem)
-        _write_private(ca_cert, cert_pem)
+        write_private(ca_key, key_pem)
+        write_private(ca_cert, cert_pem)
     return ca_cert
 
 
@@ -180,8 +180,8 @@ def ensure_certificate(
     if reason is None and files.server_key.exists():
         return files, None
     cert_pem, key_pem = issue_server_cert(ca_cert_pem, (tls / "ca.key").read_bytes(), dns, ips, now)
-    _write_private(files.server_key, key_pem)
-    _write_private(files.server_cert, cert_pem)
+    write_private(files.server_key, key_pem)
+    write_private(files.server_cert, cert_pem)
     return files, reason or "server key missing"
 
 

@@ -4,7 +4,6 @@ known_hosts file knows it (the trust the deploy's own SSH connection already rel
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import paramiko
@@ -12,17 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from controller.errors import SovereignError
+from controller.pki import write_private
 
 REPLICATION_SUBDIR = "replication"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    tmp.replace(path)
 
 
 def ensure_key_pair(directory: Path, comment: str) -> tuple[bytes, str]:
@@ -31,7 +22,7 @@ def ensure_key_pair(directory: Path, comment: str) -> tuple[bytes, str]:
     private = directory / REPLICATION_SUBDIR / "id_ed25519"
     if not private.exists():
         key = Ed25519PrivateKey.generate()
-        _write_private(
+        write_private(
             private,
             key.private_bytes(
                 serialization.Encoding.PEM,
