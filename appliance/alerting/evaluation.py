@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from appliance.alerting.models import Alert, AlertLevel, AlertStatus, fingerprint
-from appliance.alerting.rules import Rule, breaches, still_breaches
+from appliance.alerting.rules import COMPARE, Rule, breaches, still_breaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +199,17 @@ def evaluate_rule(
     series: Sequence[Series],
     previous: Mapping[str, AlertState],
     now: float,
+    out: Outcome | None = None,
 ) -> Outcome:
-    """``previous``: the rule's states by fingerprint. The caller skips disabled rules."""
-    out = Outcome()
+    """``previous``: the rule's states by fingerprint. The caller skips disabled rules.
+    ``out``: what to add to (the evaluator's round), else a new Outcome; returned."""
+    out = Outcome() if out is None else out
+    if not previous:
+        # Most rules, most of the time: no alert and no breach. Nothing is allocated for
+        # them (a round's garbage is what makes the collector's full passes, its slow rounds).
+        compare, threshold = COMPARE[rule.condition], rule.threshold
+        if series and not any(compare(one.value, threshold) for one in series):
+            return out  # (NaN breaches nothing; with != it takes the long way below)
     base = base_labels(rule)
     if not series:
         if not previous:  # states it had keep their last status: no data is no evidence
@@ -214,6 +222,8 @@ def evaluate_rule(
     base_items = tuple(sorted(base.items()))
     seen: set[str] = set()
     for one in series:
+        if not previous and not breaches(rule.condition, one.value, rule.threshold):
+            continue  # no state to match it against: its fingerprint is not needed
         fp = _identity(base_items, tuple(sorted(one.labels.items())))
         seen.add(fp)
         before = previous.get(fp)

@@ -21,7 +21,7 @@ from typing import Any
 from appliance.alerting.evaluation import AlertState, Outcome, Transition, evaluate_rule, retire
 from appliance.alerting.models import Alert, AlertSink
 from appliance.alerting.rules import Rule
-from appliance.alerting.sources import Facts, select_series
+from appliance.alerting.sources import Facts, SeriesIndex
 from appliance.alerting.store import AlertStore
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Evaluator:
         with self.lock:
             now = self._clock() if now is None else now
             states = self.states()
-            facts = self._facts()
+            select = SeriesIndex(self._facts())
             rules = self.pipeline.store.rules()
             out = Outcome()
             for rule in rules:
@@ -115,7 +115,7 @@ class Evaluator:
                     if previous:
                         out.extend(retire(rule, previous.values(), now))
                     continue
-                out.extend(evaluate_rule(rule, select_series(facts, rule), previous, now))
+                evaluate_rule(rule, select(rule), previous, now, out)
             # States of a rule deleted while the agent was down: nothing to say about them.
             for rule_id in states.keys() - {r.id for r in rules}:
                 out.dropped += [(rule_id, fp) for fp in states[rule_id]]

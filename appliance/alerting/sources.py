@@ -141,12 +141,27 @@ class CertificateReader:
                 _add(facts, "tls_cert_days_left", {"certificate": str(path)}, days)
 
 
-def select_series(facts: Facts, rule: Rule) -> list[Series]:
-    """The rule's metric, narrowed to its service when it names one."""
-    series = facts.get(rule.metric, [])
-    if rule.service is None:
-        return series
-    return [s for s in series if s.labels.get("service") == rule.service]
+class SeriesIndex:
+    """A rule's series: its metric's, narrowed to its service when it names one. Built per
+    round: each metric's series are grouped by service once, on first use, not filtered again
+    for every rule that names a service."""
+
+    def __init__(self, facts: Facts) -> None:
+        self._facts = facts
+        self._by_service: dict[str, dict[str, list[Series]]] = {}
+
+    def __call__(self, rule: Rule) -> list[Series]:
+        series = self._facts.get(rule.metric, [])
+        if rule.service is None:
+            return series
+        by_service = self._by_service.get(rule.metric)
+        if by_service is None:
+            by_service = self._by_service[rule.metric] = {}
+            for s in series:
+                service = s.labels.get("service")
+                if service is not None:
+                    by_service.setdefault(service, []).append(s)
+        return by_service.get(rule.service, [])
 
 
 class AgentFacts:

@@ -3,6 +3,7 @@ that go away, hysteresis, retiring a rule. Times are given, no clock, no databas
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -93,7 +94,7 @@ def test_for_zero_fires_at_once_with_labels_and_annotations() -> None:
 @pytest.mark.parametrize(
     ("condition", "value", "fires"),
     [(">", 90, False), (">=", 90, True), ("<", 89, True), ("<=", 91, False), ("==", 90, True),
-     ("!=", 90, False), ("!=", 1, True)],
+     ("!=", 90, False), ("!=", 1, True), (">", math.nan, False), ("!=", math.nan, False)],
 )  # fmt: skip
 def test_each_condition(condition: str, value: float, fires: bool) -> None:
     out = Run(rule(condition=condition)).at(0, value)
@@ -155,3 +156,13 @@ def test_retire_resolves_firing_alerts_and_drops_every_state() -> None:
     out = retire(r, states.values(), 90)
     assert [(a.status, a.ends_at) for a in out.alerts] == [(S.RESOLVED, 90)]
     assert out.changed == [] and len(out.dropped) == 2
+
+
+def test_a_round_adds_to_one_outcome_and_quiet_rules_add_nothing() -> None:
+    out = Outcome()
+    quiet = [Series({"pool": f"p{i}"}, 10.0) for i in range(50)]
+    assert evaluate_rule(rule(), quiet, {}, 0, out) is out
+    assert (out.changed, out.dropped, out.transitions, out.alerts) == ([], [], [], [])
+    evaluate_rule(rule(id="r2"), [*quiet, Series({"pool": "hot"}, 95.0)], {}, 0, out)
+    evaluate_rule(rule(id="r3", metric="absent"), [], {}, 0, out)
+    assert [(s.rule_id, s.status) for s in out.changed] == [("r2", S.FIRING), ("r3", S.NODATA)]
