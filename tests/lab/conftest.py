@@ -144,3 +144,12 @@ def edge(lab: str, deployed_edge: Edge) -> Edge:
             journal = ssh(lab, "journalctl -u sovereign-agent --no-pager -n 40", check=False)
             pytest.fail(f"the agent did not answer behind the edge within 120 s:\n{journal.stdout}")
         time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def alert_drill_lab(lab: str) -> Any:
+    """The lab deployed with the alerting drills' inventory (a DrillLab of
+    tests/lab/test_alert_drills.py, shared by its two modules: one deploy)."""
+    from tests.lab.test_alert_drills import deploy_drill_lab
+
+    return deploy_drill_lab(lab)
