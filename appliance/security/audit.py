@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from appliance.database.repository import Store
 from appliance.database.schema import audit_log
@@ -153,6 +153,9 @@ class AuditLog:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
+        #: (seq, hash) of the row this process appended last: the head, unless another
+        #: process appended since or that transaction rolled back (checked on use).
+        self._head: tuple[int, str] | None = None
 
     def append(self, event: AuditEvent) -> AuditRecord:
         """Write one record (blocking; call from a thread in async code)."""
@@ -168,12 +171,35 @@ class AuditLog:
     def _append(self, c: Connection, event: AuditEvent) -> AuditRecord:
         if c.dialect.name == "postgresql":
             c.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+        # The head this process wrote last is most likely still the head (the host CLI
+        # appends too, and a transaction that carried an append may have rolled back): the
+        # row is inserted only if the head is still that one, checked by the same statement,
+        # so an append is usually the lock and one INSERT; else the head is read first.
+        head = self._head
+        if head is not None:
+            values = self._values(event, *head)
+            latest = select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+            rows = select(*(literal(v, audit_log.c[k].type) for k, v in values.items()))
+            guarded = (
+                insert(audit_log)
+                .from_select(list(values), rows.where(latest.scalar_subquery() == head[1]))
+                .returning(audit_log.c.seq)
+            )
+            if c.execute(guarded).first() is not None:
+                self._head = (values["seq"], values["hash"])
+                return _record(_Row(values))
         last = c.execute(
             select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
         ).first()
-        seq, prev = (1, GENESIS) if last is None else (int(last.seq) + 1, str(last.hash))
+        values = self._values(event, *((0, GENESIS) if last is None else (last.seq, last.hash)))
+        c.execute(insert(audit_log).values(**values))
+        self._head = (values["seq"], values["hash"])
+        return _record(_Row(values))
+
+    def _values(self, event: AuditEvent, last_seq: int, last_hash: str) -> dict[str, Any]:
+        """The row that follows (``last_seq``, ``last_hash``), its hash included."""
         values: dict[str, Any] = {
-            "seq": seq,
+            "seq": int(last_seq) + 1,
             "ts": self._clock(),
             "actor": _clip(event.actor),
             "action": _clip(event.action),
@@ -183,11 +209,10 @@ class AuditLog:
             "status": event.status,
             "request_id": _clip(event.request_id),
             "detail": canonical_detail(event.detail),
-            "prev_hash": prev,
+            "prev_hash": str(last_hash),
         }
         values["hash"] = row_hash(**values)
-        c.execute(insert(audit_log).values(**values))
-        return _record(_Row(values))
+        return values
 
     def query(self, q: AuditQuery) -> tuple[list[AuditRecord], int | None]:
         """Newest first; returns the page and the cursor of the next one (None: last page)."""

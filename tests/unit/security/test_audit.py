@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
+from appliance.database.errors import StoreError
 from appliance.security.audit import CHECKPOINT, AuditEvent, AuditLog, AuditQuery
 from tests.unit.conftest import AgentDatabase
 from tests.unit.security.conftest import Clock
@@ -145,3 +146,35 @@ def test_long_fields_are_clipped_and_detail_is_canonical(agent_db: AgentDatabase
     record = audit.append(AuditEvent(actor="a" * 2000, action="x", detail={"b": 1, "a": 2}))
     assert len(record.actor) == 512
     assert audit.verify().ok
+
+
+def test_an_append_carried_by_a_transaction_that_rolls_back_leaves_no_gap(
+    agent_db: AgentDatabase,
+) -> None:
+    """append_in rides on another transaction: if that one rolls back, the log's idea of its
+    head is stale, and the next append (here, and after the other process's) still links."""
+    store = agent_db.store()
+    agent, cli = AuditLog(store), AuditLog(agent_db.store())
+    agent.append(AuditEvent(actor="a", action="first"))
+
+    class Refused(Exception):
+        pass
+
+    def carried(c: Connection) -> None:
+        agent.append_in(AuditEvent(actor="a", action="rolled-back"))(c)
+        raise Refused
+
+    with pytest.raises(StoreError) as refused:
+        store.run(carried, exclusive=True)
+    assert isinstance(refused.value.__cause__, Refused)
+    agent.append(AuditEvent(actor="a", action="second"))
+    cli.append(AuditEvent(actor="cli", action="between"))
+    agent.append(AuditEvent(actor="a", action="third"))
+    records, _ = agent.query(AuditQuery())
+    assert [(r.seq, r.action) for r in reversed(records)] == [
+        (1, "first"),
+        (2, "second"),
+        (3, "between"),
+        (4, "third"),
+    ]
+    assert agent.verify().ok
