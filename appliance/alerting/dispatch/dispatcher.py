@@ -20,14 +20,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from appliance.alerting.dispatch.escalation import Escalate, escalation
 from appliance.alerting.dispatch.grouping import GroupState, after, decide, finished, first_seen
 from appliance.alerting.dispatch.outage import Credentials, DatabaseWatch, Send
 from appliance.alerting.dispatch.outage import message_data as outage_data
 from appliance.alerting.dispatch.outage import receivers as outage_receivers
 from appliance.alerting.dispatch.outage import tell as tell_outage
+from appliance.alerting.dispatch.override import in_force, stored_value
 from appliance.alerting.dispatch.routing import resolve_receivers
 from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
 from appliance.alerting.dispatch.silences import Silence
@@ -106,27 +105,12 @@ class Dispatcher:
         return self.routing_in_force()[0]
 
     def routing_in_force(self) -> tuple[RoutingSettings, bool]:
-        """The routing in force and whether it was set through the API: that one wins until
-        the agent's configuration (routing as code) changes, which then wins again."""
-        configured = self.configured
-        override = self.store.routing_override()
-        if override is None or override.get("base") != routing_digest(configured):
-            return configured, False
-        try:
-            return RoutingSettings.model_validate(override["routing"]), True
-        except (KeyError, ValidationError) as exc:
-            log.error("stored alert routing unusable, using the configured one: %s", exc)
-            return configured, False
+        """The routing in force and whether it was set through the API (override.py)."""
+        return in_force(self.configured, self.store.routing_override())
 
     def set_routing(self, routing: RoutingSettings | None) -> None:
         """Replace the routing (None: back to the configured one)."""
-        value = None
-        if routing is not None:
-            value = {
-                "base": routing_digest(self.configured),
-                "routing": routing.model_dump(mode="json", by_alias=True),
-            }
-        self.store.set_routing_override(value, self.clock())
+        self.store.set_routing_override(stored_value(self.configured, routing), self.clock())
         self.wake()
 
     # What is going on -----------------------------------------------------------------------
@@ -365,7 +349,3 @@ class Dispatcher:
                 log.exception("alert dispatch tick failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
-
-
-def routing_digest(routing: RoutingSettings) -> str:
-    return hashlib.sha256(routing.model_dump_json(by_alias=True).encode()).hexdigest()
