@@ -25,6 +25,7 @@ from roles.edge.plan import agent_body_limit
 from roles.edge.settings import EdgeSettings
 from roles.firewall.settings import FirewallSettings
 from roles.mail.settings import MailSettings
+from roles.pgbackrest.settings import PgBackrestSettings, check_restore_port
 from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
 from roles.replication.settings import ReplicationSettings
@@ -41,7 +42,7 @@ T = TypeVar("T")
 APPLIANCE_KEYS = frozenset({
     "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
     "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail",
-    "snapshots", "replication",
+    "snapshots", "pgbackrest", "replication",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
 PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
@@ -71,6 +72,7 @@ class HostSpec(BaseModel):
     firewall: FirewallSettings
     mail: MailSettings = MailSettings()
     snapshots: SnapshotSettings = SnapshotSettings()
+    pgbackrest: PgBackrestSettings = PgBackrestSettings()
     replication: ReplicationSettings = ReplicationSettings()
 
 
@@ -177,6 +179,9 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
     )
     mail = section(lambda: parse_settings(MailSettings, "mail", data.get("mail"), name))
     snapshots = section(lambda: resolve_snapshots(data.get("snapshots"), storage, name))
+    pgbackrest = section(
+        lambda: parse_settings(PgBackrestSettings, "pgbackrest", data.get("pgbackrest"), name)
+    )
     replication = section(
         lambda: parse_settings(ReplicationSettings, "replication", data.get("replication"), name)
     )
@@ -187,7 +192,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         raise RoleSettingsError("\n".join(problems))
     assert backend and base and storage and agent and postgres and broker  # no problems
     assert pki and edge and firewall and mail and peers is not None and ssh_port and snapshots
-    assert replication
+    assert pgbackrest and replication
     ssh_hostname = data.get("ssh_hostname")
     artifacts = data.get("artifacts_dir")
     spec = HostSpec(
@@ -210,6 +215,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         firewall=firewall,
         mail=mail,
         snapshots=snapshots,
+        pgbackrest=pgbackrest,
         replication=replication,
     )
     _check_derived(spec)
@@ -226,6 +232,7 @@ def _check_derived(spec: HostSpec) -> None:
         lambda: check_one_ca(spec),
         lambda: agent_body_limit(spec),
         lambda: config_text(spec),
+        lambda: check_restore_port(spec.pgbackrest, spec.postgres.port, spec.name),
     ]
     if spec.vault is not None:
         vault = spec.vault

@@ -19,6 +19,7 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
+from roles.pgbackrest.plan import archive_settings, write_paths
 from roles.pki import CA_CERT, TLS_DIR, certificate
 from roles.postgres import ops
 from roles.postgres.facts import MemTotalMb
@@ -108,6 +109,7 @@ def configure(spec: HostSpec) -> Configured:
         ssl_ca=CA_CERT,
         max_connections=cfg.max_connections,
         memory=memory_settings(host.get_fact(MemTotalMb), cfg.max_connections),
+        archive=archive_settings(spec.pgbackrest),
     )
     hba = common.template(
         name="Allow local and declared networks (TLS only) (pg_hba.conf)",
@@ -123,6 +125,7 @@ def configure(spec: HostSpec) -> Configured:
         src=str(HERE / "hardening.conf.j2"),
         dest=f"/etc/systemd/system/{unit_name(cfg)}.d/50-sovereign-hardening.conf",
         data_dir=cfg.data_dir,
+        extra_write_paths=write_paths(spec.pgbackrest),
     )
     return Configured(
         settings=any_changed(include, conf, unit),

@@ -22,7 +22,15 @@ from pyinfra.api.host import Host
 from controller.tunnel import forward
 from roles.vault import client
 from roles.vault.client import VaultDeployError
-from roles.vault.desired import ADMIN_ROLE, AGENT_ROLE, DEPLOY_ROLE, Desired, desired, plan
+from roles.vault.desired import (
+    ADMIN_ROLE,
+    AGENT_ROLE,
+    BACKUP_ROLE,
+    DEPLOY_ROLE,
+    Desired,
+    desired,
+    plan,
+)
 from roles.vault.keys import (
     ADMIN_CREDENTIALS,
     DEPLOY_CREDENTIALS,
@@ -37,6 +45,9 @@ from roles.vault.layout import (
     AGENT_DIR,
     AGENT_ROLE_ID,
     AGENT_SECRET_ID,
+    BACKUP_ACCESSOR,
+    BACKUP_DIR,
+    BACKUP_ROLE_ID,
     MOVED_SUFFIX,
     PG_SECRETS_DIR,
 )  # fmt: skip
@@ -81,6 +92,12 @@ def pending(
         work.append("deliver the agent's AppRole credentials")
     elif not state["accessor"] or not client.accessor_valid(vault, AGENT_ROLE, state["accessor"]):
         work.append("deliver a new secret-id to the agent (its current one is gone)")
+    if state.get("backup_role_id") != client.role_id(vault, BACKUP_ROLE):
+        work.append("deliver the backup AppRole's credentials")
+    elif not state.get("backup_accessor") or not client.accessor_valid(
+        vault, BACKUP_ROLE, state["backup_accessor"]
+    ):
+        work.append("deliver a new secret-id to the raft snapshot timer (its current one is gone)")
     work += [f"move the PostgreSQL password of {n} into Vault" for n in moves(state["pg_secrets"])]
     return work
 
@@ -131,6 +148,7 @@ def converge(
         client.login_deploy(vault, credentials)
         client.apply(vault, plan(want, client.read_state(vault, want)))
         _agent_credentials(vault, host)
+        _backup_credentials(vault, host)
         _move_postgres_passwords(vault, host, kv)
 
 
@@ -208,6 +226,28 @@ def _agent_credentials(vault: hvac.Client, target: Host) -> None:
     _run(target, install.format(name="secret-id.accessor"), new_accessor + "\n")
     logger.info(f"{target.print_prefix}Vault: agent AppRole credentials delivered "
                 f"({AGENT_SECRET_ID}, accessor {new_accessor})")  # fmt: skip
+
+
+def _backup_credentials(vault: hvac.Client, target: Host) -> None:
+    """The raft snapshot timer's AppRole credentials, root-only (its unit runs as root)."""
+    role_id = client.role_id(vault, BACKUP_ROLE)
+    current = _run(target, f"cat {BACKUP_ROLE_ID} 2>/dev/null; true").strip()
+    accessor = _run(target, f"cat {BACKUP_ACCESSOR} 2>/dev/null; true").strip()
+    if current == role_id and accessor and client.accessor_valid(vault, BACKUP_ROLE, accessor):
+        return
+    if accessor:
+        client.destroy_accessor(vault, BACKUP_ROLE, accessor)
+    secret_id, new_accessor = client.new_secret_id(vault, BACKUP_ROLE)
+    install = (
+        f"install -d -o root -g root -m 700 {BACKUP_DIR} && cd {BACKUP_DIR} && umask 077 && "
+        "cat > {name}.new && chmod 600 {name}.new && mv {name}.new {name}"
+    )
+    _run(target, install.format(name="role-id"), role_id + "\n")
+    _run(target, install.format(name="secret-id"), secret_id + "\n")
+    _run(target, install.format(name="secret-id.accessor"), new_accessor + "\n")
+    del secret_id
+    logger.info(f"{target.print_prefix}Vault: backup AppRole credentials delivered "
+                f"({BACKUP_DIR}, accessor {new_accessor})")  # fmt: skip
 
 
 def _move_postgres_passwords(vault: hvac.Client, target: Host, kv: str) -> None:

@@ -12,6 +12,8 @@ DEPLOY_ROLE = "sovereign-deploy"
 # Break-glass: the operator's way in once the root token is revoked (credentials only in the
 # operator's age-encrypted file on the controller).
 ADMIN_ROLE = "sovereign-admin"
+# The raft snapshot timer's: it may read a snapshot and nothing else (roles/vault/backup.py).
+BACKUP_ROLE = "sovereign-backup"
 AGENT_TRANSIT_KEY = "agent"
 PG_MONITOR_SECRET = "postgres/sovereign"  # noqa: S105 - a path; the agent's own PostgreSQL role (see roles/postgres)
 # The password of the role the agent keeps its database as (roles/postgres: AGENT_DB_ROLE).
@@ -113,6 +115,13 @@ path "sys/policies/acl/{DEPLOY_ROLE}" {{
 """
 
 
+BACKUP_POLICY = """# Managed by Sovereign Appliance (roles/vault): raft snapshots, nothing else.
+path "sys/storage/raft/snapshot" {
+  capabilities = ["read"]
+}
+"""
+
+
 ADMIN_POLICY = """# Managed by Sovereign Appliance (roles/vault): break-glass administration.
 path "*" {
   capabilities = ["create", "read", "update", "patch", "delete", "list", "sudo"]
@@ -138,6 +147,7 @@ def desired(kv: str, transit: str) -> Desired:
             AGENT_ROLE: agent_policy(kv, transit),
             ADMIN_ROLE: ADMIN_POLICY,
             DEPLOY_ROLE: deploy_policy(kv, transit),
+            BACKUP_ROLE: BACKUP_POLICY,
         },
         approles={
             AGENT_ROLE: {**role, "token_policies": [AGENT_ROLE]},
@@ -146,6 +156,12 @@ def desired(kv: str, transit: str) -> Desired:
                 "token_ttl": 900,
                 "token_max_ttl": 3600,
                 "token_policies": [DEPLOY_ROLE],
+            },
+            BACKUP_ROLE: {
+                **role,
+                "token_ttl": 300,
+                "token_max_ttl": 900,
+                "token_policies": [BACKUP_ROLE],
             },
             ADMIN_ROLE: {
                 **role,

@@ -8,7 +8,15 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
-from roles.vault.layout import AGENT_ACCESSOR, AGENT_ROLE_ID, CA_CERT, PG_SECRETS_DIR, SEAL_KEY
+from roles.vault.layout import (
+    AGENT_ACCESSOR,
+    AGENT_ROLE_ID,
+    BACKUP_ACCESSOR,
+    BACKUP_ROLE_ID,
+    CA_CERT,
+    PG_SECRETS_DIR,
+    SEAL_KEY,
+)
 
 MARK = "@@sovereign-vault@@"
 
@@ -31,19 +39,23 @@ def parse_vault_host_state(lines: list[str]) -> dict[str, Any]:
             status = None  # an error text: not answering yet
     role_id = rows.get("role-id") or []
     accessor = rows.get("accessor") or []
+    backup_role_id = rows.get("backup-role-id") or []
+    backup_accessor = rows.get("backup-accessor") or []
     return {
         "status": status,
         "role_id": role_id[0].strip() if role_id else None,
         "accessor": accessor[0].strip() if accessor else None,
         "pg_secrets": sorted(rows.get("pg-secrets") or []),
         "seal_key": bool(rows.get("seal-key")),
+        "backup_role_id": backup_role_id[0].strip() if backup_role_id else None,
+        "backup_accessor": backup_accessor[0].strip() if backup_accessor else None,
     }
 
 
 class VaultHostState(FactBase[dict[str, Any]]):
     """status: sys/seal-status of the local server (None when `binary` is not installed or the
     server does not answer); the agent's role-id and secret-id accessor; PostgreSQL password
-    files; whether the static seal key exists."""
+    files; whether the static seal key exists; the backup AppRole's role-id and accessor."""
 
     @staticmethod
     def default() -> dict[str, Any]:
@@ -59,7 +71,9 @@ class VaultHostState(FactBase[dict[str, Any]]):
             f"echo '{MARK}role-id'; cat {AGENT_ROLE_ID} 2>/dev/null; "
             f"echo '{MARK}accessor'; cat {AGENT_ACCESSOR} 2>/dev/null; "
             f"echo '{MARK}pg-secrets'; ls -1 {PG_SECRETS_DIR} 2>/dev/null; "
-            f"echo '{MARK}seal-key'; test -s {SEAL_KEY} && echo present; true"
+            f"echo '{MARK}seal-key'; test -s {SEAL_KEY} && echo present; "
+            f"echo '{MARK}backup-role-id'; cat {BACKUP_ROLE_ID} 2>/dev/null; "
+            f"echo '{MARK}backup-accessor'; cat {BACKUP_ACCESSOR} 2>/dev/null; true"
         )
 
     def process(self, output: list[str]) -> dict[str, Any]:

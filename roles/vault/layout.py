@@ -19,5 +19,9 @@ AGENT_DIR = f"{CONFIG_DIR}/agent"
 AGENT_ROLE_ID = AGENT_ROLE_ID_FILE
 AGENT_SECRET_ID = AGENT_SECRET_ID_FILE
 AGENT_ACCESSOR = f"{AGENT_DIR}/secret-id.accessor"
+# The backup AppRole's credentials (root only): the raft snapshot timer logs in with them.
+BACKUP_DIR = f"{CONFIG_DIR}/backup"
+BACKUP_ROLE_ID = f"{BACKUP_DIR}/role-id"
+BACKUP_ACCESSOR = f"{BACKUP_DIR}/secret-id.accessor"
 
 __all__ = ["MOVED_SUFFIX", "PG_SECRETS_DIR"]

@@ -57,6 +57,37 @@ class TransitSeal(BaseModel):
         return value
 
 
+class VaultBackupSettings(BaseModel):
+    """Raft snapshots on a timer, and the seal key and controller material encrypted to the
+    operator's age recipients, all on the tank/backups dataset (roles/vault/backup.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Take raft snapshots and back up the keys.")
+    dir: str = Field(default="/tank/backups/vault", description="Where the raft snapshots go.")
+    keys_dir: str = Field(
+        default="/tank/backups/keys",
+        description="The seal key and the controller directory, age-encrypted to "
+        "`operator_age_recipients` (skipped, with a warning, when there are none).",
+    )
+    schedule: str = Field(
+        default="*-*-* *:05:00", description="systemd calendar: hourly by default."
+    )
+    keep: int = Field(default=48, ge=1, le=10000, description="Raft snapshots kept (the newest).")
+
+    @field_validator("dir", "keys_dir")
+    @classmethod
+    def _abs(cls, value: str) -> str:
+        return absolute_path(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _calendar(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9*.,:/~ -]{1,80}$", value):
+            raise ValueError(f"not a systemd calendar expression: {value!r}")
+        return value
+
+
 class VaultServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -103,6 +134,7 @@ class VaultServerSettings(BaseModel):
         default_factory=list, description="More DNS names / IPs for the server certificate."
     )
     kv_mount: str = Field("sovereign", description="KV v2 mount holding appliance secrets.")
+    backup: VaultBackupSettings = Field(default_factory=VaultBackupSettings)
     transit_mount: str = Field("transit", description="Transit engine mount.")
 
     @field_validator("listen_address")

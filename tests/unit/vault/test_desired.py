@@ -12,6 +12,8 @@ from roles.vault.converge import moves
 from roles.vault.desired import (
     ADMIN_ROLE,
     AGENT_ROLE,
+    BACKUP_POLICY,
+    BACKUP_ROLE,
     DEPLOY_ROLE,
     Change,
     _role_differs,
@@ -110,15 +112,17 @@ def test_plan_on_an_empty_vault_creates_everything_in_order() -> None:
         "auth approle/: enable approle",
         f"policy {AGENT_ROLE}: create",
         f"policy {ADMIN_ROLE}: create",
+        f"policy {BACKUP_ROLE}: create",
         f"approle {AGENT_ROLE}: create",
         f"approle {DEPLOY_ROLE}: create",
+        f"approle {BACKUP_ROLE}: create",
         f"approle {ADMIN_ROLE}: create",
         "transit-key transit/agent: create",
         # Last: once it is in force the deploy may not touch the break-glass objects.
         f"policy {DEPLOY_ROLE}: create",
     ]
     assert changes[0].spec == {"type": "kv", "options": {"version": "2"}}
-    assert changes[5].spec["token_policies"] == [AGENT_ROLE]
+    assert changes[6].spec["token_policies"] == [AGENT_ROLE]
     assert plan(WANT, {}) == changes  # read_state of nothing at all
 
 
@@ -189,3 +193,14 @@ def test_upgrading_deploy_policy_comes_after_the_break_glass_objects() -> None:
         f"approle {ADMIN_ROLE}: create",
         f"policy {DEPLOY_ROLE}: rules differ",
     ]
+
+
+def test_the_backup_approle_may_read_a_raft_snapshot_and_nothing_else() -> None:
+    assert WANT.policies[BACKUP_ROLE] == BACKUP_POLICY
+    paths = [line for line in BACKUP_POLICY.splitlines() if line.startswith("path ")]
+    assert paths == ['path "sys/storage/raft/snapshot" {']
+    assert '["read"]' in BACKUP_POLICY
+    role = WANT.approles[BACKUP_ROLE]
+    assert role["token_policies"] == [BACKUP_ROLE]
+    assert role["secret_id_bound_cidrs"] == role["token_bound_cidrs"] == ["127.0.0.1/32"]
+    assert role["token_ttl"] <= 300

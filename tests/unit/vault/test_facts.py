@@ -69,6 +69,8 @@ def test_empty_output_is_the_default() -> None:
         "accessor": None,
         "pg_secrets": [],
         "seal_key": False,
+        "backup_role_id": None,
+        "backup_accessor": None,
     }
     assert VaultHostState.default() == state
 
@@ -125,4 +127,6 @@ def test_command_reads_the_host_files(tmp_path: Path, bao_binary: Path) -> None:
         "accessor": None,
         "pg_secrets": ["nextcloud"],
         "seal_key": False,
+        "backup_role_id": None,
+        "backup_accessor": None,
     }
