@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, func, insert, literal, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from appliance.database.repository import Store
 from appliance.database.schema import audit_log
@@ -99,6 +99,25 @@ class AuditQuery:
     #: Rows with a seq below this (the previous page's ``next_cursor``).
     before_seq: int | None = None
     limit: int = 100
+
+
+#: The statements of an append, built once (SQLAlchemy then reuses their compiled form).
+_LOCK = select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY))
+_HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_INSERT = insert(audit_log)
+_COLUMNS = [column.name for column in audit_log.c]
+#: The next row, inserted only while ``expected_head`` is the newest row's hash.
+_INSERT_AFTER = (
+    insert(audit_log)
+    .from_select(
+        _COLUMNS,
+        select(*(bindparam(name, type_=audit_log.c[name].type) for name in _COLUMNS)).where(
+            select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1).scalar_subquery()
+            == bindparam("expected_head")
+        ),
+    )
+    .returning(audit_log.c.seq)
+)
 
 
 def _clip(text: str) -> str:
@@ -170,7 +189,7 @@ class AuditLog:
 
     def _append(self, c: Connection, event: AuditEvent) -> AuditRecord:
         if c.dialect.name == "postgresql":
-            c.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+            c.execute(_LOCK)
         # The head this process wrote last is most likely still the head (the host CLI
         # appends too, and a transaction that carried an append may have rolled back): the
         # row is inserted only if the head is still that one, checked by the same statement,
@@ -178,21 +197,12 @@ class AuditLog:
         head = self._head
         if head is not None:
             values = self._values(event, *head)
-            latest = select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-            rows = select(*(literal(v, audit_log.c[k].type) for k, v in values.items()))
-            guarded = (
-                insert(audit_log)
-                .from_select(list(values), rows.where(latest.scalar_subquery() == head[1]))
-                .returning(audit_log.c.seq)
-            )
-            if c.execute(guarded).first() is not None:
+            if c.execute(_INSERT_AFTER, {**values, "expected_head": head[1]}).first():
                 self._head = (values["seq"], values["hash"])
                 return _record(_Row(values))
-        last = c.execute(
-            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-        ).first()
+        last = c.execute(_HEAD).first()
         values = self._values(event, *((0, GENESIS) if last is None else (last.seq, last.hash)))
-        c.execute(insert(audit_log).values(**values))
+        c.execute(_INSERT, values)
         self._head = (values["seq"], values["hash"])
         return _record(_Row(values))
 
