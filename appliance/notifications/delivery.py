@@ -2,9 +2,11 @@
 Apprise, at least once.
 
 - One transaction claims a batch (on PostgreSQL ``FOR UPDATE SKIP LOCKED``) with the channels
-  it goes to; up to ``concurrency`` sends then run at once in the worker's own threads, and
-  their outcomes are committed together (``GroupCommit``: one commit carries every outcome
-  that finished while the previous one was written), not one transaction each.
+  it goes to, ``linger_s`` after a notify woke the worker (so a trickle is claimed a few at a
+  time, not one per transaction); up to ``concurrency`` sends then run at once in the
+  worker's own threads, and their outcomes are committed together (``GroupCommit``: one
+  commit carries every outcome that finished while the previous one was written), not one
+  transaction each.
 - A claim is a lease (``lease_s``); a row is marked delivered only after Apprise reports
   success. A send's slot is freed only once its outcome is committed, so a crash re-sends at
   most ``concurrency`` notifications: that gap (Apprise's return to the commit of
@@ -86,6 +88,8 @@ class DeliveryWorker:
         self._senders: ThreadPoolExecutor | None = None
         self.delivered = 0
         self.failed = 0
+        #: Claims that found work (fewer than the notifications when they are batched).
+        self.claims = 0
 
     def wake(self) -> None:
         """Look for work now (thread-safe: notify runs in a worker thread)."""
@@ -130,6 +134,8 @@ class DeliveryWorker:
                     log.error("notification outbox unavailable: %s", exc)
                     claimed = None
                 items = [] if claimed is None else claimed.items
+                if items:
+                    self.claims += 1
                 for item in items:
                     await slots.acquire()
                     channel = claimed.channels.get(item.channel) if claimed else None
@@ -137,8 +143,12 @@ class DeliveryWorker:
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                 if len(items) < self._settings.batch:
-                    with contextlib.suppress(TimeoutError):
+                    try:
                         await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
+                    except TimeoutError:
+                        continue
+                    if self._settings.linger_s:
+                        await asyncio.sleep(self._settings.linger_s)
         finally:
             for task in pending:
                 task.cancel()

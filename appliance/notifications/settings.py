@@ -60,6 +60,14 @@ class NotificationSettings(BaseModel):
         default=0.2, gt=0, le=60, description="How often the worker looks for due notifications."
     )
     batch: int = Field(default=100, ge=1, le=1000, description="Notifications claimed per look.")
+    linger_s: float = Field(
+        default=0.05,
+        ge=0,
+        le=5,
+        description="Woken by a notify, the worker waits this long for more before it claims: "
+        "at a steady trickle one claim and one commit carry several notifications instead of "
+        "one each (delivery starts up to this much later; 0: claim at once).",
+    )
     concurrency: int = Field(
         default=16,
         ge=1,

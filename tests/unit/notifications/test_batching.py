@@ -182,3 +182,34 @@ def test_the_hub_is_handed_the_rows_as_written(
     nid = notify(outbox, user="u7")
     stored = outbox.get(nid)
     assert heard == [stored]  # what the stream sends live is what the database holds
+
+
+@pytest.mark.parametrize(("linger_s", "at_most"), [(0.0, None), (0.1, 10)])
+def test_a_steady_trickle_is_claimed_a_few_at_a_time_after_the_linger(
+    agent_db: AgentDatabase, webhook: WebhookReceiver, linger_s: float, at_most: int | None
+) -> None:
+    """30 notifies 10 ms apart while the worker runs: with a linger, claims carry several."""
+    settings = NotificationSettings(linger_s=linger_s, poll_interval_s=5.0)
+    outbox = outbox_with(agent_db, webhook, Clock())
+    worker = DeliveryWorker(outbox, SecretManager(EnvBackend(environ=dict), 300.0), settings)
+    ids: list[int] = []
+
+    async def scenario() -> None:
+        worker.start()
+        try:
+            await asyncio.sleep(0.2)  # the worker's first look found nothing: it waits
+            for _ in range(30):
+                ids.append(await asyncio.to_thread(notify, outbox))
+                await asyncio.sleep(0.01)
+            for _ in range(200):
+                if worker.delivered == 30:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await worker.stop()
+
+    asyncio.run(scenario())
+    assert sorted(int(p["headers"][HEADER]) for p in webhook.posts) == ids  # each exactly once
+    assert worker.claims <= (at_most or 30)
+    if at_most is None:
+        assert worker.claims > 10  # without the linger, close to one claim each
