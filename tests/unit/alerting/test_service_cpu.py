@@ -25,8 +25,8 @@ from tests.unit.alerting.test_builtin import RecordingSink
 #: The issue's rule as written, but for the threshold: a single busy thread is 100 % of one
 #: core, which is 100/N % of an N-core host (cpu_percent's scale).
 SPEC = {"name": "High CPU Usage", "severity": "warning", "service": "data-processing"}
-BUSY = "while True: pass"
-IDLE = "import time; time.sleep(600)"
+BUSY = [sys.executable, "-c", "while True: pass"]
+IDLE = ["sleep", "600"]  # not an interpreter: its start costs no CPU worth counting
 
 
 def unified_root() -> Path | None:
@@ -44,10 +44,10 @@ class Slice:
         self.path.mkdir()
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def unit(self, name: str, code: str) -> Path:
+    def unit(self, name: str, argv: list[str]) -> Path:
         cgroup = self.path / name
         cgroup.mkdir()
-        process = subprocess.Popen([sys.executable, "-c", code])
+        process = subprocess.Popen(argv)
         self.processes.append(process)
         (cgroup / "cgroup.procs").write_text(str(process.pid))
         return cgroup
