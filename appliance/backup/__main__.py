@@ -4,7 +4,7 @@
 
     python -m appliance.backup snapshots [--config /etc/sovereign/snapshots.toml]
                                          [--state /var/lib/sovereign/snapshots/state.json]
-                                         [--protect-file FILE]
+                                         [--protect-file FILE] [--skip-missing]
 
 One run: take the snapshots that are due and destroy the expired ones on every dataset of
 the policy file, one line per action on stdout. Exit 0: all done; 1: a dataset failed (each
@@ -42,6 +42,15 @@ def _protected(path: Path) -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if "@" in line)
 
 
+def present_only(config: SnapshotConfig, zfs_list: str) -> SnapshotConfig:
+    """The config without the datasets `zfs list -H -o name` does not name."""
+    present = {line.strip() for line in zfs_list.splitlines()}
+    kept = {name: policy for name, policy in config.datasets.items() if name in present}
+    for name in sorted(set(config.datasets) - set(kept)):
+        print(f"skipped {name}: does not exist (yet)", flush=True)
+    return SnapshotConfig(datasets=kept)
+
+
 def _load(path: Path) -> SnapshotConfig:
     with path.open("rb") as handle:
         return SnapshotConfig.model_validate(tomllib.load(handle))
@@ -54,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     snaps.add_argument("--config", type=Path, default=CONFIG_FILE)
     snaps.add_argument("--state", type=Path, default=STATE_FILE)
     snaps.add_argument("--protect-file", type=Path, default=PROTECT_FILE)
+    snaps.add_argument("--skip-missing", action="store_true")
     args = parser.parse_args(argv)
     try:
         config = _load(args.config)
@@ -71,6 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostCommandError as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return 1
+    if args.skip_missing:
+        try:
+            config = present_only(
+                config, run(["zfs", "list", "-H", "-o", "name"], TIMEOUT_S).stdout
+            )
+        except HostCommandError as exc:
+            print(f"failed: {exc}", file=sys.stderr)
+            return 1
     outcome = run_snapshots(
         config,
         datetime.now(UTC),

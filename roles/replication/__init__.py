@@ -11,8 +11,11 @@ Receiving: the `sovereign-replica` account, whose authorized_keys lets each sour
 only the replica shell (appliance/backup/replica_shell.py) under that source's prefix, through
 a sudoers rule naming exactly those prefixes.
 
+The backup host also prunes the replicas on sanoid's `backup` template, hourly (never the
+newest snapshot of a replica: the next incremental's base).
+
 Stages: install (the replica shell) → configure (keys, account, config, units) → activate (the
-timer).
+timers).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from roles.replication.plan import (
     KEY_DIR,
     KEY_FILE,
     KNOWN_HOSTS,
+    REPLICA_POLICY_FILE,
     SHELL,
     SUDOERS,
     Link,
@@ -43,6 +47,7 @@ from roles.replication.plan import (
     known_hosts_line,
     link_of,
     links_to,
+    replica_policy,
     runner_config,
     sudoers,
 )
@@ -54,6 +59,8 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 SERVICE = "sovereign-replication.service"
 TIMER = "sovereign-replication.timer"
+PRUNE_SERVICE = "sovereign-replica-prune.service"
+PRUNE_TIMER = "sovereign-replica-prune.timer"
 AGENT_PYTHON = "/opt/sovereign/agent/bin/python"
 SHELL_SOURCE = Path(replica_shell.__file__)
 
@@ -116,6 +123,30 @@ def receive(spec: HostSpec, links: list[Link], specs: dict[str, HostSpec]) -> No
         mode="600",
     )
     common.put(name=f"Install {SUDOERS}", src=StringIO(sudoers(links)), dest=SUDOERS, mode="440")
+    prune_units(links)
+
+
+def prune_units(links: list[Link]) -> None:
+    """The replicas' retention on the backup host: the snapshot runner (the agent's code) over
+    them, hourly, skipping replicas not received yet."""
+    common.put(name=f"Render {REPLICA_POLICY_FILE}", src=StringIO(replica_policy(links)),
+               dest=REPLICA_POLICY_FILE)  # fmt: skip
+    service = common.template(
+        name=f"Install {PRUNE_SERVICE}",
+        src=str(HERE / f"{PRUNE_SERVICE}.j2"),
+        dest=f"/etc/systemd/system/{PRUNE_SERVICE}",
+        python=AGENT_PYTHON,
+        config=REPLICA_POLICY_FILE,
+        state="/var/lib/sovereign/replication/prune-state.json",
+        protect="/var/lib/sovereign/replication/replica-protected.txt",
+    )
+    timer = common.put(
+        name=f"Install {PRUNE_TIMER}",
+        src=str(HERE / PRUNE_TIMER),
+        dest=f"/etc/systemd/system/{PRUNE_TIMER}",
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
+    common.service(name=f"Run {PRUNE_TIMER}", unit=PRUNE_TIMER)
 
 
 def send(spec: HostSpec, link: Link) -> None:

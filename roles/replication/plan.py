@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import tomli_w
+
+from appliance.backup.policy import TEMPLATES, SnapshotConfig
 from roles.settings import RoleSettingsError
 
 if TYPE_CHECKING:
@@ -26,6 +29,7 @@ KEY_DIR = "/etc/sovereign/replication"
 KEY_FILE = f"{KEY_DIR}/id_ed25519"
 KNOWN_HOSTS = f"{KEY_DIR}/known_hosts"
 CONFIG_FILE = "/etc/sovereign/replication.json"
+REPLICA_POLICY_FILE = "/etc/sovereign/replica-snapshots.toml"
 
 
 @dataclass(frozen=True)
@@ -141,3 +145,19 @@ def sudoers(links: Iterable[Link]) -> str:
 def known_hosts_line(link: Link, key_type: str, key_base64: str) -> str:
     host = link.address if link.port == 22 else f"[{link.address}]:{link.port}"
     return f"{host} {key_type} {key_base64}\n"
+
+
+def replica_policy(links: Iterable[Link]) -> str:
+    """The backup host's pruning policy for every replica it receives: sanoid's `backup`
+    template (never taken here; 30 hourly, 90 daily, 12 monthly kept). The snapshot runner
+    never destroys a dataset's newest snapshot, the base of the next incremental."""
+    datasets = {
+        f"{link.prefix}/{dataset}": TEMPLATES["backup"]
+        for link in links
+        for dataset in link.datasets
+    }
+    header = (
+        "# Managed by Sovereign Appliance (roles/replication): the replicas' retention, read by\n"
+        "# `python -m appliance.backup snapshots --skip-missing` (sovereign-replica-prune.timer).\n"
+    )
+    return header + tomli_w.dumps(SnapshotConfig(datasets=datasets).model_dump(mode="json"))

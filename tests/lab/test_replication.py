@@ -192,3 +192,31 @@ def test_backup_run_and_status_from_the_controller(deployed: dict[str, str]) -> 
     # tank/backups (the WAL archive, raft snapshots) is snapshotted and so replicated too.
     assert "replication  tank/backups@autosnap_" in listed, listed
     assert re.search(r"postgres     [1-9]\d* full", listed), listed
+
+
+def test_the_backup_host_prunes_replicas_and_keeps_the_base(deployed: dict[str, str]) -> None:
+    """The replicas' retention (sanoid's `backup` template: no 15-minute snapshots kept) drops
+    the older frequent snapshots on the backup host, never the newest one, and the next
+    incremental still finds its base."""
+    stamp = time.strftime("%Y-%m-%d_%H:%M:%S", time.gmtime(time.time() - 60))
+    on(SOURCE, f"zfs snapshot {DATASET}@autosnap_{stamp}_frequently")
+    code, journal = replicate()
+    assert code == 0, journal
+
+    def frequent() -> list[str]:
+        out = on(TARGET, f"zfs get -H -p -o name,value -d 1 creation {REPLICA}")
+        return [line.split("\t")[0] for line in out.splitlines() if line.split("\t")[0]
+                .endswith("_frequently")]  # fmt: skip
+
+    before = frequent()
+    assert len(before) >= 2, before
+    pruned = on(TARGET, "systemctl start sovereign-replica-prune.service; echo rc=$?")
+    assert pruned.strip().endswith("rc=0"), pruned
+    after = frequent()
+    assert after == [f"{REPLICA}@autosnap_{stamp}_frequently"], after  # the newest stays
+
+    fourth_sum = write_and_snapshot(f"fourth-{RUN}.bin", f"drill-{RUN}-4")
+    code, journal = replicate()
+    assert code == 0, journal
+    assert f"{DATASET}: incremental up to drill-{RUN}-4" in journal
+    assert replica_checksum(f"fourth-{RUN}.bin") == fourth_sum

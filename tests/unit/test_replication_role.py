@@ -139,3 +139,19 @@ def test_the_backup_hosts_key_comes_from_the_controllers_known_hosts(tmp_path: P
     assert known_host_key(hashed_file, "10.0.0.21")[1] == host_key.get_base64()
     with pytest.raises(SovereignError, match=r"does not know 10\.0\.0\.20's SSH host key"):
         known_host_key(plain_file, "10.0.0.20")
+
+
+def test_the_backup_host_prunes_every_replica_on_the_backup_template() -> None:
+    import tomllib
+
+    from appliance.backup.policy import TEMPLATES, SnapshotConfig
+    from roles.replication.plan import replica_policy
+
+    specs = inventory()
+    text = replica_policy(links_to("backup", specs))
+    config = SnapshotConfig.model_validate(tomllib.loads(text))
+    names = sorted(config.datasets)
+    assert "tank/replicas/nas1/tank/nextcloud" in names
+    assert "tank/replicas/nas2/tank/postgres" in names
+    assert all(policy == TEMPLATES["backup"] for policy in config.datasets.values())
+    assert not TEMPLATES["backup"].autosnap  # never taken on the backup host

@@ -158,3 +158,14 @@ def test_unreadable_protect_file_prunes_nothing(
     argv = ["snapshots", "--config", str(conf), "--protect-file", str(protect)]
     assert main([*argv, "--state", str(tmp_path / "s")]) == 1
     assert "protected.txt" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_skip_missing_leaves_out_datasets_not_there_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.backup.__main__ import present_only
+
+    config = SnapshotConfig(
+        datasets={"tank/replicas/a": SnapshotPolicy(), "tank/replicas/b": SnapshotPolicy()}
+    )
+    kept = present_only(config, "tank\ntank/replicas\ntank/replicas/a\n")
+    assert sorted(kept.datasets) == ["tank/replicas/a"]
+    assert "skipped tank/replicas/b: does not exist (yet)" in capsys.readouterr().out
