@@ -169,7 +169,7 @@ def run(argv: list[str] | None = None) -> None:
 def server_config(settings: Settings, agent_app: FastAPI) -> uvicorn.Config:
     """How uvicorn serves the agent: one process (the background work and the in-memory
     state, such as the token cache and request statistics, exist once), no access log (the
-    edge keeps one), libuv's event loop and the C HTTP parser."""
+    edge keeps one), libuv's event loop, the C HTTP parser, WebSockets uncompressed."""
     config_kwargs: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -181,6 +181,12 @@ def server_config(settings: Settings, agent_app: FastAPI) -> uvicorn.Config:
         # selector loop: ~2x the agent's CPU per request, bench/agent_http.py --cpu).
         "loop": "uvloop",
         "http": "httptools",
+        # WebSockets (the notification stream): the sans-I/O protocol on the websockets
+        # library (what "auto" picks today; named so it cannot change unnoticed), and no
+        # per-message deflate: compressing one small notification once per client was most
+        # of a fan-out to hundreds of clients (and each client inflated it again).
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,
     }
     return uvicorn.Config(agent_app, **config_kwargs)
 

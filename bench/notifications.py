@@ -11,7 +11,8 @@ figure beside an anchor from the same run and as the median of ``--runs``:
    its threads, from /proc, less its idle rate): a figure a busy machine disturbs far less
    than a p99.
 3. WebSocket fan-out of one notification to ``--clients`` clients of one user, from the notify
-   call to each arrival; anchor: a bare uvicorn + Starlette server sending one text to as many.
+   call to each arrival; anchors: a bare uvicorn + Starlette server sending one text to as
+   many, without per-message deflate (as the agent serves) and with it (uvicorn's default).
 
     .venv/bin/python bench/notifications.py [--database postgresql|sqlite] [--runs 3] \
         [--rate 100] [--seconds 10] [--burst 2000] [--clients 500] [--only notify,delivery,ws]
@@ -173,7 +174,9 @@ def main() -> None:
             fan = asyncio.run(fan_out(base, token, args.clients, args.runs))
             print(f"WebSocket fan-out to {args.clients} clients, p99 ms: {median_of(fan)}")
     if "ws" in args.only:
-        print(f"  anchor: a bare uvicorn+Starlette fan-out, p99 ms: {median_of(ws_floor(args))}")
+        for mode, what in (("plain", "without deflate, as the agent"), ("deflate", "deflate")):
+            floor = median_of(ws_floor(args, mode))
+            print(f"  anchor: a bare uvicorn+Starlette fan-out ({what}), p99 ms: {floor}")
 
 
 def measure_notify(
@@ -258,10 +261,11 @@ async def arrival(ws: Any, event: str) -> float:
             return time.perf_counter()
 
 
-def ws_floor(args: argparse.Namespace) -> list[float]:
+def ws_floor(args: argparse.Namespace, mode: str) -> list[float]:
     port = free_port()
     script = Path(__file__).with_name("notifications_floor.py")
-    process = subprocess.Popen([sys.executable, str(script), "ws-floor", str(port)], cwd=ROOT)
+    command = [sys.executable, str(script), "ws-floor", str(port), mode]
+    process = subprocess.Popen(command, cwd=ROOT)
     try:
         for _ in range(100):
             try:

@@ -3,7 +3,7 @@ appliance's database, durable commits: fsync and synchronous_commit on), the web
 and the anchors each figure is read against — the receiver driven by a plain HTTP client, and
 a bare WebSocket fan-out on the same server stack (uvicorn + Starlette) with nothing behind it.
 
-    .venv/bin/python bench/notifications_floor.py ws-floor PORT   # the bare fan-out server
+    .venv/bin/python bench/notifications_floor.py ws-floor PORT [deflate|plain]   # bare fan-out
 """
 
 from __future__ import annotations
@@ -167,4 +167,12 @@ def ws_floor_app() -> Any:
 if __name__ == "__main__" and sys.argv[1:2] == ["ws-floor"]:
     import uvicorn
 
-    uvicorn.run(ws_floor_app(), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    # "deflate": uvicorn's default (per-message deflate); "plain": none, as the agent serves.
+    deflate = sys.argv[3:4] != ["plain"]
+    uvicorn.run(
+        ws_floor_app(),
+        host="127.0.0.1",
+        port=int(sys.argv[2]),
+        log_level="warning",
+        ws_per_message_deflate=deflate,
+    )

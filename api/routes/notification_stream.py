@@ -1,9 +1,13 @@
 """The real-time stream WS /api/notifications/ws/{user_id}: a user's notifications as they
-are written, what was missed first, then live."""
+are written, what was missed first, then live (sent by the hub: appliance/notifications/
+realtime.py); this connection's task only sends heartbeats then."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket
@@ -74,7 +78,8 @@ async def stream(
         return
     offered = websocket.headers.get("sec-websocket-protocol", "")
     await websocket.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in offered else None)
-    subscriber = service.hub.subscribe(user_id)  # before the backlog: nothing falls between
+    hub = service.hub
+    subscriber = hub.subscribe(user_id)  # before the backlog: nothing falls between
     heartbeat = service.settings.ws_heartbeat_s
     seen = last_id
     try:
@@ -85,17 +90,26 @@ async def stream(
                 seen = item.id
             if len(backlog) < 500:
                 break
-        while not subscriber.lagging.is_set():
-            try:
-                item = await subscriber.next(heartbeat)
-            except TimeoutError:
-                await websocket.send_json({"event": "heartbeat", "last_id": seen})
-                continue
+        # What was offered while the backlog was read, then live: the hub sends directly.
+        while not subscriber.queue.empty() and not subscriber.lagging.is_set():
+            item = subscriber.queue.get_nowait()
             if item.id > seen:
-                await websocket.send_text(service.hub.encoded(item, _event_text))
+                await websocket.send_text(hub.encoded(item, _event_text))
                 seen = item.id
-        await websocket.close(code=1013, reason="too far behind: reconnect with last_id")
+        if not subscriber.lagging.is_set():
+            subscriber.go_live(websocket.send_text, _event_text, seen)
+        while not subscriber.done.is_set():
+            idle = time.monotonic() - subscriber.last_sent
+            if idle >= heartbeat:
+                await websocket.send_json({"event": "heartbeat", "last_id": subscriber.seen})
+                subscriber.last_sent = time.monotonic()
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(heartbeat - idle):
+                    await subscriber.done.wait()
+        if subscriber.lagging.is_set():
+            await websocket.close(code=1013, reason="too far behind: reconnect with last_id")
     except WebSocketDisconnect:
         pass
     finally:
-        service.hub.unsubscribe(subscriber)
+        hub.unsubscribe(subscriber)

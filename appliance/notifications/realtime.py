@@ -1,13 +1,17 @@
 """The real-time hub behind ``WS /api/notifications/ws/{user_id}``.
 
 ``notify`` hands the hub (from its worker thread, right after the commit) the rows it wrote;
-the outbox does so for one user in id order, and the hub offers them in that order on the
-event loop to every subscriber of that user, each through its own bounded queue — no database
-read on the way. A subscriber whose queue is full (a slow client) is dropped, never waited
-for: it reconnects with the last id it saw and reads what it missed from the database, in
-order. So one slow client costs the others nothing.
+the outbox does so for one user in id order, and the hub passes them on in that order on the
+event loop, without a database read:
 
-A notification is encoded for the wire once (``encoded``), however many clients get it.
+- to a subscriber still catching up (sending what it missed from the database), through its
+  own bounded queue; one whose queue is full (a slow client) is dropped, never waited for: it
+  reconnects with the last id it saw and reads what it missed from the database, in order;
+- to a live subscriber (caught up), directly: one task per user sends each notification,
+  encoded once, to every live client in turn. No task per client is woken, no queue or timer
+  per client touched: that was most of a fan-out's cost. The agent's WebSocket protocol
+  (uvicorn's sans-I/O one on the websockets library) only writes to the socket's transport,
+  so a send never waits for a client, and a slow client holds up no one.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from appliance.notifications.models import Notification
@@ -27,12 +32,31 @@ log = logging.getLogger(__name__)
 ENCODED_KEPT = 1024
 
 
+#: Sends one text to a client (a WebSocket's ``send_text``).
+Send = Callable[[str], Awaitable[None]]
+Encode = Callable[[Notification], str]
+
+
 @dataclass(eq=False)
 class Subscriber:
     user_id: str
     queue: asyncio.Queue[Notification]
     #: Set when the hub dropped it for falling behind.
     lagging: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set when it is done: dropped for falling behind, or a live send failed (gone).
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Live (``go_live``): how the hub sends to it, and how it encodes a notification.
+    send: Send | None = None
+    encode: Encode | None = None
+    #: The last id it was sent, and when it was last sent anything (monotonic).
+    seen: int = 0
+    last_sent: float = 0.0
+
+    def go_live(self, send: Send, encode: Encode, seen: int) -> None:
+        """Caught up to ``seen`` (its queue empty): from now on the hub sends to it directly.
+        Call without awaiting anything after emptying the queue, so nothing falls between."""
+        self.send, self.encode, self.seen = send, encode, seen
+        self.last_sent = time.monotonic()
 
     async def next(self, timeout_s: float) -> Notification:
         """The next notification offered to it; TimeoutError after ``timeout_s`` without one.
@@ -50,6 +74,9 @@ class Hub:
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._encoded: OrderedDict[int, str] = OrderedDict()
+        #: Per user with live subscribers: notifications waiting for its sending task.
+        self._outgoing: dict[str, list[Notification]] = {}
+        self._senders: set[asyncio.Task[None]] = set()
         self.dropped = 0
 
     def subscribe(self, user_id: str) -> Subscriber:
@@ -76,15 +103,51 @@ class Hub:
             loop.call_soon_threadsafe(self.offer, user_id, list(items))
 
     def offer(self, user_id: str, items: Sequence[Notification]) -> None:
+        live = False
         for subscriber in list(self._subscribers.get(user_id, ())):
+            if subscriber.send is not None:
+                live = True
+                continue
             for item in items:
                 try:
                     subscriber.queue.put_nowait(item)
                 except asyncio.QueueFull:
                     self.dropped += 1
                     subscriber.lagging.set()
+                    subscriber.done.set()
                     self.unsubscribe(subscriber)
                     break
+        if not live:
+            return
+        outgoing = self._outgoing.get(user_id)
+        if outgoing is not None:  # its task is sending: it takes these next, in order
+            outgoing.extend(items)
+            return
+        self._outgoing[user_id] = list(items)
+        task = asyncio.get_running_loop().create_task(self._send_live(user_id))
+        self._senders.add(task)
+        task.add_done_callback(self._senders.discard)
+
+    async def _send_live(self, user_id: str) -> None:
+        """Each of the user's notifications, in order, to each live subscriber in turn."""
+        try:
+            while items := self._outgoing.get(user_id):
+                self._outgoing[user_id] = []
+                for item in items:
+                    for subscriber in list(self._subscribers.get(user_id, ())):
+                        send, encode = subscriber.send, subscriber.encode
+                        if send is None or encode is None or item.id <= subscriber.seen:
+                            continue
+                        try:
+                            await send(self.encoded(item, encode))
+                        except Exception:  # the client is gone
+                            subscriber.done.set()
+                            self.unsubscribe(subscriber)
+                            continue
+                        subscriber.seen = item.id
+                        subscriber.last_sent = time.monotonic()
+        finally:
+            self._outgoing.pop(user_id, None)
 
     def encoded(self, item: Notification, encode: Callable[[Notification], str]) -> str:
         """``encode(item)``, computed once for every client that sends it (event loop only)."""

@@ -149,3 +149,52 @@ def test_a_notification_is_encoded_once_for_all_its_clients_and_idle_ones_time_o
             await clients[0].next(0.05)
 
     asyncio.run(scenario())
+
+
+def test_live_subscribers_get_each_notification_once_in_order_and_a_gone_one_is_dropped(
+    agent_db: AgentDatabase,
+) -> None:
+    outbox = Outbox(agent_db.store())
+    outbox.put_channel(Channel("hook", "webhook", {"url": "http://127.0.0.1:9/h"}), create=True)
+    encodings: list[int] = []
+
+    def encode(n: Any) -> str:
+        encodings.append(n.id)
+        return f"event {n.id}"
+
+    async def scenario() -> None:
+        hub = Hub(queue_size=8)
+        received: list[list[str]] = [[] for _ in range(50)]
+        subscribers = [hub.subscribe("u") for _ in received]
+
+        def sender(texts: list[str]) -> Any:
+            async def send(text: str) -> None:
+                if texts is received[7]:
+                    raise ConnectionResetError("client gone")
+                texts.append(text)
+
+            return send
+
+        for subscriber, texts in zip(subscribers, received, strict=True):
+            subscriber.go_live(sender(texts), encode, 0)
+        outbox.on_notified = hub.signal
+        ids: list[int] = []
+
+        def notify(i: int) -> list[int]:
+            request = NotifyRequest("u", f"s{i}", "m", channel="hook")
+            return outbox.notify(request, [Planned("hook", None)], created_by="t").ids
+
+        for i in range(3):  # three notifies from threads, as the API makes them
+            ids += await asyncio.to_thread(notify, i)
+        for _ in range(100):
+            if all(len(t) == 3 for i, t in enumerate(received) if i != 7):
+                break
+            await asyncio.sleep(0.01)
+        expected = [f"event {i}" for i in ids]
+        assert all(t == expected for i, t in enumerate(received) if i != 7)
+        assert received[7] == [] and subscribers[7].done.is_set()
+        assert subscribers[7] not in hub._subscribers["u"]
+        assert encodings == ids  # encoded once each, for all fifty
+        assert all(s.queue.empty() for s in subscribers)  # live: no queue involved
+
+    asyncio.run(scenario())
