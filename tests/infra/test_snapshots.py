@@ -29,7 +29,8 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 KIND_TEMPLATE = {
     "nextcloud": "frequent",
     "postgres": "frequent",
-    "backups": "backup",
+    "backups": "frequent",  # the WAL archive and raft snapshots leave the host in its snapshots
+    "replicas": "backup",
     "scratch": "none",
     "tmp": "none",
     "cache": "none",
