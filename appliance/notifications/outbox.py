@@ -16,21 +16,41 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from appliance.database.repository import Store
 from appliance.database.schema import (
-    notification_attempts,
     notification_channels,
     notification_preferences,
     notifications,
 )
-from appliance.notifications import claims
+from appliance.notifications import claims, history
 from appliance.notifications.channels import validate
 from appliance.notifications.claims import Claimed, Outcome, Result
-from appliance.notifications.models import Attempt, Channel, Notification, NotifyRequest, Status
-from appliance.notifications.rows import channel_of, notification_from, notification_of
+from appliance.notifications.history import HistoryQuery as HistoryQuery
+from appliance.notifications.models import Channel, Notification, NotifyRequest, Status
+from appliance.notifications.rows import channel_of, notification_from
+
+#: notify's statements, built once (SQLAlchemy then reuses their compiled form).
+_CHANNELS = select(notification_channels.c.name).where(
+    notification_channels.c.name.in_(bindparam("names", expanding=True))
+)
+_CHANNELS_AND_ADDRESSES = (
+    select(notification_channels.c.name, notification_preferences.c.address)
+    .select_from(
+        notification_channels.outerjoin(
+            notification_preferences,
+            and_(
+                notification_preferences.c.channel == notification_channels.c.name,
+                notification_preferences.c.user_id == bindparam("user"),
+            ),
+        )
+    )
+    .where(notification_channels.c.name.in_(bindparam("names", expanding=True)))
+)
+_INSERT_ONE = insert(notifications).returning(notifications.c.id)
+_INSERT_MANY = insert(notifications).returning(notifications.c.id, sort_by_parameter_order=True)
 
 
 class UnknownChannel(LookupError):
@@ -52,18 +72,6 @@ class NoChannel(ValueError):
 class NotifyResult:
     ids: list[int]
     duplicate: bool
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryQuery:
-    user_id: str | None = None
-    channel: str | None = None
-    status: Status | None = None
-    since: float | None = None
-    until: float | None = None
-    #: Rows with an id below this one (the previous page's ``next_cursor``).
-    cursor: int | None = None
-    limit: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,31 +213,23 @@ class Outbox:
 
         def work(c: Connection) -> list[Notification] | UnknownChannel:
             # The channels' existence and, when asked, the user's addresses: one statement.
-            t, p = notification_channels, notification_preferences
             if preferred:
-                query = (
-                    select(t.c.name, p.c.address)
-                    .select_from(
-                        t.outerjoin(
-                            p, and_(p.c.channel == t.c.name, p.c.user_id == request.user_id)
-                        )
-                    )
-                    .where(t.c.name.in_(names))
+                found = c.execute(
+                    _CHANNELS_AND_ADDRESSES, {"names": names, "user": request.user_id}
                 )
-                addresses = {str(n): a for n, a in c.execute(query)}
+                addresses = {str(n): a for n, a in found}
             else:
-                query = select(t.c.name).where(t.c.name.in_(names))
-                addresses = dict.fromkeys(c.execute(query).scalars())
+                addresses = dict.fromkeys(c.execute(_CHANNELS, {"names": names}).scalars())
             missing = [name for name in names if name not in addresses]
             if missing:
                 return UnknownChannel(missing[0])
             for row, item in zip(rows, plan, strict=True):
                 if item.preferred and row["recipient"] is None:
                     row["recipient"] = addresses[item.channel]
-            statement = insert(notifications).returning(
-                notifications.c.id, sort_by_parameter_order=True
-            )
-            ids = c.execute(statement, rows).scalars().all()
+            if len(rows) == 1:
+                ids = [c.execute(_INSERT_ONE, rows[0]).scalar_one()]
+            else:
+                ids = list(c.execute(_INSERT_MANY, rows).scalars().all())
             if also is not None:
                 also(c)
             return [notification_from({**row, "id": i}) for row, i in zip(rows, ids, strict=True)]
@@ -287,63 +287,12 @@ class Outbox:
     # History --------------------------------------------------------------------------------
 
     def get(self, nid: int) -> Notification | None:
-        items, _ = self._query(HistoryQuery(limit=1), only=nid)
+        items, _ = history.query(self._store, HistoryQuery(limit=1), only=nid)
         return items[0] if items else None
 
     def history(self, query: HistoryQuery) -> tuple[list[Notification], int | None]:
-        return self._query(query)
-
-    def _query(
-        self, query: HistoryQuery, only: int | None = None
-    ) -> tuple[list[Notification], int | None]:
-        t = notifications
-        conditions = []
-        if only is not None:
-            conditions.append(t.c.id == only)
-        if query.user_id is not None:
-            conditions.append(t.c.user_id == query.user_id)
-        if query.channel is not None:
-            conditions.append(t.c.channel == query.channel)
-        if query.status is not None:
-            conditions.append(t.c.status == query.status.value)
-        if query.since is not None:
-            conditions.append(t.c.created_at >= query.since)
-        if query.until is not None:
-            conditions.append(t.c.created_at < query.until)
-        if query.cursor is not None:
-            conditions.append(t.c.id < query.cursor)
-
-        def work(c: Connection) -> tuple[list[Notification], int | None]:
-            rows = c.execute(
-                select(t).where(*conditions).order_by(t.c.id.desc()).limit(query.limit + 1)
-            ).all()
-            more = len(rows) > query.limit
-            rows = rows[: query.limit]
-            attempts: dict[int, list[Attempt]] = {r.id: [] for r in rows}
-            if rows:
-                a = notification_attempts
-                for r in c.execute(
-                    select(a).where(a.c.notification_id.in_(list(attempts))).order_by(a.c.id)
-                ):
-                    attempts[r.notification_id].append(
-                        Attempt(r.ts, r.channel, r.outcome, r.error, r.duration_ms)
-                    )
-            items = [notification_of(r, attempts[r.id]) for r in rows]
-            return items, (items[-1].id if more and items else None)
-
-        return self._store.run(work)
+        return history.query(self._store, query)
 
     def since_id(self, user_id: str, after: int, limit: int = 500) -> list[Notification]:
         """A user's notifications with an id above ``after``, oldest first (WS resume)."""
-        t = notifications
-
-        def work(c: Connection) -> list[Notification]:
-            rows = c.execute(
-                select(t)
-                .where(t.c.user_id == user_id, t.c.id > after)
-                .order_by(t.c.id)
-                .limit(limit)
-            ).all()
-            return [notification_of(r) for r in rows]
-
-        return self._store.run(work)
+        return history.since_id(self._store, user_id, after, limit)
