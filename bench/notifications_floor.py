@@ -102,7 +102,11 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        class Server(ThreadingHTTPServer):
+            # 16 clients connecting at once overflowed the default backlog of 5 (resets).
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", 0), Hook)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
