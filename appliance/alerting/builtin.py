@@ -37,6 +37,8 @@ RUNBOOKS = {
     "LeakingProcesses": "GET /api/monitoring/vitals: leak_suspects; restart the process",
     "RootFilesystemFull": "du -xh / | sort -h | tail: logs, caches, old kernels",
     "TlsCertificateExpiring": "re-run the deploy (roles/pki renews) or replace the file",
+    "BackupProblem": "sovereign backup status INVENTORY, then journalctl -u the kind's unit "
+    "(docs/disaster-recovery.md)",
 }
 
 
@@ -161,6 +163,14 @@ def builtin_rules(thresholds: StorageThresholds | None = None) -> list[Rule]:
             metric="root_fs_percent",
             threshold=90,
             hysteresis=1.0,
+        ),
+        _flag(
+            "backup-problem",
+            "BackupProblem",
+            "Backup {{ $labels.kind }} failed or is older than its schedule allows",
+            "backup_problem",
+            severity="error",
+            **{"for": 300},
         ),
         _rule(
             "tls-certificate-expiry",

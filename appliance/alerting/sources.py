@@ -12,6 +12,8 @@ Metric names (labels in braces)::
     disk_percent{mountpoint}           root_fs_percent{mountpoint=/}
     service_up / service_down / critical_service_down / service_level /
     service_latency_ms{service}        one per health check (level: 0 ok, 1 warning, 2 critical)
+    backup_problem / backup_age_seconds{kind}   per backup kind deployed (snapshots, postgres,
+                                       vault, replication): 1 when it failed or is stale
     pool_capacity_percent / pool_degraded / pool_faulted / pool_scrub_errors /
     pool_read_errors / pool_write_errors / pool_checksum_errors / pool_errors_total{pool}
     dataset_quota_percent{pool, dataset}   the fuller of quota and refquota
@@ -78,6 +80,13 @@ def health_facts(report: HealthReport | None, facts: Facts) -> None:
         _add(facts, "service_latency_ms", labels, result.latency_ms)
         if result.critical:
             _add(facts, "critical_service_down", labels, down)
+    backups = report.services.get("backups")
+    if backups is not None:  # appliance/health/backups.py: one entry per deployed kind
+        for kind, entry in backups.details.items():
+            labels = {"kind": kind}
+            _add(facts, "backup_problem", labels, not entry.get("ok", True))
+            if entry.get("age_s") is not None:
+                _add(facts, "backup_age_seconds", labels, entry["age_s"])
 
 
 def storage_facts(report: StorageReport | None, facts: Facts) -> None:

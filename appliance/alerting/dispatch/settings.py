@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.alerting.dispatch.escalation import EscalationPolicy
+from appliance.alerting.dispatch.escalation import EscalationPolicy, EscalationStep
 from appliance.alerting.dispatch.inhibition import InhibitRule
 from appliance.alerting.dispatch.routing import Route, Timers, severity_tree
 
@@ -23,6 +23,22 @@ def default_inhibit_rules() -> list[InhibitRule]:
     ]
 
 
+def default_escalation_policies() -> list[EscalationPolicy]:
+    """A critical alert nobody acknowledged goes out again on every channel after 15 minutes
+    and after an hour (the first notice may have gone to a pager nobody carried); an
+    acknowledgement, a silence or the resolve stops it. Declared policies replace these."""
+    return [
+        EscalationPolicy(
+            name="critical-unacknowledged",
+            matchers=["severity=critical"],
+            steps=[
+                EscalationStep(after_minutes=15.0, receivers=["all"]),
+                EscalationStep(after_minutes=60.0, receivers=["all"]),
+            ],
+        )
+    ]
+
+
 class RoutingSettings(BaseModel):
     """Strict (no "30" for 30, no false for 0): it comes from TOML or a JSON body, and a
     timer that is a quoted string is more likely a mistake than a wish."""
@@ -31,7 +47,10 @@ class RoutingSettings(BaseModel):
 
     route: Route = Field(default_factory=severity_tree, description="The route tree's root.")
     inhibit_rules: list[InhibitRule] = Field(default_factory=default_inhibit_rules)
-    escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    escalation_policies: list[EscalationPolicy] = Field(
+        default_factory=default_escalation_policies,
+        description="Default: critical and unacknowledged after 15 and 60 minutes → all channels.",
+    )
     group_wait_s: float = Field(
         default=30.0, ge=0, le=86_400, description="A new group waits this long for others."
     )

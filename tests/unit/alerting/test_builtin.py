@@ -195,6 +195,35 @@ def test_a_critical_service_down_fires_a_non_critical_one_does_not(store: Store)
     assert down == ["postgres"]
 
 
+def test_a_failed_or_stale_backup_kind_fires_after_five_minutes(store: Store) -> None:
+    """The `backups` check's details (appliance/health/backups.py) per kind: a problem that
+    lasts 5 minutes fires BackupProblem (error) for that kind, and resolves when it is gone."""
+    host, sink = Host(), RecordingSink()
+    details = {
+        "postgres": {"ok": False, "last_success": None, "age_s": 11000, "problems": ["stale"]},
+        "vault": {"ok": True, "last_success": None, "age_s": 60, "problems": []},
+    }
+    host.health = {
+        "backups": CheckResult(
+            "backups", ServiceStatus.DEGRADED, 1.0, 0.0, False, "postgres: stale", details
+        )
+    }
+    svc = service(store, host, sink)
+    svc.evaluate_once(1000.0)
+    assert firing_of(svc, "builtin-backup-problem") == [(S.INACTIVE, S.PENDING)]
+    svc.evaluate_once(1301.0)
+    fired = [a for a in sink.alerts if a.rule_id == "builtin-backup-problem"]
+    assert [(a.labels["kind"], a.severity) for a in fired] == [("postgres", "error")]
+    host.health = {
+        "backups": CheckResult(
+            "backups", ServiceStatus.UP, 1.0, 0.0, False, "",
+            {"postgres": {**details["postgres"], "ok": True}},
+        )
+    }  # fmt: skip
+    svc.evaluate_once(1302.0)
+    assert firing_of(svc, "builtin-backup-problem")[-1] == (S.FIRING, S.RESOLVED)
+
+
 def certificate(path: Path, days: int) -> Path:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "edge")])
