@@ -80,3 +80,21 @@ def test_steps_must_ascend() -> None:
                 EscalationStep(after_minutes=15, receivers=["b"]),
             ],
         )
+
+
+def test_the_default_policy_repeats_an_unanswered_critical_to_everyone() -> None:
+    from appliance.alerting.dispatch.settings import RoutingSettings
+
+    policies = RoutingSettings().escalation_policies
+    common = {"received_at": 0.0, "firing": True, "suppressed": False, "policies": policies}
+    critical = {"severity": "critical", "alertname": "PoolDegraded"}
+    assert escalation(critical, steps_done=0, acked=False, now=14 * 60, **common) is None
+    first = escalation(critical, steps_done=0, acked=False, now=15 * 60, **common)
+    assert first is not None and (first.step, first.receivers) == (1, ("all",))
+    second = escalation(critical, steps_done=1, acked=False, now=60 * 60, **common)
+    assert second is not None and second.step == 2
+    assert escalation(critical, steps_done=0, acked=True, now=60 * 60, **common) is None
+    warning = {**critical, "severity": "warning"}
+    assert escalation(warning, steps_done=0, acked=False, now=60 * 60, **common) is None
+    declared = RoutingSettings.model_validate({"escalation_policies": []})
+    assert declared.escalation_policies == []  # a declared list replaces the default
