@@ -86,15 +86,20 @@ def test_the_default_policy_repeats_an_unanswered_critical_to_everyone() -> None
     from appliance.alerting.dispatch.settings import RoutingSettings
 
     policies = RoutingSettings().escalation_policies
-    common = {"received_at": 0.0, "firing": True, "suppressed": False, "policies": policies}
+
+    def at(labels: dict[str, str], minutes: float, done: int = 0, acked: bool = False) -> Any:
+        return escalation(
+            labels, received_at=0.0, steps_done=done, firing=True, acked=acked,
+            suppressed=False, policies=policies, now=minutes * 60,
+        )  # fmt: skip
+
     critical = {"severity": "critical", "alertname": "PoolDegraded"}
-    assert escalation(critical, steps_done=0, acked=False, now=14 * 60, **common) is None
-    first = escalation(critical, steps_done=0, acked=False, now=15 * 60, **common)
+    assert at(critical, 14) is None
+    first = at(critical, 15)
     assert first is not None and (first.step, first.receivers) == (1, ("all",))
-    second = escalation(critical, steps_done=1, acked=False, now=60 * 60, **common)
+    second = at(critical, 60, done=1)
     assert second is not None and second.step == 2
-    assert escalation(critical, steps_done=0, acked=True, now=60 * 60, **common) is None
-    warning = {**critical, "severity": "warning"}
-    assert escalation(warning, steps_done=0, acked=False, now=60 * 60, **common) is None
+    assert at(critical, 60, acked=True) is None
+    assert at({**critical, "severity": "warning"}, 60) is None
     declared = RoutingSettings.model_validate({"escalation_policies": []})
     assert declared.escalation_policies == []  # a declared list replaces the default
