@@ -7,6 +7,7 @@ SOVEREIGN_TEST_LAB=NAME to use another lab than `test` (sessions side by side on
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,6 +85,22 @@ def deploys(lab: str) -> Deploys:
 def ssh(lab: str, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a shell command on the test lab's host."""
     return sovereign("lab", "ssh", f"{lab}-1", command, check=check)
+
+
+def put_secret(lab: str, name: str, fields: dict[str, str]) -> None:
+    """`sovereign vault put-secret`, the JSON on stdin, as an operator would; it prints field
+    names and a version, never a value."""
+    from sovereign.lab.state import LabPaths
+
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("sovereign")), "vault", "put-secret", INVENTORY,
+         name, "--identity", str(LabPaths(lab).operator_age_key)],
+        input=json.dumps(fields), capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env={**os.environ, "SOVEREIGN_LAB": lab}, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for value in fields.values():
+        assert value not in proc.stdout + proc.stderr
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import shlex
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sovereign.lab.hosts import ssh_argv
 from sovereign.lab.state import LabPaths
-from tests.lab.conftest import INVENTORY, PROJECT_ROOT, Deploys
+from tests.lab.conftest import Deploys, put_secret
 
 PYTHON = "/opt/sovereign/agent/bin/python"
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -114,17 +111,6 @@ def test_the_scheduled_restore_check_succeeds(deployed: str) -> None:
     assert check["ok"], check
     assert check["databases"] >= 3  # postgres, template0, template1 at least
     print(f"restore check of {check['label']}: {check['duration_s']} s")
-
-
-def put_secret(lab: str, name: str, fields: dict[str, str]) -> None:
-    """`sovereign vault put-secret`, the JSON on stdin, as an operator would."""
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("sovereign")), "vault", "put-secret", INVENTORY,
-         name, "--identity", str(LabPaths(lab).operator_age_key)],
-        input=json.dumps(fields), capture_output=True, text=True, cwd=PROJECT_ROOT,
-        env={**os.environ, "SOVEREIGN_LAB": lab}, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
 
 
 SCRATCH_HCL = f"""

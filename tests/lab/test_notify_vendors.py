@@ -11,38 +11,18 @@ credentials are put into the host's Vault with `sovereign vault put-secret`, fro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.lab.conftest import INVENTORY, PROJECT_ROOT, Edge, ssh
+from tests.lab.conftest import Edge, put_secret, ssh
 from tests.standins.tls import TestCA
 from tests.standins.vendors import PAGERDUTY_HOSTS, TWILIO_HOST, VendorRequest, VendorStandIns
 
 MARK = "# sovereign-standin (tests/lab/test_notify_vendors.py)"
 CA_FILE = "/usr/local/share/ca-certificates/sovereign-standin-test-ca.crt"
-
-
-def put_secret(lab: str, name: str, fields: dict[str, str]) -> None:
-    """`sovereign vault put-secret`, the JSON on stdin, as an operator would."""
-    from sovereign.lab.state import LabPaths
-
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("sovereign")), "vault", "put-secret", INVENTORY,
-         name, "--identity", str(LabPaths(lab).operator_age_key)],
-        input=json.dumps(fields), capture_output=True, text=True, cwd=PROJECT_ROOT,
-        env={**os.environ, "SOVEREIGN_LAB": lab}, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    for value in fields.values():
-        assert value not in proc.stdout + proc.stderr  # field names and a version, no values
-    assert name in proc.stdout
 
 
 def restart_agent(lab: str, edge: Edge) -> None:
