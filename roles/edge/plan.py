@@ -26,6 +26,8 @@ ANY = ("0.0.0.0", "::")  # noqa: S104 - compared with only
 UPSTREAM_IDLE_S = 4
 # Under /var/lib/nginx, which the hardened unit may write; nginx makes the directory itself.
 HEALTH_CACHE_DIR = "/var/lib/nginx/sovereign-health"
+# /health answers from the agent's memory: one that takes longer is as good as down.
+HEALTH_TIMEOUT_S = 5
 
 
 def agent_body_limit(spec: HostSpec) -> int:
@@ -66,6 +68,7 @@ def render_args(spec: HostSpec, cert: str, key: str) -> dict[str, Any]:
         "upstream_keepalive": cfg.upstream_keepalive,
         "upstream_idle_s": UPSTREAM_IDLE_S,
         "health_cache_s": cfg.health_cache_s,
+        "health_timeout": HEALTH_TIMEOUT_S,
         "health_cache_dir": HEALTH_CACHE_DIR,
         "cert": cert,
         "key": key,

@@ -161,3 +161,24 @@ def test_second_deploy_leaves_edge_and_firewall_alone(deploys: Deploys) -> None:
     assert any(op.startswith("Edge |") for op in names)
     assert any(op.startswith("Host firewall |") for op in names)
     assert deploys.second.changed == []
+
+
+def test_the_health_the_edge_keeps_never_hides_a_stopped_agent(lab: str, edge: Edge) -> None:
+    """The edge answers /health from a one-second cache: with the agent stopped, it must say
+    so within a few seconds, however often it is polled (a failing refresh must not leave the
+    old 200 served), and say healthy again once the agent is back."""
+    assert edge.get("/health").status_code == 200
+    ssh(lab, "systemctl stop sovereign-agent")
+    try:
+        deadline, seen = time.monotonic() + 5, []
+        while time.monotonic() < deadline:
+            seen.append(edge.get("/health").status_code)
+            time.sleep(0.1)
+        assert seen[-10:] == [503] * 10, seen  # polled 10 times a second, not one stale 200
+        assert seen.index(503) < 25, seen  # within 2.5 s of the stop
+    finally:
+        ssh(lab, "systemctl start sovereign-agent")
+    deadline = time.monotonic() + 120
+    while edge.get("/health").status_code != 200:
+        assert time.monotonic() < deadline, "the agent did not come back behind the edge"
+        time.sleep(1)
