@@ -6,6 +6,7 @@ Start it with ``python -m api.main`` (or the ``run()`` entry point), or
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -48,11 +49,14 @@ def create_app(
     *,
     runtime: AgentRuntime | None = None,
     background: bool = True,
+    freeze_gc: bool = False,
 ) -> FastAPI:
     """Build the app. Settings are resolved in the lifespan, not at import time.
 
     ``runtime`` lets tests inject fakes; ``background=False`` leaves sampling and health
-    rounds to the test (no threads, no timers).
+    rounds to the test (no threads, no timers). ``freeze_gc`` (the service does, tests do not):
+    once started, everything alive so far (modules, models, the runtime) is moved out of the
+    collector's reach, so a full collection no longer walks it in the middle of a request.
     """
 
     @asynccontextmanager
@@ -64,6 +68,9 @@ def create_app(
         prom.register(collector)
         try:
             await agent.start(background=background)
+            if freeze_gc:
+                gc.collect()
+                gc.freeze()
             yield
         finally:
             prom.unregister(collector)
@@ -156,7 +163,7 @@ def run(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    agent_app = create_app(settings)
+    agent_app = create_app(settings, freeze_gc=True)
     server = DrainingServer(
         server_config(settings, agent_app),
         agent_app,
