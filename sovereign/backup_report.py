@@ -9,13 +9,12 @@ exists: snapshot and replication bases per dataset, pgBackRest's backups, raft s
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from appliance.backup.report import STATE_FILES, UNIT_FILES, kind_status
+from appliance.backup.report import STATE_FILES, UNIT_FILES, kind_status, parse_state
 
 #: The unit a `backup run` starts for each kind (what its timer starts).
 SERVICES: dict[str, str] = {
@@ -60,11 +59,8 @@ def _found(lines: list[str]) -> Found | None:
     text = "\n".join(lines).strip()
     if text == NOT_DEPLOYED:
         return None
-    try:
-        value = json.loads(text) if text and text != "MISSING" else None
-    except ValueError:
-        value = {"unreadable": text[:200]}
-    return Found(value if isinstance(value, dict) else None, deployed_at)
+    state = parse_state(text) if text and text != "MISSING" else None
+    return Found(state, deployed_at)
 
 
 def parse_states(output: str) -> dict[str, Found]:

@@ -8,6 +8,7 @@ fail and its last success is younger than its schedule allows (STALE_AFTER).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +56,16 @@ def _age(then: datetime | None, now: datetime) -> str:
     if seconds < 172800:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} d ago"
+
+
+def parse_state(text: str) -> dict[str, Any]:
+    """A state file's content: its JSON object, or an `unreadable` marker (a half-written or
+    foreign file is a problem to report, not a crash)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"unreadable": text[:200]}
+    return value if isinstance(value, dict) else {"unreadable": text[:200]}
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,18 @@ and the alert rules. A kind whose unit is not on the host is left out.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.backup.report import STATE_FILES, UNIT_FILES, KindStatus, kind_status
+from appliance.backup.report import (
+    STATE_FILES,
+    UNIT_FILES,
+    KindStatus,
+    kind_status,
+    parse_state,
+)
 from appliance.health.models import Level, Probe, ServiceStatus
 from appliance.health.registry import BlockingCheck
 
@@ -29,11 +34,7 @@ def read_state(path: Path) -> dict[str, Any] | None:
         return None
     except OSError as exc:
         return {"unreadable": f"{type(exc).__name__}: {exc.strerror}"}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {"unreadable": text[:200]}
-    return value if isinstance(value, dict) else {"unreadable": text[:200]}
+    return parse_state(text)
 
 
 def probe_of(statuses: list[KindStatus], now: datetime) -> Probe:
