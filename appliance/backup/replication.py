@@ -80,19 +80,20 @@ def replica_snapshots(config: ReplicationConfig, dataset: str) -> list[str] | No
     if result.returncode == ABSENT_EXIT and result.stdout.strip() == "absent":
         return None
     if result.returncode != 0:
-        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
         raise ReplicationError(
             f"listing the replica on {config.target} failed (exit {result.returncode}): "
-            f"{detail[-1] if detail else 'no message'}"
+            f"{_last_line(result.stderr or result.stdout)}"
         )
-    replica_name = dataset  # the shell answers with the replica's full name: match by suffix
-    found = []
-    for line in result.stdout.splitlines():
-        name, _, epoch = line.partition("\t")
-        owner, at, short = name.partition("@")
-        if at and owner.endswith(f"/{replica_name}") and epoch.strip().isdigit():
-            found.append((int(epoch), short))
-    return [short for _, short in sorted(found)]
+    # The same listing as the source's; its first line is the replica itself (PREFIX/DATASET,
+    # the prefix being the backup host's business), then its children and snapshots.
+    replica = result.stdout.partition("\t")[0]
+    if not replica.endswith(f"/{dataset}"):
+        raise ReplicationError(f"the backup host listed {replica!r} for {dataset}")
+    try:
+        found = parse_snapshots(result.stdout, replica)
+    except ListingError as exc:
+        raise ReplicationError(f"the backup host's listing of {dataset}: {exc}") from None
+    return [s.name for s in sorted(found, key=lambda s: (s.created, s.name))]
 
 
 @dataclass

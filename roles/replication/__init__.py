@@ -159,13 +159,14 @@ def send(spec: HostSpec, link: Link) -> None:
     common.directory(name=f"Create {KEY_DIR}", path=KEY_DIR, mode="700")
     common.put(name=f"Install the replication key {KEY_FILE}", src=StringIO(private.decode()),
                dest=KEY_FILE, mode="600")  # fmt: skip
-    known = common.put(
+    # The known host and the config are read by the runner at each run: nothing to restart.
+    common.put(
         name=f"Trust {link.target}'s SSH host key",
         src=StringIO(known_hosts_line(link, key_type, key_b64)),
         dest=KNOWN_HOSTS,
         mode="644",
     )
-    conf = common.put(
+    common.put(
         name=f"Render {CONFIG_FILE}",
         src=StringIO(runner_config(link, spec.replication.timeout_s)),
         dest=CONFIG_FILE,
@@ -187,5 +188,4 @@ def send(spec: HostSpec, link: Link) -> None:
         on_calendar=spec.replication.on_calendar,
     )
     systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
-    del known, conf  # read by the runner at each run: nothing to restart
     common.service(name=f"Run {TIMER}", unit=TIMER)
