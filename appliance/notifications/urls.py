@@ -115,16 +115,18 @@ def apprise_url(channel: Channel, credentials: Mapping[str, str], delivery: Deli
     if channel.kind == "ntfy":
         secure, where = _hostport(str(o["url"]))
         auth = ""
-        query = {}
+        # Markdown: a Markdown body goes as is with X-Markdown; a plain one is escaped.
+        query = {"format": "markdown"}
         if c.get("token"):
             query["token"] = c["token"]
         elif c.get("user"):
             auth = f"{_q(c['user'])}:{_q(c.get('password', ''))}@"
-        suffix = f"?{urlencode(query, quote_via=quote)}" if query else ""
-        return f"{'ntfys' if secure else 'ntfy'}://{auth}{where}/{_q(o['topic'])}{suffix}"
+        suffix = urlencode(query, quote_via=quote)
+        return f"{'ntfys' if secure else 'ntfy'}://{auth}{where}/{_q(o['topic'])}?{suffix}"
     if channel.kind == "gotify":
         secure, where = _hostport(str(o["url"]))
-        return f"{'gotifys' if secure else 'gotify'}://{where}/{_q(c['token'])}"
+        # Markdown: Gotify's clients render a body sent with extras client::display.
+        return f"{'gotifys' if secure else 'gotify'}://{where}/{_q(c['token'])}?format=markdown"
     if channel.kind == "matrix":
         secure, where = _hostport(str(o["url"]))
         room = str(o["room"]).lstrip("#")
