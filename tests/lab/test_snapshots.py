@@ -46,6 +46,11 @@ def hand_made(deployed: str) -> Iterator[list[str]]:
         ssh(deployed, f"zfs destroy {DATASET}@{name}", check=False)
 
 
+def quarter_hour() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+
+
 def start_run(lab: str) -> None:
     """Start the oneshot and wait for its end; a failed run fails the test with the run's own
     words (which dataset, which zfs error) and the pool's state, not only systemctl's."""
@@ -59,6 +64,7 @@ def start_run(lab: str) -> None:
 
 def test_timer_waits_and_the_service_takes_the_policys_snapshots(deployed: str) -> None:
     assert ssh(deployed, "systemctl is-active sovereign-snapshots.timer").stdout.strip() == "active"
+    quarter = quarter_hour()
     start_run(deployed)  # oneshot: returns when the run is over
     journal = ssh(deployed, f"journalctl -u {SERVICE} -o cat --no-pager -n 200").stdout
     assert "took tank/nextcloud@autosnap_" in journal and "_frequently" in journal
@@ -69,10 +75,9 @@ def test_timer_waits_and_the_service_takes_the_policys_snapshots(deployed: str) 
     assert any(n.endswith("_hourly") for n in snapshot_names(deployed, "tank/postgres"))
     # A second run in the same quarter hour has nothing to take (a run that crossed into the
     # next quarter hour may rightly take its frequent snapshots).
-    quarter = datetime.now(UTC).minute // 15
     start_run(deployed)
     again = json.loads(ssh(deployed, "cat /var/lib/sovereign/snapshots/state.json").stdout)
-    if datetime.now(UTC).minute // 15 == quarter:
+    if quarter_hour() == quarter:
         assert again["last_run"]["taken"] == 0
 
 
