@@ -205,19 +205,25 @@ def resolved(alertname: str, since: float) -> Callable[[Receipt], bool]:
     return lambda r: r.at >= since and r.resolved and r.names(alertname)
 
 
-def deploy_drill_lab(lab: str) -> DrillLab:
-    """The lab deployed with the drills' inventory, the agent answering, the receiver up."""
+def start_receiver(lab: str) -> None:
+    """The drills' webhook receiver on the host (kept running; `TOOL dump` reads it)."""
+    source = base64.b64encode(TOOL_SOURCE.encode()).decode()
+    ssh(lab, f"echo {source} | base64 -d > {TOOL}")
+    ssh(lab, f"systemctl is-active -q {RECEIVER_UNIT} || systemd-run --unit={RECEIVER_UNIT} "
+             f"/usr/bin/python3 {TOOL} serve {WEBHOOK_PORT}")  # fmt: skip
+
+
+def deploy_drill_lab(lab: str, inventory: str = DRILL_INVENTORY) -> DrillLab:
+    """The lab deployed with the drills' inventory (or another that uses their receiver),
+    the agent answering, the receiver up."""
     from sovereign.runner import run_deploy
     from tests.lab.conftest import edge_of
 
     # The receiver first: alerts fire from the agent's first round (on this busy machine
     # HostCriticalLoad, LeakingProcesses), and a `hook` that refused them would have its
     # breaker open and hold the drills' notifications for its cooldown.
-    source = base64.b64encode(TOOL_SOURCE.encode()).decode()
-    ssh(lab, f"echo {source} | base64 -d > {TOOL}")
-    ssh(lab, f"systemctl is-active -q {RECEIVER_UNIT} || systemd-run --unit={RECEIVER_UNIT} "
-             f"/usr/bin/python3 {TOOL} serve {WEBHOOK_PORT}")  # fmt: skip
-    result = run_deploy(DRILL_INVENTORY, echo=False)
+    start_receiver(lab)
+    result = run_deploy(inventory, echo=False)
     assert result.returncode == 0, result.output[-3000:]
     drill = DrillLab(lab, edge_of(lab))
     drill.answering()

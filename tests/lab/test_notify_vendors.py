@@ -1,12 +1,10 @@
 """A critical notification from the lab's agent reaches STAND-INS for PagerDuty and Twilio SMS
 (tests/standins/vendors.py: not the vendors) through the real Apprise code, over HTTPS.
 
-The stand-in runs in this test on the controller, on the lab bridge's address, port 443. The
-lab host is made to reach it as the vendors, for this test only: its /etc/hosts sends
-events.pagerduty.com and api.twilio.com there and its system store trusts the stand-in's test
-CA (the lab inventory has the agent's channels trust that store: `[notifications] ca_bundle`);
-both are undone afterwards. The channels `pager` and `sms` are the lab inventory's; their
-credentials are put into the host's Vault with `sovereign vault put-secret`, from stdin."""
+The stand-in runs in this test on the controller and the lab host reaches it as the vendors
+(tests/lab/vendor_standins.py: its /etc/hosts and CA store, undone afterwards). The channels
+`pager` and `sms` are the lab inventory's; their credentials are put into the host's Vault
+with `sovereign vault put-secret`, from stdin."""
 
 from __future__ import annotations
 
@@ -17,51 +15,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.lab.conftest import Edge, put_secret, ssh
-from tests.standins.tls import TestCA
-from tests.standins.vendors import PAGERDUTY_HOSTS, TWILIO_HOST, VendorRequest, VendorStandIns
-
-MARK = "# sovereign-standin (tests/lab/test_notify_vendors.py)"
-CA_FILE = "/usr/local/share/ca-certificates/sovereign-standin-test-ca.crt"
-
-
-def restart_agent(lab: str, edge: Edge) -> None:
-    ssh(lab, "systemctl daemon-reload && systemctl restart sovereign-agent.service")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if edge.get("/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("the agent did not come back after its restart")
+from tests.lab.conftest import Edge
+from tests.lab.vendor_standins import put_vendor_secrets, restart_agent, standins_for
+from tests.standins.vendors import VendorRequest, VendorStandIns
 
 
 @pytest.fixture(scope="module")
 def vendors(
     lab: str, edge: Edge, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[VendorStandIns]:
-    gateway = ssh(lab, "ip -4 route show default | awk '{print $3; exit}'").stdout.strip()
-    ca = TestCA(tmp_path_factory.mktemp("standin-ca"))
-    standins = VendorStandIns(ca, bind=(gateway, 443)).start()
-    names = " ".join([*PAGERDUTY_HOSTS, TWILIO_HOST])
-    ssh(lab, f"cat > {CA_FILE} <<'EOF'\n{ca.ca_file.read_text()}EOF\nupdate-ca-certificates")
-    ssh(lab, f"echo '{gateway} {names} {MARK}' >> /etc/hosts")
-    creds = standins.credentials
-    put_secret(lab, "agent/notify/pager", {
-        "integration_key": creds.pagerduty_routing_key, "api_key": creds.pagerduty_api_key,
-    })  # fmt: skip
-    put_secret(lab, "agent/notify/sms", {
-        "account_sid": creds.twilio_sid, "auth_token": creds.twilio_token,
-    })  # fmt: skip
-    restart_agent(lab, edge)  # no credentials cached from an earlier run
-    try:
+    with standins_for(lab, tmp_path_factory.mktemp("standin-ca")) as standins:
+        put_vendor_secrets(lab, standins.credentials, {
+            "agent/notify/pager": "pagerduty", "agent/notify/sms": "twilio",
+        })  # fmt: skip
+        restart_agent(lab, edge)  # no credentials cached from an earlier run
         yield standins
-    finally:
-        ssh(lab, f"rm -f {CA_FILE} && update-ca-certificates --fresh >/dev/null", False)
-        ssh(lab, "sed -i '/sovereign-standin/d' /etc/hosts", False)
-        standins.close()
 
 
 def notify(edge: Edge, channel: str, message: str) -> int:
