@@ -127,6 +127,18 @@ class AlertManager:
         self._send(alert, now)
         return alert
 
+    def record(self, rows: Sequence[Mapping[str, Any]], now: float | None = None) -> bool:
+        """History rows (history.history_row) of an alert no rule or send_alert raised: the
+        dispatcher's AgentDatabaseDown, written once the database is back. Through the
+        evaluator's store, so history times stay in order. False outside the agent."""
+        if self._pipeline is None:
+            log.warning("alert history (no agent): %s", [dict(r) for r in rows])
+            return False
+        self._pipeline.store.apply(
+            Outcome(), self._clock() if now is None else now, [dict(r) for r in rows]
+        )
+        return True
+
     def _send(self, alert: Alert, now: float) -> None:
         if self._pipeline is None:
             # Outside the agent (a script): the log is all there is.

@@ -207,7 +207,7 @@ class DeliveryWorker:
         if not channel.enabled:
             return SendResult(False, f"channel {channel.name} is disabled", 0.0)
         try:
-            credentials = self._credentials(channel)
+            credentials = self.credentials(channel)
         except SecretError as exc:
             return SendResult(False, f"credentials unavailable: {exc}", 0.0)
         delivery = self._delivery(item, channel)
@@ -252,7 +252,10 @@ class DeliveryWorker:
             return plain
         return Delivery(item.id, r.subject, r.text, item.recipient, r.html, r.markdown)
 
-    def _credentials(self, channel: Channel) -> dict[str, str]:
+    def credentials(self, channel: Channel) -> dict[str, str]:
+        """The channel's credentials from the secret it names ({} without one); raises
+        SecretError when they cannot be read. Public for a sender outside the outbox (the
+        alert dispatcher's AgentDatabaseDown, while the outbox's database is away)."""
         if not channel.secret:
             return {}
         return {k: v.get_secret_value() for k, v in self._secrets.get_all(channel.secret).items()}

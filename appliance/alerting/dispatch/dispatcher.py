@@ -22,12 +22,9 @@ from dataclasses import dataclass, field
 
 from appliance.alerting.dispatch.escalation import Escalate, escalation
 from appliance.alerting.dispatch.grouping import GroupState, after, decide, finished, first_seen
-from appliance.alerting.dispatch.outage import Credentials, DatabaseWatch, Send
-from appliance.alerting.dispatch.outage import message_data as outage_data
-from appliance.alerting.dispatch.outage import receivers as outage_receivers
-from appliance.alerting.dispatch.outage import tell as tell_outage
+from appliance.alerting.dispatch.notifier import CREATED_BY, Notifier, Sent
+from appliance.alerting.dispatch.outage import Credentials, History, OutageAlert, Send
 from appliance.alerting.dispatch.override import in_force, stored_value
-from appliance.alerting.dispatch.routing import resolve_receivers
 from appliance.alerting.dispatch.settings import DispatchSettings, RoutingSettings
 from appliance.alerting.dispatch.silences import Silence
 from appliance.alerting.dispatch.stats import DispatchStats
@@ -41,28 +38,15 @@ from appliance.alerting.dispatch.view import (
     timed_out,
     views,
 )
+from appliance.alerting.manager import get_alert_manager
 from appliance.alerting.models import Alert, AlertStatus
 from appliance.database.errors import DatabaseUnavailable, StoreError
 from appliance.notifications.channels import send as apprise_send
-from appliance.notifications.models import Channel, NotifyRequest, Severity
-from appliance.notifications.outbox import UnknownChannel
 from appliance.notifications.service import NotificationService
 
+__all__ = ["CREATED_BY", "Dispatcher", "Sent"]
+
 log = logging.getLogger(__name__)
-
-#: ``created_by`` of the dispatcher's notifications (idempotency keys are unique per caller).
-CREATED_BY = "alerting"
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """One notification the tick enqueued (or found already enqueued after a crash)."""
-
-    key: str
-    channels: tuple[str, ...]
-    ids: tuple[int, ...]
-    firing: tuple[str, ...]
-    resolved: tuple[str, ...]
 
 
 @dataclass
@@ -77,17 +61,21 @@ class Dispatcher:
     #: the sender, for the one alert sent without the outbox: the database away.
     credentials: Credentials | None = None
     send: Send = apprise_send
+    #: Where the outage goes into the alert history (default: the agent's AlertManager).
+    history: History | None = None
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _wake: asyncio.Event | None = field(default=None, init=False, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
-    #: The routing and channels of the last good tick (what an outage alert can use).
-    _seen: tuple[RoutingSettings, list[Channel]] | None = field(default=None, init=False)
-    _watch: DatabaseWatch = field(init=False, repr=False)
+    #: The database away (outage.py; read from ``outage_state_file`` when there is one).
+    outage: OutageAlert = field(init=False, repr=False)
     #: For GET /metrics.
     stats: DispatchStats = field(default_factory=DispatchStats, init=False)
+    _notifier: Notifier = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._watch = DatabaseWatch(self.settings.database_down_after_s)
+        s = self.settings
+        self.outage = OutageAlert.open(s.database_down_after_s, s.outage_state_file)
+        self._notifier = Notifier(self.notifications, s.user_id, self.stats)
 
     # AlertSink ------------------------------------------------------------------------------
 
@@ -133,7 +121,7 @@ class Dispatcher:
         alert_views = views(self.store.alerts() if stale else alerts, silences, routing, now)
         states = self.store.groups()
         configured = self.notifications.outbox.channels()
-        self._seen = (routing, configured)
+        self.outage.seen = (routing, configured)
         channels = [(c.name, c.kind, c.enabled) for c in configured]
         sent: list[Sent] = []
         live = groups(alert_views)
@@ -194,7 +182,9 @@ class Dispatcher:
         # again) counts from 1 again, and must not collide with its earlier notifications.
         key = f"alert:{group.key}:{state.first_seen_at!r}:{state.seq + 1}:{digest[:16]}"
         template = "alert_firing" if firing else "alert_resolved"
-        return self._notify(key, group.route.receivers, channels, template, data, firing, resolved)
+        return self._notifier.notify(
+            key, group.route.receivers, channels, template, data, firing, resolved
+        )
 
     def _escalate(
         self,
@@ -220,54 +210,11 @@ class Dispatcher:
         data["alert"] = f"{data['alert']} (escalated: {step.policy} step {step.step})"
         data["summary"] += f"\nUnacknowledged since {iso(a.received_at)}."
         key = f"escalate:{a.fingerprint}:{a.received_at!r}:{step.policy}:{step.step}"
-        sent = self._notify(
-            key, step.receivers, channels, "alert_firing", data, [a.fingerprint], []
+        sent = self._notifier.notify(
+            key, step.receivers, channels, "alert_firing", data, [a.fingerprint]
         )
         self.store.escalated(a.fingerprint, step.step)
         return [sent]
-
-    def _notify(
-        self,
-        key: str,
-        receivers: Sequence[str],
-        channels: Sequence[tuple[str, str, bool]],
-        template: str,
-        data: dict[str, str],
-        firing: Sequence[str],
-        resolved: Sequence[str],
-    ) -> Sent:
-        """One notify per channel, each with its own idempotency key (a retry after a crash
-        halfway through the channels adds only the missing ones)."""
-        names = resolve_receivers(receivers, channels)
-        kind = "resolved" if template == "alert_resolved" else "firing"
-        if key.startswith("escalate:"):
-            kind = "escalation"
-        elif key.startswith("dbdown:"):
-            kind = "database_down"
-        if not names:
-            log.warning("alert notification %s: receivers %s name no channel", key, receivers)
-        ids: list[int] = []
-        for name in names:
-            request = NotifyRequest(
-                user_id=self.settings.user_id,
-                subject="",
-                message=data["summary"],
-                type="alert",
-                channel=name,
-                severity=Severity(data["severity"]),
-                template=template,
-                data=dict(data),
-            )
-            try:
-                result = self.notifications.notify(
-                    request, created_by=CREATED_BY, idempotency_key=f"{key}:{name}"
-                )
-            except UnknownChannel:
-                log.warning("alert notification %s: channel %s is gone", key, name)
-                continue
-            ids.extend(result.ids)
-            self.stats.notified([name], kind)
-        return Sent(key, tuple(names), tuple(ids), tuple(firing), tuple(resolved))
 
     # The database away ----------------------------------------------------------------------
 
@@ -275,34 +222,17 @@ class Dispatcher:
         """A tick found the database unreachable: once that has lasted long enough, send
         AgentDatabaseDown directly (blocking). Returns the channels that took it."""
         now = self.clock() if now is None else now
-        if not self._watch.failed(now):
-            return []
-        self._watch.told(now)
-        if self._seen is None:
-            log.error("the agent's database is unreachable and no channel was ever read")
-            return []
-        routing, channels = self._seen
-        since = self._watch.down_since or now
-        credentials = self.credentials or self.notifications.worker._credentials
+        credentials = self.credentials or self.notifications.worker.credentials
         timeout_s = self.notifications.settings.send_timeout_s
-        took = tell_outage(since, routing, channels, credentials, self.send, timeout_s)
+        took = self.outage.away(now, credentials, self.send, timeout_s)
         self.stats.notified(took, "database_down")
         return took
 
     def database_back(self) -> Sent | None:
-        """A tick succeeded: the resolve of an outage alert that went out, through the outbox
-        (raises StoreError when the database is away again: still owed)."""
-        since = self._watch.owed()
-        if since is None or self._seen is None:
-            self._watch.clear()
-            return None
-        routing, channels = self._seen
-        names = outage_receivers(routing, channels)
-        tuples = [(c.name, c.kind, c.enabled) for c in channels]
-        data = outage_data(since, resolved=True)
-        sent = self._notify(f"dbdown:{since!r}", names, tuples, "alert_resolved", data, [], [])
-        self._watch.clear()
-        return sent
+        """A tick succeeded: the resolve of an outage alert that went out, through the outbox,
+        and the outage into the history (raises StoreError when the database is away again:
+        still owed)."""
+        return self.outage.back(self._notifier, self.history or get_alert_manager().record)
 
     # Acknowledgement ------------------------------------------------------------------------
 

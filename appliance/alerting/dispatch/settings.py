@@ -4,6 +4,8 @@ defaults are the seed's severity routing). ``[alerting.dispatch]``: the dispatch
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.alerting.dispatch.escalation import EscalationPolicy, EscalationStep
@@ -94,6 +96,13 @@ class DispatchSettings(BaseModel):
         le=86_400,
         description="The agent's database unreachable this long: AgentDatabaseDown is sent "
         "directly to the channels its routing names (the outbox is in that database).",
+    )
+    outage_state_file: Path | None = Field(
+        default=None,
+        description="Where an outage of the agent's database is kept (a small JSON file in "
+        "the agent's state directory, e.g. /var/lib/sovereign/alert-outage.json), so a "
+        "restart during it neither repeats AgentDatabaseDown nor forgets its resolve; unset: "
+        "kept in memory only.",
     )
     resolved_retention_s: float = Field(
         default=7 * 86_400.0,

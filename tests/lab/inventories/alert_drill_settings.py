@@ -17,6 +17,8 @@ KILL9_GROUP_INTERVAL_S = 20.0
 REPEAT_INTERVAL_S = 3600.0
 #: The agent's database unreachable this long: AgentDatabaseDown goes out directly.
 DATABASE_DOWN_AFTER_S = 5.0
+#: Where the agent keeps an outage of its database (a restart during it resumes it).
+OUTAGE_STATE_FILE = "/var/lib/sovereign/alert-outage.json"
 
 
 def webhook_channels() -> list[dict[str, Any]]:
@@ -37,7 +39,11 @@ def agent_config(ca_bundle: str) -> dict[str, Any]:
         "storage_cache_ttl_s": 1.0,
         "alerting": {
             "evaluation": {"interval_s": 2.0},
-            "dispatch": {"tick_s": 0.5, "database_down_after_s": DATABASE_DOWN_AFTER_S},
+            "dispatch": {
+                "tick_s": 0.5,
+                "database_down_after_s": DATABASE_DOWN_AFTER_S,
+                "outage_state_file": OUTAGE_STATE_FILE,
+            },
         },
     }
 
