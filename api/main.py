@@ -31,6 +31,7 @@ from api.routes import (
     auth,
     docs,
     health,
+    logs,
     monitoring,
     notification_stream,
     notifications,
@@ -39,6 +40,7 @@ from api.routes import (
 )
 from appliance.config import ConfigError, Settings, get_settings
 from appliance.lifecycle import LifecycleState
+from appliance.logs.logfilter import install as install_scrubbing
 from appliance.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def create_app(
     install_error_handlers(app)
     for module in (
         health, monitoring, storage, prometheus, auth, activity, notifications,
-        notification_stream, alerts, docs,
+        notification_stream, alerts, logs, docs,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(alerting.router)
@@ -164,12 +166,9 @@ def run(argv: list[str] | None = None) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     agent_app = create_app(settings, freeze_gc=True)
-    server = DrainingServer(
-        server_config(settings, agent_app),
-        agent_app,
-        settings.drain_grace_s,
-        settings.drain_timeout_s,
-    )
+    config = server_config(settings, agent_app)
+    install_scrubbing()  # after uvicorn's Config has given its own loggers their handlers
+    server = DrainingServer(config, agent_app, settings.drain_grace_s, settings.drain_timeout_s)
     server.run()
 
 

@@ -152,6 +152,7 @@ from pydantic_settings import (
 from appliance.alerting.settings import AlertingSettings
 from appliance.database.settings import DEFAULT_SQLITE_PATH, DatabaseSettings, check_database_url
 from appliance.events.settings import EventBusSettings
+from appliance.logs.settings import LogsSettings
 from appliance.notifications.settings import NotificationSettings
 from appliance.secrets.names import check_secret_name
 from appliance.secrets.settings import SecretsSettings
@@ -209,6 +210,9 @@ class Settings(BaseSettings):
     alerting: AlertingSettings = Field(
         default_factory=AlertingSettings,
         description="Alert rules' evaluation, and the dispatcher's routing and loop.",
+    )
+    logs: LogsSettings = Field(
+        default_factory=LogsSettings, description="The log endpoints: the host's journal."
     )
     events: EventBusSettings | None = Field(
         default=None,
