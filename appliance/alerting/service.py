@@ -22,6 +22,7 @@ from appliance.alerting.rules import Rule, RuleFields, RuleSpec, RuleUpdate
 from appliance.alerting.settings import EvaluationSettings
 from appliance.alerting.sources import Facts
 from appliance.alerting.store import AlertStore
+from appliance.database.errors import StoreError
 from appliance.database.repository import Store
 from appliance.storage.settings import StorageThresholds
 
@@ -134,7 +135,9 @@ class AlertingService:
                 await asyncio.to_thread(self.evaluate_once)
                 if self._clock() - self._pruned_at >= PRUNE_EVERY_S:
                     await asyncio.to_thread(self.prune)
-            except Exception:  # e.g. the database away: the same changes are found next round
+            except StoreError as exc:  # the database away: one line a round, no traceback
+                log.error("alert evaluation failed, trying again: %s", exc)
+            except Exception:  # the same changes are found next round
                 log.exception("alert evaluation failed")
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
