@@ -198,10 +198,15 @@ class AgentRuntime:
         log.info("agent starting; store %s", self.store.description if self.store else "none")
         if self.store is not None:
             self._prepare_store(self.store)
-        if self.notifications is not None and self.settings.notifications.channels:
-            # The inventory's channels exist before the worker delivers to them.
+        if self.notifications is not None:
+            # The inventory's channels exist before the worker delivers to them, and the ones
+            # it no longer declares go (also when it declares none).
+            declared = self.settings.notifications.channels
             declaring = keep_declaring(
-                self.notifications.outbox, self.settings.notifications.channels
+                self.notifications.outbox,
+                declared,
+                retire_every_s=60.0 if background else None,
+                retry=background or bool(declared),
             )
             if background:
                 self._declaring = asyncio.create_task(declaring)

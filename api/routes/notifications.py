@@ -34,6 +34,7 @@ from api.schemas.notifications import (
 from appliance.notifications.channels import ChannelError
 from appliance.notifications.models import Channel, Notification, NotifyRequest, Status
 from appliance.notifications.outbox import (
+    ChannelDeclared,
     ChannelExists,
     HistoryQuery,
     NoChannel,
@@ -180,7 +181,7 @@ def _put(request: Request, body: ChannelIn, *, create: bool) -> ChannelOut:
         )
     except ChannelError as exc:
         raise ApiError(422, str(exc)) from exc
-    except ChannelExists as exc:
+    except (ChannelExists, ChannelDeclared) as exc:
         raise ApiError(409, str(exc)) from exc
     except UnknownChannel as exc:
         raise ApiError(404, str(exc)) from exc
@@ -194,7 +195,7 @@ def create_channel(request: Request, body: ChannelIn, _: AdminDep, __: StepUpDep
     return _put(request, body, create=True)
 
 
-@http.put("/channels/{name}", response_model=ChannelOut, responses=error_responses(404))
+@http.put("/channels/{name}", response_model=ChannelOut, responses=error_responses(404, 409))
 def replace_channel(
     request: Request,
     body: ChannelIn,
@@ -202,24 +203,28 @@ def replace_channel(
     __: StepUpDep,
     name: str = Path(pattern=NAME),
 ) -> ChannelOut:
-    """Replace a channel (admin, TOTP step-up); the body's name must be the path's."""
+    """Replace a channel (admin, TOTP step-up); the body's name must be the path's. A
+    channel the inventory declares is 409: change it there (the agent restores it at start)."""
     audit_as(request, "notification.channel.update", name, kind=body.kind)
     if body.name != name:
         raise ApiError(422, "the body's name differs from the path's")
     return _put(request, body, create=False)
 
 
-@http.delete("/channels/{name}", response_model=ChannelOut, responses=error_responses(404))
+@http.delete("/channels/{name}", response_model=ChannelOut, responses=error_responses(404, 409))
 def delete_channel(
     request: Request, _: AdminDep, __: StepUpDep, name: str = Path(pattern=NAME)
 ) -> ChannelOut:
     """Remove a channel (admin, TOTP step-up). Its queued notifications then fail until it
-    is back, and dead-letter after dead_after_s."""
+    is back, and dead-letter after dead_after_s. A channel the inventory declares is 409:
+    remove it there (the agent deletes it once it owes nothing)."""
     audit_as(request, "notification.channel.delete", name)
     try:
         return channel_out(service_of(request).outbox.delete_channel(name))
     except UnknownChannel as exc:
         raise ApiError(404, str(exc)) from exc
+    except ChannelDeclared as exc:
+        raise ApiError(409, str(exc)) from exc
 
 
 @http.get("/preferences/{user_id}", response_model=PreferencesOut)

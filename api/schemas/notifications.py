@@ -70,6 +70,9 @@ class ChannelOut(BaseModel):
     enabled: bool
     created_at: float
     updated_at: float
+    declared: bool = Field(
+        description="Declared in the inventory: the API may not change or delete it (409)."
+    )
 
 
 class ChannelsOut(BaseModel):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -118,6 +119,8 @@ notification_channels = Table(
     Column("enabled", Boolean, nullable=False),
     Column("created_at", DOUBLE_PRECISION, nullable=False),
     Column("updated_at", DOUBLE_PRECISION, nullable=False),
+    # Revision 0007: written by the agent from the inventory (declared.py), not the API.
+    Column("declared", Boolean, nullable=False, server_default=false()),
 )
 
 #: Revision 0004: the notification outbox and history, one row per notification and channel.

@@ -36,7 +36,8 @@ KINDS = ("email", "slack", "teams", "pagerduty", "twilio", "webhook", "ntfy", "g
 @dataclass(frozen=True, slots=True)
 class Channel:
     """A configured channel: ``options`` are not secret; ``secret`` names the SecretManager
-    entry with the credentials (fields per kind: see channels.CREDENTIALS)."""
+    entry with the credentials (fields per kind: see channels.CREDENTIALS). ``declared``: the
+    inventory made it (declared.py); the API may not change or delete it."""
 
     name: str
     kind: str
@@ -45,6 +46,7 @@ class Channel:
     enabled: bool = True
     created_at: float = 0.0
     updated_at: float = 0.0
+    declared: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from appliance.database.repository import Store
@@ -25,12 +24,14 @@ from appliance.database.schema import (
     notification_preferences,
     notifications,
 )
-from appliance.notifications import claims, history
-from appliance.notifications.channels import validate
+from appliance.notifications import channelstore, claims, history
+from appliance.notifications.channelstore import ChannelDeclared as ChannelDeclared
+from appliance.notifications.channelstore import ChannelExists as ChannelExists
+from appliance.notifications.channelstore import UnknownChannel as UnknownChannel
 from appliance.notifications.claims import Claimed, Outcome, Result
 from appliance.notifications.history import HistoryQuery as HistoryQuery
 from appliance.notifications.models import Channel, Notification, NotifyRequest, Status
-from appliance.notifications.rows import channel_of, notification_from
+from appliance.notifications.rows import notification_from
 
 #: notify's statements, built once (SQLAlchemy then reuses their compiled form).
 _CHANNELS = select(notification_channels.c.name).where(
@@ -51,17 +52,6 @@ _CHANNELS_AND_ADDRESSES = (
 )
 _INSERT_ONE = insert(notifications).returning(notifications.c.id)
 _INSERT_MANY = insert(notifications).returning(notifications.c.id, sort_by_parameter_order=True)
-
-
-class UnknownChannel(LookupError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no channel {name!r}")
-        self.name = name
-
-
-class ChannelExists(ValueError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"channel {name!r} exists")
 
 
 class NoChannel(ValueError):
@@ -96,70 +86,26 @@ class Outbox:
         self.on_notified: Callable[[str, list[Notification]], None] | None = None
         self._user_locks = [threading.Lock() for _ in range(64)]
 
-    # Channels -------------------------------------------------------------------------------
+    # Channels (channelstore.py) ------------------------------------------------------------
 
     def channels(self) -> list[Channel]:
-        def work(c: Connection) -> list[Channel]:
-            rows = c.execute(select(notification_channels).order_by(notification_channels.c.name))
-            return [channel_of(r) for r in rows]
-
-        return self._store.run(work)
+        return channelstore.all_channels(self._store)
 
     def channel(self, name: str) -> Channel:
-        def work(c: Connection) -> Row[Any] | None:
-            query = select(notification_channels).where(notification_channels.c.name == name)
-            return c.execute(query).one_or_none()
-
-        row = self._store.run(work)
-        if row is None:
-            raise UnknownChannel(name)
-        return channel_of(row)
+        return channelstore.one(self._store, name)
 
     def put_channel(self, channel: Channel, *, create: bool) -> Channel:
-        """Create (``create``: refused when it exists) or replace a channel."""
-        validate(channel)
-        now = self._clock()
-
-        def work(c: Connection) -> Channel | Exception:
-            table = notification_channels
-            old = c.execute(select(table).where(table.c.name == channel.name)).one_or_none()
-            values = {
-                "kind": channel.kind,
-                "options": json.dumps(channel.options, sort_keys=True),
-                "secret": channel.secret,
-                "enabled": channel.enabled,
-                "updated_at": now,
-            }
-            if old is None:
-                if not create:
-                    return UnknownChannel(channel.name)
-                c.execute(insert(table).values(name=channel.name, created_at=now, **values))
-            else:
-                if create:
-                    return ChannelExists(channel.name)
-                c.execute(update(table).where(table.c.name == channel.name).values(**values))
-            row = c.execute(select(table).where(table.c.name == channel.name)).one()
-            return channel_of(row)
-
-        # Refusals are raised here: the store reports exceptions inside it as its own.
-        result = self._store.run(work, exclusive=True)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        """Create (``create``: refused when it exists) or replace a channel; a declared one
+        only with a declared one (ChannelDeclared: the inventory's are not the API's)."""
+        return channelstore.put(self._store, self._clock(), channel, create=create)
 
     def delete_channel(self, name: str) -> Channel:
-        def work(c: Connection) -> Channel | None:
-            table = notification_channels
-            row = c.execute(select(table).where(table.c.name == name)).one_or_none()
-            if row is None:
-                return None
-            c.execute(delete(table).where(table.c.name == name))
-            return channel_of(row)
+        """Remove an API-made channel (a declared one: ChannelDeclared)."""
+        return channelstore.remove(self._store, name)
 
-        gone = self._store.run(work, exclusive=True)
-        if gone is None:
-            raise UnknownChannel(name)
-        return gone
+    def retire_channels(self, keep: set[str]) -> tuple[list[str], dict[str, int]]:
+        """Delete the declared channels not in ``keep`` owed nothing (channelstore.retire)."""
+        return channelstore.retire(self._store, keep)
 
     # Notify ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ def channel_of(row: Row[Any]) -> Channel:
         enabled=bool(row.enabled),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        declared=bool(row.declared),
     )
 
 

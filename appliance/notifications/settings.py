@@ -49,7 +49,9 @@ class DeclaredChannel(BaseModel):
         return self
 
     def channel(self) -> Channel:
-        return Channel(self.name, self.kind, dict(self.options), self.secret, self.enabled)
+        return Channel(
+            self.name, self.kind, dict(self.options), self.secret, self.enabled, declared=True
+        )
 
 
 class NotificationSettings(BaseModel):
@@ -120,7 +122,9 @@ class NotificationSettings(BaseModel):
     channels: list[DeclaredChannel] = Field(
         default_factory=list,
         description="Channels declared by the deploy (inventory `agent.notifications.channels`): "
-        "created or replaced at start; channels made through the API are left alone.",
+        "created or replaced at start, and the API may not change them; one no longer declared "
+        "is deleted once the notifications it owes are delivered or dead; channels made "
+        "through the API are left alone.",
     )
 
     @field_validator("ca_bundle")

@@ -1,6 +1,7 @@
 """Channels declared in the inventory (``agent.notifications.channels``): validated in the host
 spec naming the field, rendered into agent.toml without any credential, and made to exist by
-the agent at start (upserted; channels an admin made through the API are left alone)."""
+the agent at start (upserted; channels an admin made through the API are left alone; removal
+of dropped ones: test_declared_removal.py)."""
 
 from __future__ import annotations
 
@@ -126,8 +127,10 @@ def test_sync_creates_replaces_and_leaves_api_channels_alone(agent_db: AgentData
     assert sync_declared(outbox, [moved]).replaced == ["email"]
     assert outbox.channel("email").options["port"] == 2525
     assert outbox.channel("ops-hook") == admin_made  # untouched, also by dropping declarations
-    assert sync_declared(outbox, []).created == []
-    assert {c.name for c in outbox.channels()} == {"email", "ops-hook"}
+    # Dropped from the inventory: the declared one goes (test_declared_removal.py), not the
+    # admin's.
+    assert sync_declared(outbox, []).removed == ["email"]
+    assert {c.name for c in outbox.channels()} == {"ops-hook"}
 
 
 def test_the_agent_declares_its_channels_at_start(tmp_path: Path) -> None:
