@@ -3,8 +3,15 @@ notification channel sends through (host 127.0.0.1, port 25). It relays to `mail
 (TLS required) or delivers to recipients' MX; with `mail.capture` (lab) every message lands
 in the local Maildir of `mailsink` instead.
 
-Stages: install (postfix) → configure (main.cf, the sink's home) → activate (restart postfix
-when main.cf changed: inet_interfaces needs a restart, not a reload; then running, enabled).
+With `mail.relay_user` it logs in to the relay (SASL, inside TLS only). The password is the
+operator's: `sovereign vault put-secret INVENTORY agent/mail/relay` puts `{"password": …}` in
+the host's Vault, and sovereign-mail-sasl.service (run at deploy and every 15 minutes, as root,
+with the agent's Python and secrets backend: appliance/mailrelay.py) writes it into
+/etc/postfix/sasl_passwd (root, 0600) and its map. The deploy never reads, prints or uploads it.
+
+Stages: install (postfix, SASL modules) → configure (main.cf, the sink's home, the password
+map's unit) → activate (restart postfix when main.cf changed: inet_interfaces needs a restart,
+not a reload; then running, enabled; the map refreshed).
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from typing import TYPE_CHECKING
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
+from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
-from roles.mail.plan import main_cf
+from roles.mail.plan import SaslJob, main_cf, sasl_job
 from roles.mail.settings import SINK_HOME, SINK_USER
 
 if TYPE_CHECKING:
@@ -27,17 +35,26 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 MAIN_CF = "/etc/postfix/main.cf"
 UNIT = "postfix.service"
+SASL_SERVICE = "sovereign-mail-sasl.service"
+SASL_TIMER = "sovereign-mail-sasl.timer"
+AGENT_PYTHON = "/opt/sovereign/agent/bin/python"
 
 
 @deploy("Mail (postfix, loopback)")
 def mail(spec: HostSpec) -> None:
     install()
-    activate(configure(spec))
+    main = configure(spec)
+    job = sasl_job(spec.mail)
+    units = sasl_units(job) if job else None
+    activate(main)
+    if units:
+        refresh(units, main)
 
 
 def install() -> None:
-    # The package's own questions are answered by main.cf below (noninteractive install).
-    common.packages(name="Install postfix", packages=["postfix"], update=True)
+    # The package's own questions are answered by main.cf below (noninteractive install);
+    # libsasl2-modules holds the PLAIN/LOGIN mechanisms postfix logs in to a relay with.
+    common.packages(name="Install postfix", packages=["postfix", "libsasl2-modules"], update=True)
 
 
 def configure(spec: HostSpec) -> OperationMeta:
@@ -62,6 +79,35 @@ def configure(spec: HostSpec) -> OperationMeta:
         dest=MAIN_CF,
         cf=asdict(main_cf(settings, spec.base.hostname or spec.name)),
     )
+
+
+def sasl_units(job: SaslJob) -> list[OperationMeta]:
+    service = common.template(
+        name=f"Install {SASL_SERVICE}",
+        src=str(HERE / f"{SASL_SERVICE}.j2"),
+        dest=f"/etc/systemd/system/{SASL_SERVICE}",
+        job=asdict(job),
+        python=AGENT_PYTHON,
+    )
+    timer = common.put(
+        name=f"Install {SASL_TIMER}",
+        src=str(HERE / SASL_TIMER),
+        dest=f"/etc/systemd/system/{SASL_TIMER}",
+    )
+    return [service, timer]
+
+
+def refresh(units: list[OperationMeta], main: OperationMeta) -> None:
+    """The map at once when the relay's settings changed (the unit skips itself until the
+    agent's Python is there), and every 15 minutes from the timer (a password put later)."""
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*units))
+    systemd.service(
+        name="Write the relay password map",
+        service=SASL_SERVICE,
+        restarted=True,
+        _if=any_changed(*units, main),
+    )
+    common.service(name=f"Run {SASL_TIMER}", unit=SASL_TIMER)
 
 
 def activate(main: OperationMeta) -> None:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from roles.mail.settings import SINK_USER, MailSettings
 
+#: postfix's SASL password map (root, 0600; sovereign-mail-sasl.service writes it).
+SASL_MAP = "/etc/postfix/sasl_passwd"
+
 
 @dataclass(frozen=True)
 class MainCf:
@@ -18,6 +21,8 @@ class MainCf:
     #: A static virtual alias sending every recipient to the sink (lab), or "".
     virtual_alias_maps: str
     home_mailbox: str
+    #: The relay's password map when it is logged in to (SASL), or "".
+    smtp_sasl_password_maps: str = ""
 
 
 def main_cf(settings: MailSettings, host_name: str) -> MainCf:
@@ -28,4 +33,20 @@ def main_cf(settings: MailSettings, host_name: str) -> MainCf:
         smtp_tls_security_level="encrypt" if settings.relayhost else "may",
         virtual_alias_maps=f"static:{SINK_USER}" if capture else "",
         home_mailbox="Maildir/" if capture else "",
+        smtp_sasl_password_maps=f"hash:{SASL_MAP}" if settings.relay_user else "",
     )
+
+
+@dataclass(frozen=True)
+class SaslJob:
+    """What sovereign-mail-sasl.service is run with (no secret: it reads the password itself)."""
+
+    relayhost: str
+    user: str
+    secret: str
+
+
+def sasl_job(settings: MailSettings) -> SaslJob | None:
+    if not (settings.relayhost and settings.relay_user):
+        return None
+    return SaslJob(settings.relayhost, settings.relay_user, settings.relay_secret)

@@ -4,13 +4,19 @@ server the agent's `email` channel sends through."""
 from __future__ import annotations
 
 import re
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from appliance.secrets.names import check_secret_name
 
 #: `[host]:port` or `host:port` or `host`, as postfix's relayhost takes it.
 RELAYHOST = re.compile(r"^(\[[A-Za-z0-9.-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 DOMAIN = re.compile(rf"^(?=.{{1,253}}$)(?:{_LABEL}\.)*{_LABEL}$")
+
+#: A SASL user name as postfix's password map holds it (`user:password`: no colon, no blank).
+SASL_USER = re.compile(r"^[A-Za-z0-9._%+@=-]{1,254}$")
 
 #: The local user every message goes to when `capture` is on (lab), its Maildir under HOME.
 SINK_USER = "mailsink"
@@ -29,6 +35,18 @@ class MailSettings(BaseModel):
         default=None,
         description="Send everything through this smarthost (`[smtp.example.com]:587`), TLS "
         "required; unset: deliver directly to recipients' MX (TLS when offered).",
+    )
+    relay_user: str | None = Field(
+        default=None,
+        description="Log in to the relayhost with this SASL user (PLAIN/LOGIN, only over TLS); "
+        "its password is the `password` field of `relay_secret`, put into the host's Vault by "
+        "the operator (`sovereign vault put-secret INVENTORY agent/mail/relay`), never here.",
+    )
+    relay_secret: str = Field(
+        default="agent/mail/relay",
+        description="The agent secret (Vault KV, under agent/) whose `password` field is the "
+        "relay password; read on the host by sovereign-mail-sasl.service into "
+        "/etc/postfix/sasl_passwd (root, 0600).",
     )
     capture: bool = Field(
         default=False,
@@ -49,3 +67,24 @@ class MailSettings(BaseModel):
         if value is not None and not RELAYHOST.match(value):
             raise ValueError("must be host, host:port or [host]:port")
         return value
+
+    @field_validator("relay_user")
+    @classmethod
+    def _relay_user(cls, value: str | None) -> str | None:
+        if value is not None and not SASL_USER.match(value):
+            raise ValueError("must be a user name or address without blanks or colons")
+        return value
+
+    @field_validator("relay_secret")
+    @classmethod
+    def _relay_secret(cls, value: str) -> str:
+        check_secret_name(value)
+        if not value.startswith("agent/") or value == "agent/":
+            raise ValueError("must be under agent/ (the agent's Vault policy reads only those)")
+        return value
+
+    @model_validator(mode="after")
+    def _user_needs_relay(self) -> Self:
+        if self.relay_user and not self.relayhost:
+            raise ValueError("relay_user needs relayhost")
+        return self

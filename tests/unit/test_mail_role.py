@@ -1,5 +1,7 @@
-"""The mail role's decisions: postfix's main.cf (loopback only; TLS required to a relay; the
-lab's capture into a local Maildir), and its settings validated in the host spec."""
+"""The mail role's decisions: postfix's main.cf (loopback only; TLS required to a relay, SASL
+login to it inside TLS with the password map's unit carrying no secret; the lab's capture into
+a local Maildir), and its settings validated in the host spec. The map's writer on the host:
+tests/unit/test_mailrelay.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from roles.mail.plan import main_cf
+from roles.mail.plan import SaslJob, main_cf, sasl_job
 from roles.mail.settings import MailSettings
 from roles.settings import RoleSettingsError
 from roles.spec import parse_host_spec
@@ -83,3 +85,55 @@ def test_the_lab_host_captures_mail_and_declares_its_email_channel(tmp_path: Pat
     assert email.secret is None  # loopback postfix: no credentials anywhere
     assert (pager.kind, pager.secret) == ("pagerduty", "agent/notify/pager")
     assert (sms.kind, sms.secret) == ("twilio", "agent/notify/sms")
+
+
+# Relaying through a smarthost with SASL -------------------------------------------------------
+
+RELAY = {"relayhost": "[smtp.example.com]:587", "relay_user": "appliance@example.com"}
+
+
+def test_a_relay_with_a_user_is_logged_in_to_inside_tls_only() -> None:
+    cf = rendered(MailSettings.model_validate(RELAY))
+    assert cf["smtp_tls_security_level"] == "encrypt"
+    assert cf["smtp_sasl_auth_enable"] == "yes"
+    assert cf["smtp_sasl_password_maps"] == "hash:/etc/postfix/sasl_passwd"
+    assert cf["smtp_sasl_security_options"] == "noanonymous"
+    assert cf["smtp_sasl_tls_security_options"] == "noanonymous"
+
+
+def test_without_a_user_nothing_is_logged_in_to() -> None:
+    cf = rendered(MailSettings(relayhost="[smtp.example.com]:587"))
+    assert not any(key.startswith("smtp_sasl") for key in cf)
+    assert sasl_job(MailSettings(relayhost="[smtp.example.com]:587")) is None
+
+
+def test_the_password_maps_unit_carries_no_secret_and_waits_for_the_agent() -> None:
+    job = sasl_job(MailSettings.model_validate(RELAY))
+    assert job == SaslJob("[smtp.example.com]:587", "appliance@example.com", "agent/mail/relay")
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)  # noqa: S701 - a unit file
+    unit = env.get_template("sovereign-mail-sasl.service.j2").render(
+        job=asdict(job), python="/opt/sovereign/agent/bin/python"
+    )
+    lines = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0] != "#")
+    assert lines["ExecStart"] == (
+        "/opt/sovereign/agent/bin/python -m appliance.mailrelay --relayhost "
+        "[smtp.example.com]:587 --user appliance@example.com --secret agent/mail/relay"
+    )
+    assert lines["ConditionPathExists"] == "/opt/sovereign/agent/bin/python"
+    assert lines["UMask"] == "0077"
+
+
+@pytest.mark.parametrize(
+    ("mail", "field", "says"),
+    [
+        ({"relay_user": "u"}, "mail", "relay_user needs relayhost"),
+        ({**RELAY, "relay_user": "a:b"}, "mail.relay_user", "without blanks or colons"),
+        ({**RELAY, "relay_user": "a b"}, "mail.relay_user", "without blanks or colons"),
+        ({**RELAY, "relay_secret": "postgres/x"}, "mail.relay_secret", "under agent/"),
+        ({**RELAY, "relay_password": "x"}, "mail.relay_password", "Extra inputs"),
+    ],
+)
+def test_bad_relay_settings_name_the_field(mail: dict[str, Any], field: str, says: str) -> None:
+    with pytest.raises(RoleSettingsError, match=rf"{field}: .*{says}") as err:
+        parse_host_spec("h1", host(mail=mail))
+    assert "relay_password: x" not in str(err.value)  # a value is not echoed back
