@@ -1,8 +1,13 @@
 """The appliance deploy: composes the roles, in order, for every host of the inventory.
 
 Each host's inventory data is validated once into its HostSpec, which every role reads. The
-vault role runs for hosts whose spec has `vault` settings, the firewall unless it is disabled."""
+vault role runs for hosts whose spec has `vault` settings, the firewall unless it is disabled.
+With SOVEREIGN_DEPLOY_UNTIL=STAGE only the stages up to STAGE run (deploy/stages.py); each call
+below stays on a line of its own: pyinfra orders operations by the lines of their callers."""
 
+import os
+
+from deploy.stages import UNTIL_ENV, stages_until
 from roles.agent import agent
 from roles.base import base
 from roles.broker import broker
@@ -12,32 +17,53 @@ from roles.firewall import firewall
 from roles.mail import mail
 from roles.pgbackrest import pgbackrest, pgbackrest_repository
 from roles.pki import pki
+from roles.postgres import install as postgres_install
 from roles.postgres import postgres
 from roles.replication import replication
 from roles.snapshots import snapshots
 from roles.spec import current_host_spec
 from roles.vault import vault
 from roles.vault.backup import vault_backups
+from roles.zfs import install as zfs_backend
+from roles.zfs import ops as zfs_ops
 from roles.zfs import zfs
 
 send_without_delay()  # ~50 ms less per remote command
 spec = current_host_spec()
-base(spec=spec)
-if spec.firewall.enabled:
+run = set(stages_until(os.environ.get(UNTIL_ENV)))
+if "base" in run:
+    base(spec=spec)
+if "firewall" in run and spec.firewall.enabled:
     firewall(spec=spec)  # early: the services below come up behind it
-pki(spec=spec)
-zfs(spec=spec)
-pgbackrest_repository(spec=spec)  # before postgres: its archive_command writes there
-postgres(spec=spec)
-if spec.vault is not None:
+if "pki" in run:
+    pki(spec=spec)
+if "zfs-pools" in run:  # a rebuild's first step: pools only, it receives the datasets
+    zfs_backend(spec)
+    for pool in spec.storage.pools:
+        zfs_ops.pool(name=f"ZFS pool {pool.name}", spec=pool, backend=spec.zfs_backend)
+if "zfs" in run:
+    zfs(spec=spec)
+if "pgbackrest-repository" in run:
+    pgbackrest_repository(spec=spec)  # before postgres: its archive_command writes there
+if "postgres-install" in run:  # a rebuild restores the cluster before the role makes one
+    postgres_install(spec)
+if "postgres" in run:
+    postgres(spec=spec)
+if "vault" in run and spec.vault is not None:
     vault(spec=spec)  # after postgres: moves its generated passwords in
-broker(spec=spec)
-if spec.mail.enabled:
+if "broker" in run:
+    broker(spec=spec)
+if "mail" in run and spec.mail.enabled:
     mail(spec=spec)  # before the agent: its `email` channel sends through it
-agent(spec=spec)
-snapshots(spec=spec)  # after the agent: its runner is the agent's code
-replication(spec=spec)  # after snapshots: it sends them (and receives for its sources)
-pgbackrest(spec=spec)  # after the agent (its runner) and postgres (the stanza, a first backup)
-if spec.vault is not None:
+if "agent" in run:
+    agent(spec=spec)
+if "snapshots" in run:
+    snapshots(spec=spec)  # after the agent: its runner is the agent's code
+if "replication" in run:
+    replication(spec=spec)  # after snapshots: it sends them (and receives for its sources)
+if "pgbackrest" in run:
+    pgbackrest(spec=spec)  # after the agent (its runner) and postgres (the stanza, a first backup)
+if "vault-backups" in run and spec.vault is not None:
     vault_backups(spec=spec)  # after the agent: its snapshot runner is the agent's code
-edge(spec=spec)
+if "edge" in run:
+    edge(spec=spec)
