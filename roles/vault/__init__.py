@@ -241,7 +241,8 @@ def _seal(spec: HostSpec, binary: str) -> list[OperationMeta]:
     cfg = spec.vault
     assert cfg is not None
     if cfg.seal == "static":
-        return [ops.seal_key(name="Generate the static seal key (stays on the host)")]
+        return [ops.seal_key(name="Generate the static seal key (stays on the host)",
+                             data_dir=cfg.data_dir)]  # fmt: skip
     if cfg.seal == "transit":
         assert cfg.transit is not None
         token = transit_token(cfg, spec.name)

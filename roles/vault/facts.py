@@ -80,15 +80,33 @@ class VaultHostState(FactBase[dict[str, Any]]):
         return parse_vault_host_state(output)
 
 
-class VaultSealKey(FactBase[bool]):
-    """Whether the static seal key exists (non-empty) on the host."""
+SEAL_KEY_ABSENT = "absent"
+VAULT_DATA = "vault-data"
+
+
+def parse_seal_key(output: list[str]) -> dict[str, Any]:
+    """{"key": "USER:GROUP MODE" of the seal key, "" when absent; "data": whether the raft
+    storage holds Vault's data} from VaultSealKey's output (pure)."""
+    lines = [line.strip() for line in output if line.strip()]
+    key = next((line for line in lines if line not in (SEAL_KEY_ABSENT, VAULT_DATA)), "")
+    return {"key": "" if SEAL_KEY_ABSENT in lines else key, "data": VAULT_DATA in lines}
+
+
+class VaultSealKey(FactBase[dict[str, Any]]):
+    """The static seal key's owner and mode (or absent), and whether the data directory
+    already holds Vault's storage (a restored or surviving tank/vault)."""
 
     @staticmethod
-    def default() -> bool:
-        return False
+    def default() -> dict[str, Any]:
+        return {"key": "", "data": False}
 
-    def command(self) -> str:
-        return f"test -s {SEAL_KEY} && echo present || true"
+    def command(self, data_dir: str) -> str:
+        return (
+            f"if test -s {SEAL_KEY}; then stat -c '%U:%G %a' {SEAL_KEY}; "
+            f"else echo {SEAL_KEY_ABSENT}; fi; "
+            f"if test -e {data_dir}/raft/vault.db || test -e {data_dir}/raft/raft/raft.db; "
+            f"then echo {VAULT_DATA}; fi; true"
+        )
 
-    def process(self, output: list[str]) -> bool:
-        return any(line.strip() == "present" for line in output)
+    def process(self, output: list[str]) -> dict[str, Any]:
+        return parse_seal_key(output)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, OperationError, operation
@@ -20,15 +21,40 @@ from roles.vault.facts import VaultHostState, VaultSealKey
 from roles.vault.keys import DEPLOY_CREDENTIALS
 from roles.vault.layout import SEAL_KEY, USER
 
+SEAL_KEY_OWNER = f"root:{USER} 440"
+
+
+def plan_seal_key(state: dict[str, Any]) -> str:
+    """'generate' | 'own' (give the key its owner and mode) | 'noop'; raises when Vault's
+    data is there without its key: a new key could never unseal that data (pure)."""
+    if not state["key"]:
+        if state["data"]:
+            raise OperationError(
+                f"{SEAL_KEY} is missing but the raft storage holds Vault's data: a new seal key "
+                "could never unseal it, so none is made. Restore the key (`sovereign rebuild` "
+                "does, from tank/backups/keys/seal.key.age; docs/disaster-recovery.md) and "
+                "deploy again"
+            )
+        return "generate"
+    return "noop" if state["key"] == SEAL_KEY_OWNER else "own"
+
 
 @operation()
-def seal_key() -> Generator[str, None, None]:
+def seal_key(data_dir: str) -> Generator[str, None, None]:
     """
     Generate the static seal key on the host once (32 random bytes, readable by Vault only).
-    It never leaves the host. Recovery keys cannot unseal without it: back it up with the host.
+    It never leaves the host in clear. Recovery keys cannot unseal without it: it is backed up
+    encrypted (roles/vault/backup.py). A key restored by a rebuild gets its owner and mode;
+    with Vault's data present and no key, nothing is generated (the op fails, saying why).
+
+    + data_dir: Vault's raft storage (the tank/vault dataset)
     """
-    if host.get_fact(VaultSealKey):
+    action = plan_seal_key(host.get_fact(VaultSealKey, data_dir=data_dir))
+    if action == "noop":
         host.noop(f"{SEAL_KEY} exists")
+        return
+    if action == "own":
+        yield f"chown root:{USER} {SEAL_KEY} && chmod 440 {SEAL_KEY}"
         return
     yield (
         f"(umask 077 && head -c 32 /dev/urandom > {SEAL_KEY}.new)"
