@@ -173,6 +173,36 @@ def lab_down(name: str, progress: Progress) -> None:
     progress.say(f"lab {name} is down")
 
 
+def lab_destroy_host(name: str, host_name: str, progress: Progress) -> None:
+    """Destroy one host as a disaster would: stop it, delete its root file system and its
+    disks, forget it. The lab's network, its SSH key, its operator identity and the controller
+    side of the host (CA, Vault keys: `vault/HOST`) stay, as they do when a real machine dies.
+    `sovereign lab up --hosts N` then creates it again, empty, at its address."""
+    validate_lab_name(name)
+    state = load_state(name)
+    if state is None:
+        raise SovereignError(f"lab {name} is not up")
+    host = state.hosts.get(host_name)
+    if host is None:
+        raise SovereignError(f"lab {name} has no host {host_name!r}; hosts: {sorted(state.hosts)}")
+    require_lab_prerequisites()
+    paths = LabPaths(name)
+    if hosts.is_running(host):
+        with progress.step(f"stopping host {host.name}"):
+            hosts.stop_host(paths, host)
+    elif hosts.kill_orphans(host):
+        progress.say(f"host {host.name}: killed a container left without its nspawn")
+    host_dir = paths.host_dir(host.name)
+    if host_dir.exists():
+        with progress.step(f"deleting host {host.name}'s root file system and disks"):
+            # --one-file-system: never follow a bind mount that a dying host left behind.
+            run(["rm", "-rf", "--one-file-system", str(host_dir)])
+    del state.hosts[host.name]
+    save_state(state)
+    write_client_files(paths, state)  # its pinned host key goes: a new host gets a new one
+    progress.say(f"host {host.name} destroyed (the controller's {paths.vault_dir(host.name)} kept)")
+
+
 @dataclass
 class HostStatus:
     name: str
