@@ -67,6 +67,17 @@ def lab_down_cmd(lab_name: str) -> None:
     lab_down(lab_name, Progress("lab"))
 
 
+@lab.command("destroy")
+@LAB_OPTION
+@click.argument("host")
+def lab_destroy_cmd(lab_name: str, host: str) -> None:
+    """Destroy one host (container, root file system, disks), as a disaster would; the rest
+    of the lab stays. `sovereign lab up --hosts N` creates it again, empty."""
+    from sovereign.lab.manager import lab_destroy_host
+
+    lab_destroy_host(lab_name, host, Progress("lab"))
+
+
 @lab.command("status")
 @LAB_OPTION
 def lab_status_cmd(lab_name: str) -> None:
@@ -332,8 +343,10 @@ def agent_audit_verify_cmd(inventory: str, limit: str | None) -> None:
 
 def _register() -> None:
     from sovereign.cli_backup import backup
+    from sovereign.cli_rebuild import rebuild
 
     cli.add_command(backup)
+    cli.add_command(rebuild)
 
 
 _register()
