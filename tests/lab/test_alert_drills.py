@@ -21,7 +21,11 @@ import httpx
 import pytest
 
 from tests.lab.conftest import PROJECT_ROOT, Edge, ssh
-from tests.lab.inventories.alert_drill_settings import DATABASE_DOWN_AFTER_S, WEBHOOK_PORT
+from tests.lab.inventories.alert_drill_settings import (
+    DATABASE_DOWN_AFTER_S,
+    OUTAGE_STATE_FILE,
+    WEBHOOK_PORT,
+)
 
 DRILL_INVENTORY = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "alert_drills.py")
 TOOL = "/root/alert_drill_tool.py"
@@ -290,6 +294,10 @@ def test_two_disks_offlined_page_by_email_and_webhook_within_30_s_then_resolve(
 POSTGRES = "postgresql@15-main"
 
 
+def agent_pid(lab: str) -> int:
+    return int(ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout)
+
+
 def host_time(lab: str, command: str) -> float:
     """Run ``command`` on the host; the host's time just before it."""
     return float(ssh(lab, f"date +%s.%N && {command}").stdout.split()[0])
@@ -298,12 +306,22 @@ def host_time(lab: str, command: str) -> float:
 def test_postgresql_stopped_is_alerted_and_started_resolves(drill: DrillLab) -> None:
     """The agent's own database: its rules, alert states and notification outbox are in it,
     so the dispatcher tells of it directly (AgentDatabaseDown, error) after
-    DATABASE_DOWN_AFTER_S, and the resolve goes through the outbox once it is back."""
+    DATABASE_DOWN_AFTER_S, and the resolve goes through the outbox once it is back. The
+    agent is killed with SIGKILL during the outage (and kept down until PostgreSQL is back):
+    the agent started afterwards knows the outage only from its state file
+    (OUTAGE_STATE_FILE), sends the resolve it owes, once, and not the alert again."""
     stopped = host_time(drill.name, f"systemctl stop {POSTGRES}")
     try:
         down = drill.wait_for("postgresql down", firing(OUTAGE, stopped), timeout_s=60)
+        ssh(drill.name, f"test -s {OUTAGE_STATE_FILE}")
+        # (`systemctl kill` fails in the nspawn host; `stop` cancels the automatic restart.)
+        pid = agent_pid(drill.name)
+        ssh(drill.name, f"kill -9 {pid} && systemctl stop sovereign-agent.service")
     finally:
-        started = host_time(drill.name, f"systemctl start {POSTGRES}")
+        started = host_time(
+            drill.name, f"systemctl start {POSTGRES} && systemctl start sovereign-agent.service"
+        )
+    drill.answering()
     print(f"\nPostgreSQL stopped → {OUTAGE}: "
           f"{ {c: round(r.at - stopped, 2) for c, r in down.items()} } s")  # fmt: skip
     assert all(r.subject.startswith(f"[ERROR] {OUTAGE}") for r in down.values()), down
@@ -311,3 +329,11 @@ def test_postgresql_stopped_is_alerted_and_started_resolves(drill: DrillLab) -> 
     up = drill.wait_for("postgresql up again", resolved(OUTAGE, started), timeout_s=90)
     print(f"PostgreSQL started → resolve: "
           f"{ {c: round(r.at - started, 2) for c, r in up.items()} } s")  # fmt: skip
+    time.sleep(3.0)  # a second resolve would follow within a tick or two
+    told = sorted(
+        (r.channel, r.resolved)
+        for r in drill.receipts()
+        if r.at >= stopped and r.names(OUTAGE) and r.channel in ("email", "hook")
+    )
+    assert told == [(c, resolve) for c in ("email", "hook") for resolve in (False, True)], told
+    assert ssh(drill.name, f"test -e {OUTAGE_STATE_FILE}", False).returncode == 1

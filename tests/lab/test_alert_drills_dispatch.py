@@ -21,7 +21,7 @@ from tests.lab.inventories.alert_drill_settings import (
     ESCALATION_STEPS_MIN,
     KILL9_GROUP_INTERVAL_S,
 )
-from tests.lab.test_alert_drills import DrillLab, Receipt, firing, resolved
+from tests.lab.test_alert_drills import DrillLab, Receipt, agent_pid, firing, resolved
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,16 @@ def count(receipts: list[Receipt], alertname: str, since: float, *, resolve: boo
 
 
 def none_for(drill: DrillLab, alertname: str, since: float, seconds: float) -> None:
-    """No firing ``alertname`` reaches any receiver for ``seconds`` (a resolve of an earlier
-    run's alert may)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = [r for r in drill.receipts() if r.at >= since and firing(alertname, since)(r)]
+    """No firing ``alertname`` reaches any receiver for ``seconds`` from now (a resolve of an
+    earlier run's alert may). The window is on the host's clock, the receipts' clock: a look
+    over SSH that ends after it does not count what arrived after it."""
+    until = drill.now() + seconds
+    while True:
+        late = drill.now() >= until
+        got = [r for r in drill.receipts() if r.at < until and firing(alertname, since)(r)]
         assert not got, f"{alertname} was notified: {[(r.channel, r.subject) for r in got]}"
+        if late:
+            return
         time.sleep(1.0)
 
 
@@ -138,10 +142,6 @@ def test_an_unacknowledged_critical_alert_escalates_and_an_ack_stops_it(
 
 
 # 6. kill -9 ------------------------------------------------------------------------------------
-
-
-def agent_pid(lab: str) -> int:
-    return int(ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout)
 
 
 @pytest.fixture
