@@ -87,6 +87,16 @@ def outage_begun(world: World, state: Path) -> Dispatcher:
 
 
 @pytest.fixture
+def world(agent_db: AgentDatabase, webhook: WebhookReceiver) -> World:
+    return make_world(agent_db.store(), webhook.url, ROUTING)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "alert-outage.json"
+
+
+@pytest.fixture
 def away() -> Iterator[Away]:
     a = Away()
     yield a
@@ -94,10 +104,8 @@ def away() -> Iterator[Away]:
 
 
 def test_killed_after_the_alert_went_out_it_is_not_sent_again_and_the_resolve_follows(
-    agent_db: AgentDatabase, webhook: WebhookReceiver, away: Away, tmp_path: Path
+    world: World, webhook: WebhookReceiver, away: Away, state: Path
 ) -> None:
-    world = make_world(agent_db.store(), webhook.url, ROUTING)
-    state = tmp_path / "alert-outage.json"
     first = outage_begun(world, state)
     assert first.database_away(T0 + 1 + AFTER_S) == ["hook"]
     assert titles(webhook) == [f"[ERROR] {ALERTNAME} firing"]
@@ -123,10 +131,8 @@ def test_killed_after_the_alert_went_out_it_is_not_sent_again_and_the_resolve_fo
 
 
 def test_killed_before_it_was_due_it_counts_from_the_start_with_the_recorded_channels(
-    agent_db: AgentDatabase, webhook: WebhookReceiver, away: Away, tmp_path: Path
+    world: World, webhook: WebhookReceiver, away: Away, state: Path
 ) -> None:
-    world = make_world(agent_db.store(), webhook.url, ROUTING)
-    state = tmp_path / "alert-outage.json"
     outage_begun(world, state)
     # kill -9 before the alert was due; the new agent never reaches its database, so it
     # knows the channels only from the record, and the outage's start too.
@@ -141,13 +147,11 @@ def test_killed_before_it_was_due_it_counts_from_the_start_with_the_recorded_cha
 
 
 def test_a_crash_between_the_resolve_and_the_records_removal_sends_no_second_resolve(
-    agent_db: AgentDatabase, webhook: WebhookReceiver, tmp_path: Path
+    world: World, webhook: WebhookReceiver, state: Path
 ) -> None:
-    world = make_world(agent_db.store(), webhook.url, ROUTING)
-    state = tmp_path / "alert-outage.json"
     first = outage_begun(world, state)
     assert first.database_away(T0 + 1 + AFTER_S) == ["hook"]
-    kept = tmp_path / "kept.json"
+    kept = state.with_name("kept.json")
     shutil.copy(state, kept)
     first.tick(T0 + 100)
     assert first.database_back() is not None
@@ -162,10 +166,8 @@ def test_a_crash_between_the_resolve_and_the_records_removal_sends_no_second_res
 
 
 def test_a_short_outage_leaves_nothing_behind(
-    agent_db: AgentDatabase, webhook: WebhookReceiver, tmp_path: Path
+    world: World, webhook: WebhookReceiver, state: Path
 ) -> None:
-    world = make_world(agent_db.store(), webhook.url, ROUTING)
-    state = tmp_path / "alert-outage.json"
     d = outage_begun(world, state)
     d.tick(T0 + 10)
     assert d.database_back() is None and not state.exists()
