@@ -17,7 +17,16 @@ from api.deps import SettingsDep
 from api.errors import ApiError
 from api.schemas.errors import AUTH_ERRORS
 from api.schemas.logs import LogEntryOut, LogsOut
-from appliance.logs.journal import LEVELS, BadQuery, LogQuery, resolve_service
+from appliance.logs.journal import (
+    CURSOR_PATTERN,
+    LEVELS,
+    TEXT_PATTERN,
+    UNIT_PATTERN,
+    BadQuery,
+    LevelName,
+    LogQuery,
+    resolve_service,
+)
 from appliance.logs.reader import JournalReader, JournalUnavailable
 from appliance.security.roles import Role
 
@@ -29,29 +38,37 @@ router = APIRouter(
 )
 
 LEVEL_HELP = f"One of {', '.join(LEVELS)}; exactly that priority."
+#: 2100-01-01: a bound journalctl can parse.
+MAX_TIME = 4_102_444_800
 
 
 async def log_query(
     service: Annotated[
         str | None,
         Query(
-            min_length=1,
-            max_length=200,
-            description="A service (agent, postgresql, vault, "
-            "broker, zfs, edge, backups, …) or a unit name.",
+            pattern=UNIT_PATTERN,
+            description="A service (agent, postgresql, vault, broker, zfs, edge, backups, …) "
+            "or a unit name.",
         ),
     ] = None,
-    level: Annotated[str | None, Query(max_length=20, description=LEVEL_HELP)] = None,
+    level: Annotated[LevelName | None, Query(description=LEVEL_HELP)] = None,
     q: Annotated[
         str | None,
         Query(
-            min_length=1, max_length=200, description="Text to find (words as written, any case)."
+            min_length=1,
+            max_length=200,
+            pattern=TEXT_PATTERN,
+            description="Text to find (words as written, any case).",
         ),
     ] = None,
-    since: Annotated[float | None, Query(ge=0, description="Unix time, inclusive.")] = None,
-    until: Annotated[float | None, Query(ge=0, description="Unix time, exclusive.")] = None,
+    since: Annotated[
+        float | None, Query(ge=0, le=MAX_TIME, description="Unix time, inclusive.")
+    ] = None,
+    until: Annotated[
+        float | None, Query(ge=0, le=MAX_TIME, description="Unix time, exclusive.")
+    ] = None,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="next_cursor of the previous page.")
+        str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
 ) -> LogQuery:
@@ -94,7 +111,9 @@ def logs(settings: SettingsDep, query: QueryDep) -> LogsOut:
 def search(
     settings: SettingsDep,
     query: QueryDep,
-    q: Annotated[str, Query(min_length=1, max_length=200, description="Text to find.")],
+    q: Annotated[
+        str, Query(min_length=1, max_length=200, pattern=TEXT_PATTERN, description="Text to find.")
+    ],
 ) -> LogsOut:
     """Entries whose message holds ``q`` (any case; masked parts do not match)."""
     return _answer(settings, replace(query, text=q))
@@ -104,7 +123,7 @@ def search(
 def by_service(
     settings: SettingsDep,
     query: QueryDep,
-    service_name: Annotated[str, Path(min_length=1, max_length=200)],
+    service_name: Annotated[str, Path(pattern=UNIT_PATTERN)],
 ) -> LogsOut:
     """One service's entries (a name of ``[logs] services``, else a unit name)."""
     return _answer(settings, replace(query, units=(service_name,)))
@@ -114,7 +133,7 @@ def by_service(
 def by_level(
     settings: SettingsDep,
     query: QueryDep,
-    log_level: Annotated[str, Path(max_length=20, description=LEVEL_HELP)],
+    log_level: Annotated[LevelName, Path(description=LEVEL_HELP)],
 ) -> LogsOut:
     """Entries of exactly one priority (``error``: errors only)."""
     return _answer(settings, replace(query, level=log_level))

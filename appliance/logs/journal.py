@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 #: Syslog priorities by the names the API takes.
 LEVELS: dict[str, int] = {
@@ -27,13 +27,21 @@ LEVELS: dict[str, int] = {
     "debug": 7,
 }
 LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
+LevelName = Literal["emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"]
 
 #: A unit name as systemd spells one; no globs from a caller (an alias of the settings may
 #: hold some: they are the operator's).
-UNIT = re.compile(r"^[A-Za-z0-9@._:\\-]{1,200}$")
+UNIT_PATTERN = r"^[A-Za-z0-9@._:\\-]{1,200}$"
+UNIT = re.compile(UNIT_PATTERN)
 UNIT_OR_GLOB = re.compile(r"^[A-Za-z0-9@._:*\\-]{1,200}$")
-#: journald's cursors: key=value pairs separated by ';'.
-CURSOR = re.compile(r"^[A-Za-z0-9_=;.-]{1,512}$")
+#: journald's cursors: key=value pairs separated by ';', one of them t= (the entry's time in
+#: hex microseconds; at most 13 digits: before the year 2112).
+CURSOR_PATTERN = (
+    r"^(?:[a-z]{1,2}=[0-9a-f]{1,32};){0,8}t=[0-9a-f]{1,13}(?:;[a-z]{1,2}=[0-9a-f]{1,32}){0,8}$"
+)
+CURSOR = re.compile(CURSOR_PATTERN)
+#: Text to search for: anything printable (no control characters, which argv cannot carry).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 #: What the endpoints show of an entry; journalctl always adds the cursor and timestamps.
 FIELDS = ("MESSAGE", "PRIORITY", "_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_PID", "_HOSTNAME")

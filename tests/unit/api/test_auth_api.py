@@ -21,6 +21,7 @@ SAMPLE_PARAMS = {
     "user_id": "user123",
     "alert_id": "builtin-pool-degraded",
     "silence_id": "1",
+    "log_level": "error",
 }
 #: The smallest role each route takes; every route not named here takes viewer.
 SMALLEST_ROLE = {
@@ -47,6 +48,10 @@ SMALLEST_ROLE = {
     ("DELETE", "/api/silences/{silence_id}"): Role.OPERATOR,
     ("PUT", "/api/alerting/routes"): Role.ADMIN,
     ("DELETE", "/api/alerting/routes"): Role.ADMIN,
+    ("GET", "/api/logs"): Role.OPERATOR,
+    ("GET", "/api/logs/search"): Role.OPERATOR,
+    ("GET", "/api/logs/service/{service_name}"): Role.OPERATOR,
+    ("GET", "/api/logs/level/{log_level}"): Role.OPERATOR,
 }
 BODIES = {
     "/api/auth/tokens": {"name": "made-by-test", "role": "viewer"},
