@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import add_event
 from api.errors import ApiError
 from api.prometheus import RequestMetrics
+from appliance.logs import context as log_context
 from appliance.security.audit import AuditEvent
 from appliance.security.network import within
 from appliance.security.ratelimit import retry_after
@@ -159,6 +160,7 @@ async def authenticate(
     security.failures.succeeded(address)
     principal = Principal(info.name, info.role, address, info)
     request.state.principal = principal
+    log_context.user.set(info.name)
     wait = security.per_token.take(info.id)
     if wait > 0:
         _metrics(request).rate_limited.labels("token").inc()

@@ -40,6 +40,7 @@ from api.routes import (
 )
 from appliance.config import ConfigError, Settings, get_settings
 from appliance.lifecycle import LifecycleState
+from appliance.logs.journald import use_journal
 from appliance.logs.logfilter import install as install_scrubbing
 from appliance.runtime import AgentRuntime
 
@@ -167,7 +168,10 @@ def run(argv: list[str] | None = None) -> None:
     )
     agent_app = create_app(settings, freeze_gc=True)
     config = server_config(settings, agent_app)
-    install_scrubbing()  # after uvicorn's Config has given its own loggers their handlers
+    # After uvicorn's Config has given its own loggers their handlers: into the journal with
+    # fields when systemd runs the agent, and scrubbed either way.
+    use_journal()
+    install_scrubbing()
     server = DrainingServer(config, agent_app, settings.drain_grace_s, settings.drain_timeout_s)
     server.run()
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.prometheus import RequestMetrics
 from appliance.lifecycle import Lifecycle
+from appliance.logs import context as log_context
 from appliance.performance import RequestStats
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -61,6 +62,7 @@ class RequestTracking:
         stats: RequestStats | None = runtime.requests if runtime is not None else None
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
+        log_context.request_id.set(rid)  # this request's task and its threads log it
         rid_header = (REQUEST_ID_HEADER, rid.encode())
         status = 500
         start = time.perf_counter()

@@ -20,6 +20,7 @@ from api.schemas.logs import LogEntryOut, LogsOut
 from appliance.logs.journal import (
     CURSOR_PATTERN,
     LEVELS,
+    REQUEST_ID_PATTERN,
     TEXT_PATTERN,
     UNIT_PATTERN,
     BadQuery,
@@ -71,11 +72,15 @@ async def log_query(
         str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+    request_id: Annotated[
+        str | None,
+        Query(pattern=REQUEST_ID_PATTERN, description="Only the agent's lines of this request."),
+    ] = None,
 ) -> LogQuery:
     # Only the names are kept here; a service is resolved with the settings' aliases below.
     return LogQuery(
         units=(service,) if service else (), level=level, since=since, until=until, text=q,
-        cursor=cursor, limit=limit,
+        cursor=cursor, limit=limit, request_id=request_id,
     )  # fmt: skip
 
 

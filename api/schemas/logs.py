@@ -14,6 +14,10 @@ class LogEntryOut(BaseModel):
     pid: int | None
     host: str | None
     message: str = Field(description="The message, secrets and personal data masked.")
+    request_id: str | None = Field(
+        default=None, description="The agent's lines: the request (X-Request-ID) it served."
+    )
+    user: str | None = Field(default=None, description="The agent's lines: the token's name.")
 
 
 class LogsOut(BaseModel):

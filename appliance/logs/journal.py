@@ -44,7 +44,10 @@ CURSOR = re.compile(CURSOR_PATTERN)
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 #: What the endpoints show of an entry; journalctl always adds the cursor and timestamps.
-FIELDS = ("MESSAGE", "PRIORITY", "_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_PID", "_HOSTNAME")
+FIELDS = ("MESSAGE", "PRIORITY", "_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_PID", "_HOSTNAME",
+          "REQUEST_ID", "USER")  # fmt: skip
+#: A request id as the agent hands them out (X-Request-ID).
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}$"
 
 
 class BadQuery(ValueError):
@@ -60,6 +63,8 @@ class LogQuery:
     text: str | None = None
     cursor: str | None = None
     limit: int = 100
+    #: The agent's lines of one request (its X-Request-ID): an indexed field, found at once.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,9 @@ class LogEntry:
     pid: int | None
     host: str | None
     message: str
+    #: The agent's own lines: the request and the token name they were logged for.
+    request_id: str | None = None
+    user: str | None = None
 
 
 def resolve_service(name: str, aliases: dict[str, list[str]]) -> tuple[str, ...]:
@@ -104,6 +112,10 @@ def journalctl_argv(query: LogQuery, journalctl: str, directory: str | None) -> 
     if query.until is not None:
         # journalctl's --until includes its instant; the API's until does not.
         argv.append(f"--until=@{query.until - 0.000001:.6f}")
+    if query.request_id is not None:
+        if not re.match(REQUEST_ID_PATTERN, query.request_id):
+            raise BadQuery("request_id: not a request id")
+        argv.append(f"REQUEST_ID={query.request_id}")
     if query.text:
         # The words as written, not a pattern; case-insensitive.
         argv += ["--grep", re.escape(query.text), "--case-sensitive=false"]
@@ -145,6 +157,8 @@ def parse_entry(line: str) -> LogEntry | None:
         pid=int(pid) if pid and pid.isdigit() else None,
         host=_text(raw.get("_HOSTNAME")),
         message=_text(raw.get("MESSAGE")) or "",
+        request_id=_text(raw.get("REQUEST_ID")),
+        user=_text(raw.get("USER")),
     )
 
 

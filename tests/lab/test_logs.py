@@ -66,3 +66,12 @@ def test_a_units_secret_and_email_come_back_masked(lab: str, edge: Edge) -> None
 
 def test_anonymous_callers_may_not_read_the_logs(edge: Edge) -> None:
     assert edge.get("/api/logs").status_code == 401
+
+
+def test_the_agents_own_lines_are_structured_entries(lab: str, edge: Edge) -> None:
+    # Its start-up lines came through journald's native protocol, with the logger's name.
+    out = ssh(lab, "journalctl -u sovereign-agent -o json --output-fields=LOGGER,"
+                   "SYSLOG_IDENTIFIER -n 200 | grep -c '\"LOGGER\"' || true").stdout  # fmt: skip
+    assert int(out.strip() or 0) > 0, "no agent line in the journal has a LOGGER field"
+    body = edge.get("/api/logs/service/agent", edge.admin_token, params={"limit": 200}).json()
+    assert any(e["identifier"] == "sovereign-agent" for e in body["entries"])

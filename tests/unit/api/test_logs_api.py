@@ -206,3 +206,18 @@ def test_entries_of_one_microsecond_are_paged_through_without_loss(
         if cursor is None:
             break
     assert sorted(seen) == [f"burst {i}" for i in range(5)]
+
+
+def test_the_agents_lines_of_one_request_by_its_id(
+    tmp_path: Path, agent_with: Callable[..., Agent]
+) -> None:
+    lines = [
+        {**entry("sovereign-agent.service", "sovereign-agent", 4, f"line {i}"),
+         "REQUEST_ID": f"req-0000000{i % 2}", "USER": "ops"}
+        for i in range(4)
+    ]  # fmt: skip
+    directory = write_journal(tmp_path / "journal", lines, START_US)
+    agent = agent_with(logs={"directory": str(directory)})
+    body = agent.client.get("/api/logs", params={"request_id": "req-00000001"}).json()
+    assert messages(body) == ["line 3", "line 1"]
+    assert {(e["request_id"], e["user"]) for e in body["entries"]} == {("req-00000001", "ops")}
