@@ -26,7 +26,7 @@ from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
-from roles.mail.plan import SaslJob, main_cf, sasl_job
+from roles.mail.plan import SASL_MAP, SaslJob, main_cf, sasl_job
 from roles.mail.settings import SINK_HOME, SINK_USER
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ def mail(spec: HostSpec) -> None:
     activate(main)
     if units:
         refresh(units, main)
+    else:
+        retire()
 
 
 def install() -> None:
@@ -108,6 +110,21 @@ def refresh(units: list[OperationMeta], main: OperationMeta) -> None:
         _if=any_changed(*units, main),
     )
     common.service(name=f"Run {SASL_TIMER}", unit=SASL_TIMER)
+
+
+def retire() -> None:
+    """No relay login (or no more): the timer stopped, its units and the password map gone."""
+    systemd.service(name=f"Stop {SASL_TIMER}", service=SASL_TIMER, running=False, enabled=False)
+    gone = [
+        common.absent(name=f"Remove {path}", path=path)
+        for path in (
+            f"/etc/systemd/system/{SASL_TIMER}",
+            f"/etc/systemd/system/{SASL_SERVICE}",
+            SASL_MAP,
+            f"{SASL_MAP}.db",
+        )
+    ]
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*gone[:2]))
 
 
 def activate(main: OperationMeta) -> None:
