@@ -55,6 +55,17 @@ class PostgresServer:
 
     port: int
     socket_dir: Path
+    #: pg_ctl with its data directory, and the start options: stop() and start() make an outage.
+    pg_ctl: tuple[str, ...] = ()
+    options: str = ""
+
+    def stop(self) -> None:
+        subprocess.run([*self.pg_ctl, "-m", "immediate", "-w", "stop"], check=True,
+                       capture_output=True)  # fmt: skip
+
+    def start(self) -> None:
+        subprocess.run([*self.pg_ctl, "-o", self.options, "-w", "start"], check=True,
+                       capture_output=True)  # fmt: skip
 
     def superuser_dsn(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@/{dbname}?host={self.socket_dir}&port={self.port}"
@@ -119,7 +130,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         capture_output=True,
     )
     try:
-        yield PostgresServer(port, sock_dir)
+        yield PostgresServer(port, sock_dir, (*pg_ctl, "-l", str(tmp / "log")), opts)
     finally:
         subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)

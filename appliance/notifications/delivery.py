@@ -115,15 +115,30 @@ class DeliveryWorker:
             self._senders.shutdown(wait=False, cancel_futures=True)
             self._senders = None
 
-    async def _run(self) -> None:
-        released = await asyncio.to_thread(self._outbox.release_claims)
+    async def _release_claims(self) -> bool:
+        """Free the claims of the run before this one; False while the database is away (an
+        agent may start before its database: the worker waits for it, it does not die)."""
+        try:
+            released = await asyncio.to_thread(self._outbox.release_claims)
+        except Exception as exc:
+            log.error("notification outbox unavailable: %s", exc)
+            return False
         if released:
             log.warning("released %d notification claims of a previous run", released)
+        return True
+
+    async def _run(self) -> None:
         commits = GroupCommit(self._outbox.record)
         slots = asyncio.Semaphore(self._settings.concurrency)
         pending: set[asyncio.Task[None]] = set()
+        released = False
         try:
             while True:
+                if not released:
+                    released = await self._release_claims()
+                    if not released:
+                        await asyncio.sleep(max(self._settings.poll_interval_s, 1.0))
+                        continue
                 # Cleared before looking, so a notify committed during the look wakes the next.
                 self._wake.clear()
                 try:

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 
 import pytest
 
+from appliance.database.connect import open_postgres
 from appliance.notifications.delivery import DeliveryWorker
 from appliance.notifications.models import Channel, NotifyRequest, Status, backoff_s
 from appliance.notifications.outbox import HistoryQuery, Outbox, Planned
 from appliance.notifications.settings import NotificationSettings
 from appliance.secrets import SecretManager
 from appliance.secrets.env import EnvBackend
+from tests import support
 from tests.unit.conftest import AgentDatabase
 from tests.unit.notifications.conftest import Clock
 from tests.unit.notifications.receivers import WebhookReceiver
@@ -181,3 +184,40 @@ def test_claims_left_by_a_dead_worker_are_released_at_start(
     assert outbox.claim(100, 3600.0) == []
     assert outbox.release_claims() == claims
     assert len(outbox.claim(100, 3600.0)) == claims
+
+
+def test_a_worker_started_while_its_database_is_away_delivers_once_it_is_back(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    """The agent may start before PostgreSQL (a reboot, a restore): the worker must wait for
+    it, not die at its first query and leave every notification undelivered until a restart."""
+    with support.postgres_server() as server:
+        server.execute("CREATE DATABASE agent")
+        store = open_postgres(server.superuser_dsn("agent"), connect_timeout_s=2.0)
+        store.prepare()
+        try:
+            outbox = Outbox(store, Clock())
+            outbox.put_channel(Channel("hook", "webhook", {"url": webhook.url}), create=True)
+            notify(outbox, 3)
+            worker = DeliveryWorker(
+                outbox, SecretManager(EnvBackend(environ=dict), 300.0), SETTINGS, clock=Clock()
+            )
+            server.stop()
+
+            async def scenario() -> None:
+                worker.start()
+                try:
+                    await asyncio.sleep(1.5)  # its first looks fail: the database is away
+                    assert webhook.delivered() == []
+                    await asyncio.to_thread(server.start)
+                    for _ in range(200):
+                        if len(webhook.delivered()) == 3:
+                            break
+                        await asyncio.sleep(0.05)
+                finally:
+                    await worker.stop()
+
+            asyncio.run(scenario())
+            assert sorted(p["json"]["title"] for p in webhook.delivered()) == ["s0", "s1", "s2"]
+        finally:
+            store.close()
