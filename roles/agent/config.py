@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from roles.spec import HostSpec
 
 
+OUTAGE_STATE_FILE = "/var/lib/sovereign/alert-outage.json"
+
+
 def service_defaults(spec: HostSpec) -> dict[str, Any]:
     """What the agent watches on an appliance host: PostgreSQL over its local socket (peer
     auth as the agent's user, which the postgres role grants pg_monitor) and the broker (on
@@ -36,6 +39,9 @@ def service_defaults(spec: HostSpec) -> dict[str, Any]:
             f"host=/var/run/postgresql port={pg.port} dbname=postgres user={MONITOR_ROLE}"
         ),
         "security": {"trusted_proxies": list(TRUSTED_PROXIES)},
+        # An outage of the agent's own database is kept on disk, so an agent restarted during
+        # one neither repeats AgentDatabaseDown nor loses the resolve it owes.
+        "alerting": {"dispatch": {"outage_state_file": OUTAGE_STATE_FILE}},
     }
     if spec.vault is not None:
         defaults.update(vault_defaults(spec.vault, pg))

@@ -86,6 +86,13 @@ def render_config(
     config = {"host": address, "port": cfg.port, **defaults, **cfg.config}
     if isinstance(defaults.get("security"), dict) and isinstance(cfg.config.get("security"), dict):
         config["security"] = {**defaults["security"], **cfg.config["security"]}
+    # The same for [alerting.dispatch]: an inventory's alerting table keeps the defaults' keys.
+    wanted = defaults.get("alerting", {}).get("dispatch", {})
+    if wanted and isinstance(cfg.config.get("alerting"), dict):
+        alerting = dict(cfg.config["alerting"])
+        dispatch = alerting.get("dispatch")
+        alerting["dispatch"] = {**wanted, **(dispatch if isinstance(dispatch, dict) else {})}
+        config["alerting"] = alerting
     if cfg.notifications.channels:
         table = config.get("notifications")
         config["notifications"] = {

@@ -111,3 +111,15 @@ def test_with_vault_the_agent_keeps_its_data_in_postgres_password_from_vault() -
     assert with_vault["database_password_secret"] == "postgres/sovereign_agent"
     without = tomllib.loads(config_text(spec(AgentRoleSettings(), {})))
     assert "database_url" not in without  # embedded SQLite: no password to keep anywhere
+
+
+def test_the_database_outage_state_file_is_on_by_default_and_kept_beside_inventory_keys() -> None:
+    path = "/var/lib/sovereign/alert-outage.json"
+    default = tomllib.loads(config_text(spec(AgentRoleSettings(), {}, "h")))
+    assert default["alerting"]["dispatch"]["outage_state_file"] == path
+    cfg = AgentRoleSettings(config={"alerting": {"dispatch": {"tick_s": 2.0}}})
+    merged = tomllib.loads(config_text(spec(cfg, {}, "h")))["alerting"]["dispatch"]
+    assert merged == {"outage_state_file": path, "tick_s": 2.0}
+    own = AgentRoleSettings(config={"alerting": {"dispatch": {"outage_state_file": "/x.json"}}})
+    kept = tomllib.loads(config_text(spec(own, {}, "h")))["alerting"]["dispatch"]
+    assert kept["outage_state_file"] == "/x.json"
