@@ -182,5 +182,14 @@ def set_alert_manager(manager: AlertManager | None) -> None:
 
 
 def get_alert_manager() -> AlertManager:
-    """The agent's manager; outside a running agent, one that only logs."""
-    return _current if _current is not None else AlertManager(None)
+    """The agent's manager. Outside the agent's process, on a host with the agent's config
+    file: one over the agent's database, whose alerts the running agent dispatches
+    (appliance/alerting/host.py); elsewhere (no agent here), one that only logs."""
+    global _current
+    if _current is None:
+        from appliance.alerting import host
+
+        if not host.agent_config_file().exists():
+            return AlertManager(None)
+        _current = host.host_alert_manager()
+    return _current

@@ -48,27 +48,13 @@ VENDOR = {"pager": "pagerduty", "sms": "twilio", "slack": "slack", "teams": "tea
 #: 2 s, the delivery worker's retries of a slow receiver).
 SETTLE_S = 8.0
 
-#: The spec's send_alert example, run by the agent's Python as the agent's user (stdin).
+#: The spec's send_alert example, run by the agent's Python as the agent's user (stdin): outside
+#: the agent's process, get_alert_manager() is bound to the agent's database (its config file),
+#: and the running agent's dispatcher routes what it receives (appliance/alerting/host.py).
 SEND_ALERT = """
-import sys, time
-from appliance.alerting.dispatch.store import DispatchStore
-from appliance.alerting.manager import AlertLevel, get_alert_manager, set_alert_manager
-from appliance.alerting.service import AlertingService
-from appliance.config import load_settings
-from appliance.database.connect import open_store
-from appliance.secrets import build_secret_manager
+import sys
+from appliance.alerting.manager import AlertLevel, get_alert_manager
 
-settings = load_settings()
-store = open_store(settings.database, build_secret_manager(settings.secrets))
-dispatch = DispatchStore(store)
-
-class Dispatch:  # the agent's sink, as a script outside it has it: the dispatcher's table
-    def submit(self, alert):
-        dispatch.upsert(alert, time.time())
-
-set_alert_manager(
-    AlertingService.build(settings.alerting.evaluation, store, dict, Dispatch()).manager
-)
 run = sys.argv[1]
 alerter = get_alert_manager()
 alerter.send_alert(
