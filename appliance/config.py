@@ -152,7 +152,7 @@ from pydantic_settings import (
 from appliance.alerting.settings import AlertingSettings
 from appliance.database.settings import DEFAULT_SQLITE_PATH, DatabaseSettings, check_database_url
 from appliance.events.settings import EventBusSettings
-from appliance.logs.settings import LogsSettings
+from appliance.logs.settings import ErrorTrackingSettings, LogsSettings
 from appliance.notifications.settings import NotificationSettings
 from appliance.secrets.names import check_secret_name
 from appliance.secrets.settings import SecretsSettings
@@ -213,6 +213,10 @@ class Settings(BaseSettings):
     )
     logs: LogsSettings = Field(
         default_factory=LogsSettings, description="The log endpoints: the host's journal."
+    )
+    errors: ErrorTrackingSettings = Field(
+        default_factory=ErrorTrackingSettings,
+        description="Error reports to a Sentry-compatible service; off without a DSN secret.",
     )
     events: EventBusSettings | None = Field(
         default=None,

@@ -24,6 +24,7 @@ from appliance.health.registry import HealthCheck, HealthRegistry
 from appliance.health.services import BrokerCheck, PostgresCheck, VaultCheck
 from appliance.infrastructure.service import InfrastructureService
 from appliance.lifecycle import Lifecycle, LifecycleState
+from appliance.logs import sentry as error_reports
 from appliance.monitoring import MonitoringService
 from appliance.notifications.channels import trust
 from appliance.notifications.declared import keep_declaring
@@ -73,6 +74,7 @@ class AgentRuntime:
     alerting: AlertingService | None = None
     _pruning: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _declaring: asyncio.Task[object] | None = field(default=None, init=False, repr=False)
+    _error_reports: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(
@@ -228,6 +230,10 @@ class AgentRuntime:
             self._start_alerting(self.alerting, background)
         if background and self.security is not None and self._pruning is None:
             self._pruning = asyncio.create_task(self.security.keep_pruning())
+        if background and self.settings.errors.dsn_secret and self._error_reports is None:
+            self._error_reports = asyncio.create_task(
+                error_reports.keep_trying(self.settings.errors, self.secrets)
+            )
         if self.lifecycle.state is LifecycleState.STARTING:
             self.lifecycle.transition(LifecycleState.READY)
 
@@ -271,6 +277,10 @@ class AgentRuntime:
         if self._declaring is not None:
             self._declaring.cancel()
             self._declaring = None
+        if self._error_reports is not None:
+            self._error_reports.cancel()
+            self._error_reports = None
+            await asyncio.to_thread(error_reports.stop_error_tracking)
         if self.events is not None:
             self.events.close()
             self.events = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -49,4 +51,26 @@ class LogsSettings(BaseModel):
         default_factory=_default_services,
         description="Service names the endpoints take, each the units (globs allowed) it "
         "stands for; any other name is taken as a unit name.",
+    )
+
+
+class ErrorTrackingSettings(BaseModel):
+    """``[errors]``: reports of the agent's unhandled errors to a Sentry-compatible service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dsn_secret: str | None = Field(
+        default=None,
+        description="The secret whose field `dsn` is the service's DSN (Vault on the "
+        "appliance: `sovereign vault put-secret INVENTORY agent/sentry`); unset: off.",
+    )
+    environment: str = Field(default="appliance", max_length=64)
+    sample_rate: float = Field(default=1.0, ge=0, le=1, description="Share of errors sent.")
+    ca_bundle: Path | None = Field(
+        default=None, description="CA certificates the service's TLS is checked against."
+    )
+    include_local_variables: bool = Field(
+        default=False,
+        description="Send stack frames' local variables (scrubbed; a value of unknown shape "
+        "under an innocent name would go as it is, so off by default).",
     )
