@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from appliance.backup.listing import ListingError, list_command, parse_snapshots
 from appliance.backup.replica_shell import ABSENT_EXIT
 from appliance.backup.replication_plan import ReplicationStep, Send, plan_replication
+from appliance.backup.snapshot_plan import snapshot_name
 from appliance.backup.state_file import read_state, record, write_text
 from appliance.command import HostCommandError, run
 
@@ -187,13 +188,18 @@ def replicate_dataset(config: ReplicationConfig, dataset: str, say: Printer) -> 
 
 
 def replicate(
-    config: ReplicationConfig, state_path: Path, protect_path: Path, say: Printer
+    config: ReplicationConfig,
+    state_path: Path,
+    protect_path: Path,
+    say: Printer,
+    only: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Every dataset of the config; returns the failures (dataset → why)."""
+    """Every dataset of the config (or those of `only`); returns the failures (dataset →
+    why). The protect file keeps the bases of every dataset of the config."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
     datasets: dict[str, Any] = read_state(state_path).get("datasets") or {}
     failed: dict[str, str] = {}
-    for dataset in config.datasets:
+    for dataset in only or config.datasets:
         entry = datasets.setdefault(dataset, {})
         now = datetime.now(UTC).isoformat(timespec="seconds")
         try:
@@ -223,15 +229,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=CONFIG_FILE)
     parser.add_argument("--state", type=Path, default=STATE_FILE)
     parser.add_argument("--protect-file", type=Path, default=PROTECT_FILE)
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="DATASET",
+        help="Only this dataset of the config (repeatable): the WAL archive's own timer.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--snapshot", action="store_true",
+        help="First take a frequent snapshot of each --only dataset (the snapshot runner's "
+        "name and policy prune it): what was written since the last one leaves the host now.",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         config = ReplicationConfig.model_validate_json(args.config.read_text())
     except (OSError, ValidationError) as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 2
-    failed = replicate(config, args.state, args.protect_file, lambda line: print(line, flush=True))
-    ok = len(config.datasets) - len(failed)
-    print(f"replication to {config.target}: {ok}/{len(config.datasets)} datasets ok")
+    unknown = sorted(set(args.only) - set(config.datasets))
+    if unknown or (args.snapshot and not args.only):
+        print(f"--only {', '.join(unknown)}: not a dataset of {args.config}" if unknown
+              else "--snapshot needs --only", file=sys.stderr)  # fmt: skip
+        return 2
+    if args.snapshot:
+        name = snapshot_name(datetime.now(UTC), "frequently")
+        for dataset in args.only:
+            run(["zfs", "snapshot", f"{dataset}@{name}"], 120.0)
+            print(f"{dataset}: snapshot {name}", flush=True)
+    printer: Printer = lambda line: print(line, flush=True)  # noqa: E731
+    failed = replicate(config, args.state, args.protect_file, printer, args.only)
+    count = len(args.only or config.datasets)
+    print(f"replication to {config.target}: {count - len(failed)}/{count} datasets ok")
     if failed:
         print(f"failed datasets: {', '.join(sorted(failed))}", file=sys.stderr)
         return 1

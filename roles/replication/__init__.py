@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 SERVICE = "sovereign-replication.service"
 TIMER = "sovereign-replication.timer"
+# The fast datasets' own timer (tank/backups: the WAL archive), one run at a time with the other.
+FAST_SERVICE = "sovereign-replication-fast.service"
+FAST_TIMER = "sovereign-replication-fast.timer"
+LOCK = "/var/lib/sovereign/replication/run.lock"
 PRUNE_SERVICE = "sovereign-replica-prune.service"
 PRUNE_TIMER = "sovereign-replica-prune.timer"
 AGENT_PYTHON = "/opt/sovereign/agent/bin/python"
@@ -171,21 +175,28 @@ def send(spec: HostSpec, link: Link) -> None:
         src=StringIO(runner_config(link, spec.replication.timeout_s)),
         dest=CONFIG_FILE,
     )
-    service = common.template(
-        name=f"Install {SERVICE}",
-        src=str(HERE / "sovereign-replication.service.j2"),
-        dest=f"/etc/systemd/system/{SERVICE}",
-        python=AGENT_PYTHON,
-        config=CONFIG_FILE,
-        target=link.target,
-        timeout_s=spec.replication.timeout_s * max(1, len(link.datasets)),
-    )
-    timer = common.template(
-        name=f"Install {TIMER}",
-        src=str(HERE / "sovereign-replication.timer.j2"),
-        dest=f"/etc/systemd/system/{TIMER}",
-        target=link.target,
-        on_calendar=spec.replication.on_calendar,
-    )
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(service, timer))
+    fast = [d for d in spec.replication.fast_datasets if d in link.datasets]
+    changed = []
+    for service_name, timer_name, only, calendar in (
+        (SERVICE, TIMER, [], spec.replication.on_calendar),
+        (FAST_SERVICE, FAST_TIMER, fast, spec.replication.fast_on_calendar),
+    ):
+        if service_name == FAST_SERVICE and not fast:
+            continue
+        changed.append(common.template(
+            name=f"Install {service_name}",
+            src=str(HERE / "sovereign-replication.service.j2"),
+            dest=f"/etc/systemd/system/{service_name}",
+            python=AGENT_PYTHON, config=CONFIG_FILE, target=link.target, only=only, lock=LOCK,
+            timeout_s=spec.replication.timeout_s * max(1, len(only or link.datasets)),
+        ))  # fmt: skip
+        changed.append(common.template(
+            name=f"Install {timer_name}",
+            src=str(HERE / "sovereign-replication.timer.j2"),
+            dest=f"/etc/systemd/system/{timer_name}",
+            target=link.target, only=only, on_calendar=calendar,
+        ))  # fmt: skip
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*changed))
     common.service(name=f"Run {TIMER}", unit=TIMER)
+    if fast:
+        common.service(name=f"Run {FAST_TIMER}", unit=FAST_TIMER)

@@ -41,6 +41,9 @@ class Host:
         self.write(state)
 
     def run(self) -> subprocess.CompletedProcess[str]:
+        return self.run_with()
+
+    def run_with(self, *extra: str) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             "PATH": f"{STANDINS}:{os.environ['PATH']}",
@@ -50,7 +53,7 @@ class Host:
         }
         argv = [sys.executable, "-m", "appliance.backup.replication", "--config",
                 str(self.config), "--state", str(self.tmp / "state.json"), "--protect-file",
-                str(self.tmp / "protected.txt")]  # fmt: skip
+                str(self.tmp / "protected.txt"), *extra]  # fmt: skip
         return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
 
     def replica(self, dataset: str) -> list[str]:
