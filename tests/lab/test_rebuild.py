@@ -113,18 +113,28 @@ class Drill:
     archived_after_s: float
 
 
-def wait_archived(since_host_epoch: float, timeout_s: float = 150.0) -> float:
-    """Seconds until PostgreSQL archived a WAL segment after `since` (archive_timeout alone:
-    no pg_switch_wal), as pg_stat_archiver reports it."""
+def commit_segment() -> str:
+    """The WAL segment the last commit is in (asked right after it)."""
+    return psql("select pg_walfile_name(pg_current_wal_lsn())").strip()
+
+
+def wait_archived(since_host_epoch: float, segment: str, timeout_s: float = 150.0) -> float:
+    """Seconds from `since` until PostgreSQL archived `segment` (archive_timeout alone: no
+    pg_switch_wal), as pg_stat_archiver reports it."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        last = psql(
-            "select coalesce(extract(epoch from last_archived_time), 0) from pg_stat_archiver"
+        wal, _, at = (
+            psql(
+                "select coalesce(last_archived_wal, ''), "
+                "coalesce(extract(epoch from last_archived_time), 0) from pg_stat_archiver"
+            )
+            .strip()
+            .partition("|")
         )
-        if float(last.strip() or 0) > since_host_epoch:
-            return float(last.strip()) - since_host_epoch
+        if len(wal) == len(segment) and wal >= segment:  # not a .history or .partial file
+            return float(at) - since_host_epoch
         time.sleep(3)
-    pytest.fail(f"no WAL segment archived within {timeout_s:.0f} s of the last commit")
+    pytest.fail(f"{segment} (the last commit's) not archived within {timeout_s:.0f} s")
 
 
 def snapshot_all(name: str) -> None:
@@ -180,8 +190,8 @@ def run_drill() -> Drill:
     sovereign("backup", "run", INVENTORY, "--limit", HOST, env={"SOVEREIGN_LAB": LAB})
     # RPO: rows committed after the last snapshot and backup; only the WAL brings them back.
     psql(f"insert into drill select '{RUN}', n, 'after' from generate_series(501, 600) n")  # noqa: S608
-    committed = float(on(HOST, "date +%s.%N"))
-    archived_after = wait_archived(committed)
+    committed, segment = float(on(HOST, "date +%s.%N")), commit_segment()
+    archived_after = wait_archived(committed, segment)
     on(HOST, f"zfs snapshot tank/backups@drill-{RUN}-2")
     replicate()
     rows_before = psql(SELECT_ROWS).split()
@@ -257,8 +267,8 @@ def test_committed_work_leaves_the_host_within_5_minutes(drill: Drill) -> None:
     holding it was archived."""
     assert "active" in on(HOST, "systemctl is-active sovereign-replication-fast.timer")
     psql(f"insert into drill values ('{RUN}', 999, 'rpo')")  # noqa: S608 - RUN is digits
-    committed = float(on(HOST, "date +%s.%N"))
-    archived = committed + wait_archived(committed)
+    committed, segment = float(on(HOST, "date +%s.%N")), commit_segment()
+    archived = committed + wait_archived(committed, segment)
     replica = f"tank/replicas/{HOST}/tank/backups"
     deadline = time.monotonic() + 330
     while time.monotonic() < deadline:
