@@ -5,9 +5,11 @@ status  one line per kind (snapshots, PostgreSQL, Vault, replication): the last 
         age, and a problem when the last run failed or the last success is older than the
         kind's schedule allows; exit 1 when any host has a problem.
 list    what exists: PostgreSQL backups, raft snapshots, the replicated base per dataset.
-run     start the backup units now, in order (snapshots, PostgreSQL, Vault, replication: the
-        replication then carries the new snapshots), each step with its time; a failed step
-        shows its journal and the run goes on with the next host.
+run     start the backup units now, in order (PostgreSQL, Vault, snapshots, replication, then
+        tank/backups snapshotted and sent at once where its own replication timer is deployed,
+        so the backups just taken leave the host), each step with its time; a failed step
+        shows its journal and the run goes on with the next host. The snapshots step takes
+        what is due: files written since the last frequent snapshot leave with the next one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ from sovereign.inventory import InventoryHost
 
 Say = Callable[[str], None]
 KINDS = tuple(STATE_FILES)
+#: `backup run`'s order: the database and Vault backups first (into tank/backups), then the
+#: snapshots and the replication that carry them off the host.
+RUN_ORDER = ("postgres", "vault", "snapshots", "replication")
+#: tank/backups' own replication (roles/replication): it snapshots that dataset now, so what
+#: the run just backed up leaves the host even when no snapshot was due.
+FAST_REPLICATION = "sovereign-replication-fast.service"
 
 
 def _as_root(command: str, host: InventoryHost) -> str:
@@ -72,7 +80,7 @@ def run_now(
     ok = True
     for host in hosts:
         deployed = read_states(host, run)
-        for kind in (k for k in KINDS if k in kinds):
+        for kind in (k for k in RUN_ORDER if k in kinds):
             if kind not in deployed:
                 echo(f"{host.name}: {kind}: not deployed here, skipped")
                 continue
@@ -83,6 +91,8 @@ def run_now(
             took = clock() - started
             if result.returncode == 0:
                 echo(f"{host.name}: {kind}: done in {took:.1f} s")
+                if kind == "replication":
+                    ok = _replicate_backups_now(host, echo, run, clock) and ok
                 continue
             ok = False
             echo(f"{host.name}: {kind}: FAILED after {took:.1f} s (exit {result.returncode})")
@@ -93,3 +103,24 @@ def run_now(
             for line in journal.stdout.splitlines():
                 echo(f"{host.name}:   {line}")
     return ok
+
+
+def _replicate_backups_now(
+    host: InventoryHost, echo: Say, run: Runner, clock: Callable[[], float]
+) -> bool:
+    """Start the fast replication where it is deployed (a fresh snapshot of tank/backups,
+    sent); True where it is not."""
+    unit = shlex.quote(FAST_REPLICATION)
+    started = clock()
+    result = run(host, _as_root(
+        f"if [ -e /etc/systemd/system/{unit} ]; then systemctl start {unit}; else echo ABSENT; fi",
+        host,
+    ))  # fmt: skip
+    if "ABSENT" in result.stdout:
+        return True
+    took = clock() - started
+    if result.returncode == 0:
+        echo(f"{host.name}: replication: tank/backups snapshotted and sent now in {took:.1f} s")
+        return True
+    echo(f"{host.name}: replication: {FAST_REPLICATION} FAILED after {took:.1f} s")
+    return False

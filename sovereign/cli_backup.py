@@ -50,7 +50,8 @@ def backup_list_cmd(inventory: str, limit: str | None) -> None:
     help="Only these kinds (repeatable); default all, in order.",
 )
 def backup_run_cmd(inventory: str, limit: str | None, only: tuple[str, ...]) -> None:
-    """Take the backups now: snapshots, PostgreSQL (incremental), Vault, then replication."""
+    """Take the backups now: PostgreSQL (incremental), Vault, snapshots, then replication
+    (tank/backups snapshotted and sent at once where its fast replication is deployed)."""
     from sovereign.agent import select_hosts
     from sovereign.backup import run_now
 

@@ -155,3 +155,41 @@ def test_run_starts_deployed_units_in_order_and_shows_a_failures_journal() -> No
     assert "nas1: vault: not deployed here, skipped" in said
     assert "nas1: replication: FAILED after 1.0 s (exit 1)" in said
     assert "nas1:   failed tank/a: refused" in said
+
+
+def test_run_takes_the_backups_before_the_snapshots_and_sends_tank_backups_at_once() -> None:
+    host = InventoryHost("nas1", (), {"ssh_user": "root"})
+    commands: list[str] = []
+    states = output(snapshots=SNAPSHOTS, postgres=POSTGRES, replication=REPLICATION)
+
+    def run(_: InventoryHost, command: str) -> HostResult:
+        commands.append(command)
+        if MARK in command:
+            return HostResult("nas1", 0, states, "")
+        return HostResult("nas1", 0, "", "")
+
+    said: list[str] = []
+    assert run_now([host], ("snapshots", "replication", "postgres"), said.append, run,
+                   iter(range(100)).__next__)  # fmt: skip
+    starts = [c for c in commands if "systemctl start" in c]
+    assert [u for c in starts for u in (
+        "pgbackrest", "sovereign-snapshots", "sovereign-replication.service",
+        "sovereign-replication-fast") if u in c] == [
+        "pgbackrest", "sovereign-snapshots", "sovereign-replication.service",
+        "sovereign-replication-fast"]  # fmt: skip
+    assert any("tank/backups snapshotted and sent now" in line for line in said)
+
+
+def test_run_without_the_fast_replication_says_nothing_of_it() -> None:
+    host = InventoryHost("nas1", (), {"ssh_user": "root"})
+
+    def run(_: InventoryHost, command: str) -> HostResult:
+        if MARK in command:
+            return HostResult("nas1", 0, output(replication=REPLICATION), "")
+        if "sovereign-replication-fast" in command:
+            return HostResult("nas1", 0, "ABSENT\n", "")
+        return HostResult("nas1", 0, "", "")
+
+    said: list[str] = []
+    assert run_now([host], ("replication",), said.append, run, iter(range(100)).__next__)
+    assert not any("tank/backups" in line for line in said)
