@@ -162,11 +162,12 @@ class JournalReader:
                     cursors = [e.cursor for e in found]
                     found = found[cursors.index(after) + 1 :] if after in cursors else []
                     after = None
+                # Scrubbed here, once: a search then keeps only what still matches the masked
+                # text (journalctl matched the raw one), or it would confirm a guessed secret.
+                found = [replace(e, message=scrub(e.message)) for e in found]
                 if query.text:
-                    # journalctl matched the raw message; keep only what still matches once
-                    # scrubbed, or a search for a guessed secret would confirm it.
                     needle = query.text.casefold()
-                    found = [e for e in found if needle in scrub(e.message).casefold()]
+                    found = [e for e in found if needle in e.message.casefold()]
                 entries += found
                 if len(entries) > query.limit or not complete:
                     break
@@ -177,7 +178,7 @@ class JournalReader:
         entries = entries[: query.limit]
         cut = not complete and not more
         return LogPage(
-            entries=[replace(e, message=scrub(e.message)) for e in entries],
+            entries=entries,
             next_cursor=entries[-1].cursor if entries and (more or cut) else None,
             complete=not cut,
             elapsed_ms=(time.monotonic() - started) * 1000,
