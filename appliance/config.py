@@ -165,6 +165,12 @@ DEFAULT_CONFIG_FILE = Path("/etc/sovereign/agent.toml")
 CONFIG_FILE_ENV = "APPLIANCE_CONFIG_FILE"
 
 
+def config_file_path() -> Path:
+    """The agent's config file: APPLIANCE_CONFIG_FILE, else /etc/sovereign/agent.toml."""
+    named = os.environ.get(CONFIG_FILE_ENV)
+    return Path(named) if named else DEFAULT_CONFIG_FILE
+
+
 class ConfigError(ValueError):
     """The settings cannot be loaded (missing file, invalid value)."""
 
@@ -324,7 +330,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         named = os.environ.get(CONFIG_FILE_ENV)
-        path = Path(named) if named else DEFAULT_CONFIG_FILE
+        path = config_file_path()
         if path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         elif named:

@@ -5,20 +5,12 @@ its own (the same pipeline; the agent's user or root can read the config and sec
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 from appliance.alerting.dispatch.store import DispatchStore
 from appliance.alerting.manager import AlertManager
 from appliance.alerting.models import Alert
 from appliance.alerting.service import AlertingService
-
-
-def agent_config_file() -> Path:
-    from appliance.config import DEFAULT_CONFIG_FILE
-
-    return Path(os.environ.get("APPLIANCE_CONFIG_FILE") or DEFAULT_CONFIG_FILE)
 
 
 class _DispatchTable:

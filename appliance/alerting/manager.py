@@ -188,8 +188,9 @@ def get_alert_manager() -> AlertManager:
     global _current
     if _current is None:
         from appliance.alerting import host
+        from appliance.config import config_file_path
 
-        if not host.agent_config_file().exists():
+        if not config_file_path().exists():
             return AlertManager(None)
         _current = host.host_alert_manager()
     return _current
