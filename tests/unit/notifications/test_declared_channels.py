@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from appliance.errors import BackendUnavailable
 from appliance.notifications.declared import sync_declared
 from appliance.notifications.models import Channel
 from appliance.notifications.outbox import Outbox
@@ -22,12 +21,12 @@ from appliance.notifications.settings import DeclaredChannel, NotificationSettin
 from appliance.runtime import AgentRuntime
 from appliance.secrets import SecretManager
 from appliance.secrets.env import EnvBackend
-from appliance.storage.service import ZfsBackend
 from roles.agent.config import config_text
 from roles.settings import RoleSettingsError
 from roles.spec import parse_host_spec
 from tests.unit.agent.factories import FakeCollector, make_settings, snapshot
 from tests.unit.conftest import AgentDatabase
+from tests.unit.notifications.conftest import no_zfs, started_agent
 
 EMAIL: dict[str, Any] = {
     "name": "email",
@@ -41,10 +40,6 @@ PAGER: dict[str, Any] = {
     "secret": "agent/pd",
 }
 DISKS = [f"/dev/disk/by-id/d{n}" for n in range(6)]
-
-
-def no_zfs() -> ZfsBackend:
-    raise BackendUnavailable("no ZFS in these tests")
 
 
 def host(tmp_path: Path, channels: list[dict[str, Any]], vault: bool = False) -> dict[str, Any]:
@@ -134,19 +129,7 @@ def test_sync_creates_replaces_and_leaves_api_channels_alone(agent_db: AgentData
 
 
 def test_the_agent_declares_its_channels_at_start(tmp_path: Path) -> None:
-    def start(channels: list[dict[str, Any]]) -> AgentRuntime:
-        agent = AgentRuntime.build(
-            make_settings(
-                sqlite_path=str(tmp_path / "agent.db"), notifications={"channels": channels}
-            ),
-            collect=FakeCollector(snapshot(ts=1000.0)).collect,
-            zfs_backend=no_zfs,
-            secrets=SecretManager(EnvBackend(), 300),
-        )
-        asyncio.run(agent.start(background=False))
-        return agent
-
-    agent = start([EMAIL])
+    agent = started_agent(tmp_path / "agent.db", [EMAIL])
     assert agent.notifications is not None
     assert [c.name for c in agent.notifications.outbox.channels()] == ["email"]
     agent.notifications.outbox.put_channel(
@@ -154,7 +137,7 @@ def test_the_agent_declares_its_channels_at_start(tmp_path: Path) -> None:
     )
     asyncio.run(agent.stop())
 
-    again = start([EMAIL, PAGER])
+    again = started_agent(tmp_path / "agent.db", [EMAIL, PAGER])
     assert again.notifications is not None
     assert [c.name for c in again.notifications.outbox.channels()] == ["chat", "email", "pager"]
     asyncio.run(again.stop())

@@ -15,20 +15,17 @@ import pytest
 from sqlalchemy import update
 
 from appliance.database.schema import notifications
-from appliance.errors import BackendUnavailable
 from appliance.notifications.declared import keep_declaring, sync_declared
 from appliance.notifications.delivery import DeliveryWorker
 from appliance.notifications.models import Channel, NotifyRequest, Status
 from appliance.notifications.outbox import ChannelDeclared, Outbox, Planned, UnknownChannel
 from appliance.notifications.settings import DeclaredChannel, NotificationSettings
-from appliance.runtime import AgentRuntime
 from appliance.secrets import SecretManager
 from appliance.secrets.env import EnvBackend
-from appliance.storage.service import ZfsBackend
-from tests.unit.agent.factories import FakeCollector, make_settings, snapshot
 from tests.unit.api.conftest import Agent, agent_with  # noqa: F401 - fixture
 from tests.unit.api.test_stepup_api import admin, enrol, totp_agent  # noqa: F401 - fixture
 from tests.unit.conftest import AgentDatabase
+from tests.unit.notifications.conftest import started_agent
 from tests.unit.notifications.receivers import WebhookReceiver
 from tests.unit.secrets.conftest import VaultLab, bao_binary, vault  # noqa: F401 - fixtures
 
@@ -175,25 +172,13 @@ def test_keep_declaring_retires_a_channel_once_its_notifications_are_delivered(
     assert len(webhook.delivered()) == 1
 
 
-def no_zfs() -> ZfsBackend:
-    raise BackendUnavailable("no ZFS in these tests")
-
-
 def test_the_agent_removes_channels_dropped_from_its_configuration_at_start(
     tmp_path: Path,
 ) -> None:
     """Also when the configuration now declares none at all."""
 
     def start(channels: list[dict[str, Any]]) -> list[str]:
-        agent = AgentRuntime.build(
-            make_settings(
-                sqlite_path=str(tmp_path / "agent.db"), notifications={"channels": channels}
-            ),
-            collect=FakeCollector(snapshot(ts=1000.0)).collect,
-            zfs_backend=no_zfs,
-            secrets=SecretManager(EnvBackend(), 300),
-        )
-        asyncio.run(agent.start(background=False))
+        agent = started_agent(tmp_path / "agent.db", channels)
         assert agent.notifications is not None
         if not channels:
             agent.notifications.outbox.put_channel(
