@@ -324,3 +324,7 @@ silences = Table(
     Column("updated_at", DOUBLE_PRECISION, nullable=False),
     Index("ix_silences_ends_at", "ends_at"),
 )
+
+# Tables of later features live in modules of their own, on this metadata; importing them
+# here registers them wherever schema is imported (migrations' comparison, create_all).
+from appliance.database import schema_latency, schema_sync, schema_traces  # noqa: E402, F401

@@ -51,7 +51,7 @@ def tables(engine: Engine) -> set[str]:
 
 
 def test_code_has_one_head() -> None:
-    assert HEAD == ("0007",)
+    assert HEAD == ("0010",)
 
 
 def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatabase) -> None:
