@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from opentelemetry import trace
+
 from appliance.notifications.models import KINDS, Channel
 from appliance.notifications.urls import (
     CREDENTIALS,
@@ -194,15 +196,21 @@ def send(
     except ChannelError as exc:
         return SendResult(False, scrub(str(exc), credentials), 0.0)
     guard = _redact.add(credentials)
-    try:
-        ok, reason = _send(url, channel, delivery, timeout_s)
-    finally:
-        _redact.remove(guard)
+    attributes = {"notification.channel": channel.name, "notification.kind": channel.kind}
+    with _tracer.start_as_current_span("notify " + channel.kind, attributes=attributes) as span:
+        try:
+            ok, reason = _send(url, channel, delivery, timeout_s)
+        finally:
+            _redact.remove(guard)
+        if not ok:
+            span.set_status(trace.StatusCode.ERROR, "not delivered")
     duration = (time.perf_counter() - started) * 1000
     if ok:
         return SendResult(True, None, duration)
     return SendResult(False, scrub(reason, credentials)[:500], duration)
 
+
+_tracer = trace.get_tracer("appliance.notifications")
 
 #: Kinds whose Apprise objects a thread keeps and reuses: their plugins keep no state from
 #: one send to the next (Matrix logs in and holds its session: a new object each send).
