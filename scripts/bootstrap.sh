@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-apt_packages=(systemd-container debootstrap iptables iproute2 openssh-client zstd python3-venv postgresql-15 age
+apt_packages=(systemd-container debootstrap iptables iproute2 openssh-client zstd python3-venv postgresql-15 age rclone
   systemd-journal-remote)
 missing=()
 for pkg in "${apt_packages[@]}"; do

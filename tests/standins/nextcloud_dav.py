@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,6 +65,12 @@ class NextcloudStandIn:
     # --- life cycle ------------------------------------------------------------------------
 
     def start(self) -> NextcloudStandIn:
+        if self.port == 0:
+            # cheroot sets SO_REUSEADDR only on a given port; without it, the connections left
+            # in TIME_WAIT by `refuse` would keep `accept` from listening on the port again.
+            with socket.socket() as probe:
+                probe.bind((self.host, 0))
+                self.port = int(probe.getsockname()[1])
         server = wsgi.Server(
             (self.host, self.port), self.app, numthreads=self.threads, server_name=self.host
         )
