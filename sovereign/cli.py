@@ -344,9 +344,11 @@ def agent_audit_verify_cmd(inventory: str, limit: str | None) -> None:
 def _register() -> None:
     from sovereign.cli_backup import backup
     from sovereign.cli_rebuild import rebuild
+    from sovereign.cli_sync import sync
 
     cli.add_command(backup)
     cli.add_command(rebuild)
+    cli.add_command(sync)
 
 
 _register()
