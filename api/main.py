@@ -35,14 +35,17 @@ from api.routes import (
     monitoring,
     notification_stream,
     notifications,
+    otlp,
     prometheus,
     storage,
+    traces,
 )
 from appliance.config import ConfigError, Settings, get_settings
 from appliance.lifecycle import LifecycleState
 from appliance.logs.journald import use_journal
 from appliance.logs.logfilter import install as install_scrubbing
 from appliance.runtime import AgentRuntime
+from appliance.tracing.setup import Tracing, instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,11 @@ def create_app(
         prom: CollectorRegistry = app.state.prometheus
         collector = RuntimeCollector(agent)
         prom.register(collector)
+        tracing = None if agent.store is None else Tracing(agent.settings.tracing, agent.store)
+        app.state.tracing = tracing
         try:
+            if tracing is not None:
+                tracing.start()
             await agent.start(background=background)
             if freeze_gc:
                 gc.collect()
@@ -77,6 +84,8 @@ def create_app(
             yield
         finally:
             prom.unregister(collector)
+            if tracing is not None:
+                tracing.stop()  # its last spans written while the store is open
             await agent.stop()
 
     app = FastAPI(
@@ -97,9 +106,11 @@ def create_app(
     app.add_middleware(RequestHygiene, metrics=app.state.request_metrics, state=app.state)
     app.add_middleware(RequestTracking, metrics=app.state.request_metrics, state=app.state)
     install_error_handlers(app)
+    if settings is None or settings.tracing.enabled:
+        instrument_app(app)  # outermost: a request's span holds all the rest
     for module in (
         health, monitoring, storage, prometheus, auth, activity, notifications,
-        notification_stream, alerts, logs, docs,
+        notification_stream, alerts, logs, docs, traces, otlp,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(alerting.router)

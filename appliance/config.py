@@ -101,6 +101,16 @@ in the table's comment)::
     certificates = ["/etc/sovereign/tls/edge.crt", "/etc/sovereign/tls/ca.crt",
                     "/etc/sovereign/vault/tls/server.crt"]   # tls_cert_days_left
 
+    [tracing]                       # spans, the OTLP receiver (appliance/tracing/settings.py)
+    enabled = true                  # trace requests, database, Vault, notifications, events
+    sample_ratio = 1.0              # share of new traces kept (a sampled traceparent is kept)
+    retention_s = 604800.0          # spans older than this are pruned, and beyond
+    max_spans = 200000              # this many the oldest, every prune_interval_s (300)
+    # otlp_endpoint = "https://collector:4318/v1/traces"   # also send the agent's spans there
+    receiver_enabled = true         # POST /v1/traces, /v1/metrics (operator token)
+    max_spans_per_request = 5000
+    performance_window_s = 300.0    # window of a service's request rate and percentiles
+
     # [events]                      # the event bus; unset: none (see appliance/events/settings.py)
     # bootstrap_servers = "10.99.0.11:9092"
     # outbox_path = "/var/lib/sovereign/events.db"
@@ -159,6 +169,7 @@ from appliance.secrets.settings import SecretsSettings
 from appliance.security.settings import SecuritySettings
 from appliance.storage.settings import StorageThresholds
 from appliance.totp_settings import TotpSettings
+from appliance.tracing.settings import TracingSettings
 from appliance.vitals.settings import LeakSettings, VitalsThresholds
 
 DEFAULT_CONFIG_FILE = Path("/etc/sovereign/agent.toml")
@@ -223,6 +234,10 @@ class Settings(BaseSettings):
     errors: ErrorTrackingSettings = Field(
         default_factory=ErrorTrackingSettings,
         description="Error reports to a Sentry-compatible service; off without a DSN secret.",
+    )
+    tracing: TracingSettings = Field(
+        default_factory=TracingSettings,
+        description="Traces of the agent's work, and the OTLP receiver for other services.",
     )
     events: EventBusSettings | None = Field(
         default=None,

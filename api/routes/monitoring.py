@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import require
@@ -27,8 +27,11 @@ from api.schemas.monitoring import (
     UnitOut,
     VitalsOut,
 )
+from appliance.errors import UnknownMetric, UnknownService
 from appliance.monitoring import MetricValue, MonitoringService
 from appliance.security.roles import Role
+from appliance.tracing.setup import Tracing
+from appliance.tracing.telemetry import ServiceTelemetry
 from appliance.vitals.models import SystemVitals
 
 router = APIRouter(
@@ -57,38 +60,72 @@ class LatestMetricsJson:
 
     def __init__(self) -> None:
         self._sample: SystemVitals | None = None  # held, so its identity is not reused
+        self._custom = -1
         self._body = b""
 
-    def body(self, monitoring: MonitoringService) -> bytes:
+    def body(self, monitoring: MonitoringService, telemetry: ServiceTelemetry | None) -> bytes:
         vitals = monitoring.vitals()
-        if vitals is not self._sample:
+        custom = -1 if telemetry is None else telemetry.version
+        if vitals is not self._sample or custom != self._custom:
             out = MetricsOut(
                 timestamp=vitals.ts,
-                metrics=[_metric_out(m) for m in monitoring.metrics(vitals)],
+                metrics=[_metric_out(m) for m in monitoring.metrics(vitals)]
+                + _custom_metrics(telemetry),
                 vitals=VitalsOut.model_validate(vitals),
             )
             self._body, self._sample = out.model_dump_json().encode(), vitals
+            self._custom = custom
         return self._body
+
+
+def _telemetry(request: Request) -> ServiceTelemetry | None:
+    tracing: Tracing | None = getattr(request.app.state, "tracing", None)
+    return None if tracing is None else tracing.telemetry
+
+
+def _custom_metrics(telemetry: ServiceTelemetry | None) -> list[MetricOut]:
+    """Metrics the appliance's services sent over OTLP (svc_<service>_<metric>)."""
+    if telemetry is None:
+        return []
+    return [
+        MetricOut(name=name, description=CUSTOM, unit="", value=value, timestamp=ts)
+        for name, (ts, value) in telemetry.latest().items()
+    ]
+
+
+CUSTOM = "A service's own metric, received over OTLP (POST /v1/metrics)."
 
 
 _LATEST_METRICS = LatestMetricsJson()
 
 
 @router.get("/metrics", response_model=MetricsOut)
-async def metrics(monitoring: MonitoringDep) -> Response:
-    """Latest sample: every scalar metric plus the full vitals (disks, network, zombies…)."""
-    return Response(_LATEST_METRICS.body(monitoring), media_type="application/json")
+async def metrics(monitoring: MonitoringDep, request: Request) -> Response:
+    """Latest sample: every scalar metric plus the full vitals (disks, network, zombies…),
+    and the latest value of each metric a service sent over OTLP since the agent started."""
+    body = _LATEST_METRICS.body(monitoring, _telemetry(request))
+    return Response(body, media_type="application/json")
 
 
 # Declared before /metrics/{metric_name} so "history" is never taken for a metric name.
 @router.get("/metrics/history/{metric_name}", response_model=MetricHistoryOut, responses=_NOT_FOUND)
 def metric_history(
     monitoring: MonitoringDep,
+    request: Request,
     metric_name: MetricName,
     since: Annotated[float, Query(ge=0, description="Unix time; older samples are left out.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Newest samples returned.")] = 500,
 ) -> MetricHistoryOut:
     """Stored samples of one metric, oldest first (sync: the store call blocks)."""
+    telemetry = _telemetry(request)
+    custom = None if telemetry is None else telemetry.history(metric_name, since, limit)
+    if custom is not None:
+        return MetricHistoryOut(
+            name=metric_name,
+            unit="",
+            description=CUSTOM,
+            samples=[SampleOut.model_validate(s) for s in custom],
+        )
     definition, samples = monitoring.history(metric_name, since, limit)
     return MetricHistoryOut(
         name=definition.name,
@@ -99,9 +136,15 @@ def metric_history(
 
 
 @router.get("/metrics/{metric_name}", response_model=MetricOut, responses=_NOT_FOUND)
-async def metric(monitoring: MonitoringDep, metric_name: MetricName) -> MetricOut:
+async def metric(monitoring: MonitoringDep, request: Request, metric_name: MetricName) -> MetricOut:
     """Latest value of one metric."""
-    return _metric_out(monitoring.metric(metric_name))
+    try:
+        return _metric_out(monitoring.metric(metric_name))
+    except UnknownMetric:
+        for custom in _custom_metrics(_telemetry(request)):
+            if custom.name == metric_name:
+                return custom
+        raise
 
 
 @router.get("/performance", response_model=PerformanceOut)
@@ -124,10 +167,20 @@ async def performance(monitoring: MonitoringDep, runtime: RuntimeDep) -> Perform
     responses=_NOT_FOUND,
 )
 async def service_performance(
-    monitoring: MonitoringDep, service_name: ServiceName
+    monitoring: MonitoringDep, request: Request, service_name: ServiceName
 ) -> ServicePerformanceOut:
-    """Check latency and availability of one service over the kept history."""
-    return ServicePerformanceOut.model_validate(monitoring.service_performance(service_name))
+    """Check latency and availability of one service over the kept history; for a service
+    known from its spans (OTLP), its request rate, latency and errors over a window."""
+    try:
+        return ServicePerformanceOut.model_validate(monitoring.service_performance(service_name))
+    except UnknownService:
+        telemetry = _telemetry(request)
+        found = None
+        if telemetry is not None:
+            found = await run_in_threadpool(telemetry.performance, service_name)
+        if found is None:
+            raise
+        return ServicePerformanceOut.model_validate(found)
 
 
 @router.get("/infrastructure", response_model=InfrastructureOut)

@@ -123,6 +123,15 @@ class ServicePerformanceOut(BaseModel):
     latency: LatencyOut = Field(description="Check latency statistics.")
     last_latency_ms: float = Field(description="Latency of the last check, ms.")
     last_checked_at: float = Field(description="Unix time of the last check.")
+    source: str = Field(
+        default="checks",
+        description="checks: the agent's health checks; spans: a service's spans over OTLP "
+        "(checks are then its requests over window_s, up_ratio the share without error).",
+    )
+    window_s: float | None = Field(default=None, description="spans: the window, seconds.")
+    request_rate_per_s: float | None = Field(
+        default=None, description="spans: requests per second over the window."
+    )
 
 
 class PerformanceOut(BaseModel):

@@ -64,6 +64,9 @@ def record_fields(record: logging.LogRecord, message: str) -> dict[str, str]:
     who = context.user.get()
     if who:
         fields["USER"] = who
+    ids = context.trace_ids()
+    if ids is not None:
+        fields["TRACE_ID"], fields["SPAN_ID"] = ids
     return fields
 
 

@@ -1,0 +1,1 @@
+"""Traces: the agent's spans (OpenTelemetry SDK) and what services send over OTLP."""
