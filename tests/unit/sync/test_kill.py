@@ -55,7 +55,8 @@ def test_a_worker_killed_mid_upload_is_finished_by_the_next_one(
     killed = bed.service().store.get(job.id)
     assert killed is not None and killed.status is Status.UPLOADING and killed.upload_id
     kept = bed.server.chunks(killed.upload_id)
-    assert 3 <= len(kept) < 25 and killed.chunks_acked >= 3
+    # the database may lag the server by the chunk in flight: the server is asked, not it
+    assert 3 <= len(kept) < 25 and len(kept) - 1 <= killed.chunks_acked <= len(kept)
     sent_before = bed.server.upload_bytes(killed.upload_id)
 
     restarted = bed.service()
