@@ -31,7 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance.backup.listing import ListingError, list_command, parse_snapshots
 from appliance.backup.replica_shell import ABSENT_EXIT
-from appliance.backup.replication_plan import ReplicationStep, Send, plan_replication
+from appliance.backup.replication_plan import (
+    ReplicationStep,
+    Send,
+    plan_replication,
+    plan_resume,
+)
 from appliance.backup.snapshot_plan import snapshot_name
 from appliance.backup.state_file import read_state, record, write_text
 from appliance.command import HostCommandError, run
@@ -62,6 +67,14 @@ class ReplicationConfig(BaseModel):
 
 class ReplicationError(RuntimeError):
     """One dataset could not be replicated; the message says why."""
+
+
+class SendFailed(ReplicationError):
+    """`zfs send` itself failed, after `sent` bytes."""
+
+    def __init__(self, message: str, sent: int) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 def ssh_argv(config: ReplicationConfig, *request: str) -> list[str]:
@@ -141,7 +154,9 @@ def stream(config: ReplicationConfig, send: Send, say: Printer) -> SendOutcome:
     send_err = sender.stderr.read().decode(errors="replace") if sender.stderr else ""
     receive_err = receiver.stderr.read().decode(errors="replace") if receiver.stderr else ""
     if send_code != 0:
-        raise ReplicationError(f"zfs send failed (exit {send_code}): {_last_line(send_err)}")
+        raise SendFailed(
+            f"zfs send failed (exit {send_code}): {_last_line(send_err)}", outcome.bytes
+        )
     if receive_code != 0:
         raise ReplicationError(
             f"receive on {config.target} failed (exit {receive_code}): {_last_line(receive_err)}"
@@ -155,8 +170,34 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
+def resume_interrupted(config: ReplicationConfig, dataset: str, say: Printer) -> SendOutcome:
+    """The rest of an interrupted receive, where the backup host's ZFS kept one. A token
+    whose snapshot is gone here (pruned: `zfs send -t` fails before sending a byte) is
+    dropped on the backup host (`abort`: the partial receive only), and the plan sends
+    afresh; any other failure keeps the token for the next run."""
+    answer = run(ssh_argv(config, "resume", dataset), 120.0, check=False)
+    decision = plan_resume(dataset, answer.returncode, answer.stdout)
+    if decision.send is None:
+        return SendOutcome()
+    say(f"{dataset}: resuming ({decision.reason})")
+    try:
+        return stream(config, decision.send, say)
+    except SendFailed as exc:
+        if exc.sent:
+            raise
+        say(f"{dataset}: cannot resume ({exc}); dropping the partial receive")
+        dropped = run(ssh_argv(config, "abort", dataset), 120.0, check=False)
+        if dropped.returncode != 0:
+            raise ReplicationError(
+                f"dropping the partial receive on {config.target} failed: "
+                f"{_last_line(dropped.stderr or dropped.stdout)}"
+            ) from None
+        return SendOutcome()
+
+
 def replicate_dataset(config: ReplicationConfig, dataset: str, say: Printer) -> dict[str, Any]:
     """Replicate one dataset; returns its state entry. Raises ReplicationError."""
+    resumed = resume_interrupted(config, dataset, say)
     try:
         listing = run(list_command(dataset), 120.0)
         local = parse_snapshots(listing.stdout, dataset)
@@ -168,7 +209,7 @@ def replicate_dataset(config: ReplicationConfig, dataset: str, say: Printer) -> 
     if step.kind == "nothing":
         say(f"{dataset}: {step.reason}")
         return {"kind": step.kind, "last_snapshot": None}
-    total = SendOutcome()
+    total = resumed
     for send in step.sends:
         say(f"{dataset}: sending {' '.join(send.argv()[2:])}")
         done = stream(config, send, say)

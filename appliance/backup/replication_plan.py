@@ -10,6 +10,10 @@ The source's snapshots (oldest first) against the replica's names on the backup 
   with no snapshot in common (it would have to be destroyed to start again). Receiving is
   never `-F`, so the backup host's data is only ever added to.
 The replica keeps snapshots the source has pruned: its own retention is the backup host's.
+
+Before that plan, an interrupted receive is resumed where the backup host's ZFS can
+(OpenZFS: `receive -s` keeps what arrived and a receive_resume_token; `zfs send -t TOKEN`
+sends only the rest); on zfs-fuse, which has neither, every run sends as before.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ StepKind = Literal["full", "incremental", "current", "refused", "nothing"]
 
 @dataclass(frozen=True)
 class Send:
-    """One `zfs send` of `dataset@snapshot`, incremental (`-I`) from `base` when set."""
+    """One `zfs send` of `dataset@snapshot`, incremental (`-I`) from `base` when set, or the
+    rest of an interrupted one (`-t token`)."""
 
     dataset: str
     snapshot: str
     base: str | None = None
+    token: str | None = None
 
     def argv(self) -> list[str]:
+        if self.token is not None:
+            return ["zfs", "send", "-t", self.token]
         if self.base is None:
             return ["zfs", "send", f"{self.dataset}@{self.snapshot}"]
         return [
@@ -92,3 +100,27 @@ def plan_replication(
     return ReplicationStep(
         dataset, "incremental", (Send(dataset, newest, last_common),), newest=newest
     )
+
+
+@dataclass(frozen=True)
+class ResumeDecision:
+    kind: Literal["resume", "send"]
+    reason: str
+    send: Send | None = None
+
+
+def plan_resume(dataset: str, returncode: int, answer: str) -> ResumeDecision:
+    """What the replica shell's `resume DATASET` answered (exit code, stdout), decided
+    (pure): resume from its token, or send as planned (no token, a ZFS without resumable
+    receives, or an older shell that refuses the verb)."""
+    words = answer.strip().split()
+    if returncode != 0 or not words:
+        return ResumeDecision("send", "the backup host cannot say (an older replica shell?)")
+    if words[0] == "unsupported":
+        return ResumeDecision("send", "the backup host's ZFS cannot resume receives")
+    if words[0] == "token" and len(words) == 2:
+        token = words[1]
+        return ResumeDecision(
+            "resume", "an interrupted receive left a resume token", Send(dataset, "", token=token)
+        )
+    return ResumeDecision("send", "no interrupted receive")
