@@ -29,6 +29,7 @@ from api.routes import (
     alerting,
     alerts,
     auth,
+    brokermon,
     docs,
     health,
     logs,
@@ -56,6 +57,7 @@ def create_app(
     runtime: AgentRuntime | None = None,
     background: bool = True,
     freeze_gc: bool = False,
+    separate_delivery: bool = False,
 ) -> FastAPI:
     """Build the app. Settings are resolved in the lifespan, not at import time.
 
@@ -63,11 +65,15 @@ def create_app(
     rounds to the test (no threads, no timers). ``freeze_gc`` (the service does, tests do not):
     once started, everything alive so far (modules, models, the runtime) is moved out of the
     collector's reach, so a full collection no longer walks it in the middle of a request.
+    ``separate_delivery`` (the service does): notifications are delivered from a child process
+    that loads the same configuration (appliance/notifications/deliverer.py).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         agent = runtime or AgentRuntime.build(settings or get_settings())
+        # Only for settings its child can load again itself (run(): the config file and env).
+        agent.separate_delivery = separate_delivery and runtime is None
         app.state.runtime = agent
         prom: CollectorRegistry = app.state.prometheus
         collector = RuntimeCollector(agent)
@@ -110,7 +116,7 @@ def create_app(
         instrument_app(app)  # outermost: a request's span holds all the rest
     for module in (
         health, monitoring, storage, prometheus, auth, activity, notifications,
-        notification_stream, alerts, logs, docs, traces, otlp,
+        notification_stream, alerts, logs, docs, traces, otlp, brokermon,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(alerting.router)
@@ -177,7 +183,7 @@ def run(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    agent_app = create_app(settings, freeze_gc=True)
+    agent_app = create_app(settings, freeze_gc=True, separate_delivery=True)
     config = server_config(settings, agent_app)
     # After uvicorn's Config has given its own loggers their handlers: into the journal with
     # fields when systemd runs the agent, and scrubbed either way.

@@ -12,6 +12,7 @@ from appliance.alerting.dispatch.store import DispatchStore
 from appliance.alerting.manager import set_alert_manager
 from appliance.alerting.service import AlertingService
 from appliance.alerting.sources import AgentFacts, CertificateReader
+from appliance.brokermon.service import BrokerMonitors
 from appliance.config import Settings
 from appliance.database.connect import open_store
 from appliance.database.errors import DatabaseUnavailable, StoreError
@@ -28,6 +29,7 @@ from appliance.logs import sentry as error_reports
 from appliance.monitoring import MonitoringService
 from appliance.notifications.channels import trust
 from appliance.notifications.declared import keep_declaring
+from appliance.notifications.deliverer import DeliveryProcess
 from appliance.notifications.service import NotificationService
 from appliance.performance import RequestStats
 from appliance.secrets import SecretManager, build_secret_manager
@@ -72,6 +74,13 @@ class AgentRuntime:
     dispatcher: Dispatcher | None = None
     #: Alert rules, their evaluation loop and send_alert; None without a database.
     alerting: AlertingService | None = None
+    #: The Kafka and end-to-end latency monitors (appliance/brokermon); None without a bus.
+    monitors: BrokerMonitors | None = None
+    #: Deliver notifications from a child process (deliverer.py) when ``[notifications]
+    #: worker_process`` allows: only for an agent whose store and secrets the child can open
+    #: again from the same configuration (sovereign-agent's; not one built with injected parts).
+    separate_delivery: bool = False
+    _delivery: DeliveryProcess | None = field(default=None, init=False, repr=False)
     _pruning: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _declaring: asyncio.Task[object] | None = field(default=None, init=False, repr=False)
     _error_reports: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -131,6 +140,9 @@ class AgentRuntime:
             )
         if settings.events is not None:
             registry.register(BrokerCheck(settings.events.client_config()))
+        monitors = BrokerMonitors.build(settings.brokermon, settings.events, store)
+        for check in monitors.checks() if monitors is not None else []:
+            registry.register(check)
         for check in checks or []:
             registry.register(check)
         health = HealthMonitor(registry, settings.health_interval_s)
@@ -159,6 +171,7 @@ class AgentRuntime:
             storage.last_report,
             CertificateReader(settings.alerting.evaluation.certificates),
             UnitCpuReader(settings.systemd_units),
+            extra=[monitors.facts] if monitors is not None else [],
         )
         alerting = (
             None
@@ -169,6 +182,7 @@ class AgentRuntime:
                 facts.gather,
                 dispatcher,
                 thresholds=settings.storage_thresholds,
+                monitors=settings.brokermon,
             )
         )
         if alerting is not None and facts.units is not None:
@@ -190,6 +204,7 @@ class AgentRuntime:
             notifications=notifications,
             dispatcher=dispatcher,
             alerting=alerting,
+            monitors=monitors,
         )
 
     async def start(self, background: bool = True) -> None:
@@ -219,11 +234,13 @@ class AgentRuntime:
             self.sampler.start()
         if background and self.settings.events is not None and self.events is None:
             self.events = EventBus(self.settings.events)
+        if background and self.monitors is not None:
+            self.monitors.start(self.events)
         await self.health.run_once()
         if background:
             self.health.start()
         if background and self.notifications is not None and self.settings.notifications.enabled:
-            self.notifications.worker.start()
+            self._start_delivery(self.notifications)
         if background and self.dispatcher is not None and self.dispatcher.settings.enabled:
             self.dispatcher.start()
         if self.alerting is not None:
@@ -236,6 +253,21 @@ class AgentRuntime:
             )
         if self.lifecycle.state is LifecycleState.STARTING:
             self.lifecycle.transition(LifecycleState.READY)
+
+    def _start_delivery(self, notifications: NotificationService) -> None:
+        if not (self.separate_delivery and self.settings.notifications.worker_process):
+            notifications.worker.start()
+            return
+        outbox, hub = notifications.outbox, notifications.hub
+
+        def written(nid: int) -> None:  # a dead letter's notification: the hub pushes it too
+            item = outbox.get(nid)
+            if item is not None:
+                hub.signal(item.user_id, [item])
+
+        self._delivery = DeliveryProcess(written)
+        outbox.on_write = self._delivery.wake
+        self._delivery.start()
 
     def _start_alerting(self, alerting: AlertingService, background: bool) -> None:
         bus = self.events
@@ -271,6 +303,10 @@ class AgentRuntime:
             await self.dispatcher.stop()
         if self.notifications is not None:
             await self.notifications.worker.stop()
+            self.notifications.outbox.on_write = None
+        if self._delivery is not None:
+            await self._delivery.stop()
+            self._delivery = None
         if self._pruning is not None:
             self._pruning.cancel()
             self._pruning = None
@@ -281,6 +317,8 @@ class AgentRuntime:
             self._error_reports.cancel()
             self._error_reports = None
             await asyncio.to_thread(error_reports.stop_error_tracking)
+        if self.monitors is not None:
+            await self.monitors.stop()
         if self.events is not None:
             self.events.close()
             self.events = None

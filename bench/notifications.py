@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -60,9 +61,26 @@ AGENT: dict[str, int] = {}
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all its threads)."""
+    """User + system CPU seconds so far of a process (all its threads) and of its children
+    (the agent's notification delivery process), the waited-for ones included."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    for child in children(pid):
+        with contextlib.suppress(OSError):  # gone meanwhile: counted in cutime by now
+            ticks += sum(int(f) for f in read_stat(child)[11:13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def read_stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def idle_cpu_per_s(seconds: float = 3.0) -> float:

@@ -58,6 +58,12 @@ class NotificationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(default=True, description="Run the delivery worker in the agent.")
+    worker_process: bool = Field(
+        default=True,
+        description="Run the delivery worker in a child process of the agent (sovereign-agent "
+        "only; an agent built in-process, as in tests, keeps it in a thread): sends then "
+        "never hold up the API's requests (appliance/notifications/deliverer.py).",
+    )
     poll_interval_s: float = Field(
         default=0.2, gt=0, le=60, description="How often the worker looks for due notifications."
     )
