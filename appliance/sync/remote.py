@@ -109,9 +109,12 @@ class Remote:
                       headers=self._destination(destination))  # fmt: skip
 
     def put_chunk(
-        self, upload_id: str, number: int, data: bytes, destination: str, total: int
+        self, upload_id: str, number: int, data: bytes, destination: str, total: int | None
     ) -> None:
-        headers = {**self._destination(destination), "OC-Total-Length": str(total)}
+        # The total is unknown while the document is still being encrypted (it is optional).
+        headers = self._destination(destination)
+        if total is not None:
+            headers["OC-Total-Length"] = str(total)
         self._request("PUT", f"{self._uploads(upload_id)}/{number}", ok=(201, 204),
                       data=data, headers=headers)  # fmt: skip
 
@@ -120,6 +123,9 @@ class Remote:
         self._request("MOVE", f"{self._uploads(upload_id)}/.file", ok=(201, 204),
                       headers=headers)  # fmt: skip
         self._request("DELETE", self._uploads(upload_id), ok=(204, 404))  # the server may have
+
+    def discard_upload(self, upload_id: str) -> None:
+        self._request("DELETE", self._uploads(upload_id), ok=(204, 404))
 
     def put(self, path: str, data: bytes) -> None:
         self._request("PUT", self._files(path), ok=(201, 204), data=data)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.sync import crypto, manifest, transfer
+from appliance.sync import crypto, manifest, pipeline, transfer
 from appliance.sync.remote import Remote, RemoteError
 from appliance.sync.settings import SyncSettings
 from appliance.sync.store import Document, Status, SyncStore
@@ -142,29 +142,27 @@ class SyncService:
 
     def _advance(self, document: Document, remote: Remote, identity: str) -> None:
         now = self._clock
-        spool = self.spool(document)
-        status = document.status
-        if status in (Status.QUEUED, Status.ENCRYPTING) or not spool.exists():
-            document = self._encrypt(document, identity)
-            status = Status.UPLOADING
         root = self.settings.remote_root
         destination = manifest.object_path(root, document.object_id)
         if not self._folders_made:
             remote.makedirs(f"{root}/{manifest.OBJECTS}")
             remote.makedirs(f"{root}/{manifest.MANIFEST}")
             self._folders_made = True
+        sent = document.bytes_sent
+
+        def acked(number: int, nbytes: int) -> None:
+            nonlocal sent
+            sent += nbytes
+            self.store.set(document.id, now(), chunks_acked=number, bytes_sent=sent)
+
+        status = document.status
+        if status in (Status.QUEUED, Status.ENCRYPTING) or not self.spool(document).exists():
+            document = self._encrypt(document, identity, remote, destination, acked)
+            status = Status.UPLOADING
         assert document.upload_id is not None and document.ciphertext_size is not None
         if status is Status.UPLOADING:
-            sent = document.bytes_sent
-
-            def acked(number: int, nbytes: int) -> None:
-                nonlocal sent
-                sent += nbytes
-                self.store.set(document.id, now(), chunks_acked=number, bytes_sent=sent)
-
-            transfer.upload(
-                remote, spool, document.upload_id, destination, self.settings.chunk_size, acked
-            )
+            transfer.upload(remote, self.spool(document), document.upload_id, destination,
+                            self.settings.chunk_size, acked)  # fmt: skip
             self.store.set(document.id, now(), status=Status.VERIFYING)
         assert document.ciphertext_sha256 is not None
         problem = transfer.verify(
@@ -188,18 +186,34 @@ class SyncService:
         remote.put(manifest.manifest_path(root, document.object_id), sealed_entry)
         self.store.set(document.id, now(), status=Status.SYNCED, reason=None,
                        synced_at=entry.synced_at, attempts=0)  # fmt: skip
-        spool.unlink(missing_ok=True)
+        self.spool(document).unlink(missing_ok=True)
         log.info("sync job %d synced (%d bytes)", document.id, entry.size)
 
-    def _encrypt(self, document: Document, identity: str) -> Document:
-        self.store.set(document.id, self._clock(), status=Status.ENCRYPTING)
+    def _encrypt(
+        self,
+        document: Document,
+        identity: str,
+        remote: Remote,
+        destination: str,
+        acked: Callable[[int, int], None],
+    ) -> Document:
+        """Encrypt into the spool while its chunks go up (pipeline.py); a new ciphertext gets
+        a new upload folder, and the previous one's, if any, is dropped."""
+        if document.upload_id is not None:
+            remote.discard_upload(document.upload_id)
+        upload_id = _upload_id(document.object_id)
+        self.store.set(document.id, self._clock(), status=Status.ENCRYPTING,
+                       upload_id=upload_id, chunks_acked=0)  # fmt: skip
         source = Path(document.path)
         try:
             mtime = source.stat().st_mtime
         except FileNotFoundError:
             raise JobFailed(f"the document is gone: {document.path}") from None
         self.settings.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sealed = crypto.encrypt_file(source, self.spool(document), self.recipients(identity))
+        sealed, failure = pipeline.encrypt_and_upload(
+            source, self.spool(document), self.recipients(identity), remote,
+            (upload_id, destination, self.settings.chunk_size), acked,
+        )  # fmt: skip
         self.store.set(
             document.id,
             self._clock(),
@@ -209,9 +223,9 @@ class SyncService:
             mtime=mtime,
             ciphertext_size=sealed.ciphertext_size,
             ciphertext_sha256=sealed.ciphertext_sha256,
-            upload_id=_upload_id(document.object_id),
-            chunks_acked=0,
         )
+        if failure is not None:  # the spool is whole: the next attempt resumes the upload
+            raise failure
         updated = self.store.get(document.id)
         assert updated is not None
         return updated

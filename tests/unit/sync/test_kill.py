@@ -1,6 +1,7 @@
-"""A worker killed with SIGKILL in the middle of an upload: the next worker (a new process's
-state comes only from the database and the spool) finishes the job without sending again the
-chunks the server kept."""
+"""A worker process killed with SIGKILL in the middle of a job: the next worker (its state
+comes only from the database and the spool) finishes it. Killed while uploading, it sends
+only the chunks the server lacks; killed while still encrypting (chunks go up while the
+document is encrypted), it starts over with a new ciphertext and drops the old chunks."""
 
 from __future__ import annotations
 
@@ -10,21 +11,26 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from appliance.sync.store import Status
+from appliance.sync.store import Document, Status
 from tests.unit.sync.conftest import CHUNK, SyncBed
 
+CHUNKS = 12  # the document: 12 chunks of plaintext, 13 once encrypted
 
-def test_a_worker_killed_mid_upload_is_finished_by_the_next_one(
-    bed: SyncBed, tmp_path: Path
-) -> None:
+
+def big_document(tmp_path: Path) -> Path:
     source = tmp_path / "docs" / "archive.tar"
     source.parent.mkdir()
     with source.open("wb") as f:
-        for _ in range(24):
-            f.write(os.urandom(CHUNK))  # 120 MiB: 25 chunks once encrypted
-    job = bed.service().sync_document(source, "ops")
+        for _ in range(CHUNKS):
+            f.write(os.urandom(CHUNK))
+    return source
+
+
+def kill_worker_when(bed: SyncBed, ready: Callable[[Document], bool], job: Document) -> Document:
+    """Run a worker in its own process, SIGKILL it once ``ready(job)``; the job as left."""
     env = {
         **os.environ,
         "SYNC_SETTINGS": bed.settings.model_dump_json(),
@@ -32,44 +38,69 @@ def test_a_worker_killed_mid_upload_is_finished_by_the_next_one(
         "SYNC_IDENTITY": bed.identity,
         "SYNC_DATABASE": str(bed.database),
     }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.unit.sync.worker_process"],
-        env=env, cwd=Path(__file__).parents[3], stdout=subprocess.PIPE,
-    )  # fmt: skip
+    worker = subprocess.Popen([sys.executable, "-m", "tests.unit.sync.worker_process"], env=env,
+                              cwd=Path(__file__).parents[3], stdout=subprocess.DEVNULL)  # fmt: skip
+    store = bed.service().store
     try:
         deadline = time.monotonic() + 120
-        held: dict[str, int] = {}
         while time.monotonic() < deadline and worker.poll() is None:
-            ids = bed.server.upload_ids()
-            held = bed.server.chunks(ids[0]) if ids else {}
-            if len(held) >= 3:
+            current = store.get(job.id)
+            if current is not None and ready(current):
+                worker.send_signal(signal.SIGKILL)
                 break
-            time.sleep(0.005)
-        assert len(held) >= 3, "the worker never got three chunks up"
-        worker.send_signal(signal.SIGKILL)
+            time.sleep(0.002)
     finally:
         worker.kill()
         worker.wait()
-    assert worker.returncode == -signal.SIGKILL
+    assert worker.returncode == -signal.SIGKILL, "the worker ended before the moment came"
+    left = store.get(job.id)
+    assert left is not None
+    return left
 
-    killed = bed.service().store.get(job.id)
-    assert killed is not None and killed.status is Status.UPLOADING and killed.upload_id
+
+def opens_to_the_original(bed: SyncBed, job: Document, source: Path) -> bool:
+    remote = bed.server.files_root / "sovereign-sync" / "objects" / job.object_id
+    plain = subprocess.run(["age", "-d", "-i", str(bed.operator_key), str(remote)], check=True,
+                           capture_output=True).stdout  # fmt: skip
+    return hashlib.sha256(plain).digest() == hashlib.sha256(source.read_bytes()).digest()
+
+
+def test_a_worker_killed_mid_upload_is_finished_sending_only_the_missing_chunks(
+    bed: SyncBed, tmp_path: Path
+) -> None:
+    source = big_document(tmp_path)
+    job = bed.service().sync_document(source, "ops")
+    bed.server.drop_after(CHUNK // 2, path_contains=f"/{CHUNKS}")  # chunk 12 cut: a retry waits
+    killed = kill_worker_when(bed, lambda d: d.status is Status.UPLOADING and d.attempts == 1, job)
+    assert killed.upload_id is not None and killed.ciphertext_size is not None
     kept = bed.server.chunks(killed.upload_id)
-    # the database may lag the server by the chunk in flight: the server is asked, not it
-    assert 3 <= len(kept) < 25 and len(kept) - 1 <= killed.chunks_acked <= len(kept)
+    assert kept == {str(n): CHUNK for n in range(1, CHUNKS)}  # 1-11 held, 12 cut, 13 not sent
     sent_before = bed.server.upload_bytes(killed.upload_id)
 
     restarted = bed.service()
     bed.drain(restarted)
     done = restarted.store.get(job.id)
     assert done is not None and done.status is Status.SYNCED
-    assert done.ciphertext_size is not None
-    whole = {n: s for n, s in kept.items() if s == CHUNK}  # a chunk cut by the kill is re-sent
     resent = bed.server.upload_bytes(killed.upload_id) - sent_before
-    assert resent <= done.ciphertext_size - len(whole) * CHUNK
-    plain = subprocess.run(
-        ["age", "-d", "-i", str(bed.operator_key),
-         str(bed.server.files_root / "sovereign-sync" / "objects" / job.object_id)],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    assert hashlib.sha256(plain).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert resent == killed.ciphertext_size - (CHUNKS - 1) * CHUNK  # chunks 12 and 13 only
+    assert opens_to_the_original(bed, done, source)
+
+
+def test_a_worker_killed_while_encrypting_starts_the_document_over(
+    bed: SyncBed, tmp_path: Path
+) -> None:
+    source = big_document(tmp_path)
+    job = bed.service().sync_document(source, "ops")
+    killed = kill_worker_when(bed, lambda d: d.status is Status.ENCRYPTING and d.chunks_acked >= 2,
+                              job)  # fmt: skip
+    assert killed.status is Status.ENCRYPTING and killed.upload_id is not None
+    assert bed.server.chunks(killed.upload_id)  # chunks of a ciphertext no one can finish
+
+    restarted = bed.service()
+    bed.drain(restarted)
+    done = restarted.store.get(job.id)
+    assert done is not None and done.status is Status.SYNCED
+    assert done.upload_id != killed.upload_id
+    assert bed.server.upload_ids() == []  # the old upload folder dropped
+    assert opens_to_the_original(bed, done, source)
+    assert sorted(p.name for p in bed.settings.spool_dir.iterdir()) == []

@@ -1,11 +1,12 @@
 """A sync worker in a process of its own, for the SIGKILL test: settings and credentials from
-the environment (a test's stand-in and keys), runs every due job, then exits."""
+the environment (a test's stand-in and keys); runs its jobs, retries included, to their end."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from appliance.database.connect import open_sqlite
@@ -20,8 +21,9 @@ def main() -> None:
     store = SyncStore(open_sqlite(Path(os.environ["SYNC_DATABASE"]), 30.0))
     service = SyncService(settings, store, lambda: (password, identity))
     print("started", flush=True)
-    while service.run_due():
-        pass
+    while service.store.next_due_at() is not None:  # until every job is synced or failed
+        if not service.run_due():
+            time.sleep(0.05)
     sys.exit(0)
 
 

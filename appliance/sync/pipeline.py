@@ -1,0 +1,107 @@
+"""Encryption and upload side by side: the ciphertext is spooled (an upload resumes from the
+spool after a restart: age output is random, so a re-encryption could not continue the
+chunks already sent) and each chunk is sent as soon as the encrypting thread has written it,
+so a document takes about the longer of the two, not their sum."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance.sync import crypto
+from appliance.sync.remote import Remote
+
+
+@dataclass
+class _Progress:
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    written: int = 0
+    done: bool = False
+    sealed: crypto.Sealed | None = None
+    error: BaseException | None = None
+
+
+class _Counting(io.RawIOBase):
+    def __init__(self, sink: io.RawIOBase, progress: _Progress) -> None:
+        self._sink = sink
+        self._progress = progress
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        while view:  # a raw file may write less than asked
+            view = view[self._sink.write(view) or 0 :]
+        with self._progress.changed:
+            self._progress.written += len(data)
+            self._progress.changed.notify_all()
+        return len(data)
+
+
+def partial_ready(progress: _Progress, end: int) -> Callable[[], bool]:
+    return lambda: progress.done or progress.written >= end
+
+
+def encrypt_and_upload(
+    source: Path,
+    spool: Path,
+    recipients: list[str],
+    remote: Remote,
+    upload: tuple[str, str, int],
+    on_chunk: Callable[[int, int], None],
+) -> tuple[crypto.Sealed, Exception | None]:
+    """Encrypt ``source`` into ``spool`` while sending its chunks to ``upload`` (upload id,
+    destination, chunk size). Returns what the encryption measured, and the upload's error if
+    it stopped early (the encryption still ends: the spool is whole, the upload resumes from
+    it). An encryption error is raised."""
+    upload_id, destination, chunk_size = upload
+    partial = spool.with_name(spool.name + ".partial")
+    progress = _Progress()
+    sink = partial.open("wb", buffering=0)
+
+    def encrypt() -> None:
+        try:
+            with source.open("rb") as src, sink:
+                sealed = crypto.encrypt_stream(src, _Counting(sink, progress), recipients)
+                os.fsync(sink.fileno())
+            partial.replace(spool)
+            progress.sealed = sealed
+        except BaseException as exc:  # handed to the caller
+            progress.error = exc
+        finally:
+            with progress.changed:
+                progress.done = True
+                progress.changed.notify_all()
+
+    thread = threading.Thread(target=encrypt, name="sync-encrypt", daemon=True)
+    thread.start()
+    failure: Exception | None = None
+    try:
+        remote.start_upload(upload_id, destination)
+        with partial.open("rb") as reader:
+            number = 1
+            while True:
+                start = (number - 1) * chunk_size
+                with progress.changed:
+                    progress.changed.wait_for(partial_ready(progress, start + chunk_size))
+                    written, done = progress.written, progress.done
+                if progress.error is not None or (done and written <= start):
+                    break
+                size = min(chunk_size, written - start)
+                remote.put_chunk(upload_id, number, os.pread(reader.fileno(), size, start),
+                                 destination, None)  # fmt: skip
+                on_chunk(number, size)
+                number += 1
+    except Exception as exc:  # the encryption goes on; the caller records it, then raises
+        failure = exc
+    finally:
+        thread.join()
+    if progress.error is not None:
+        raise progress.error
+    assert progress.sealed is not None
+    return progress.sealed, failure
