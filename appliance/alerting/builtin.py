@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.alerting.rules import Rule
+from appliance.brokermon.settings import BrokerMonitorSettings
 from appliance.storage.settings import StorageThresholds
 
 #: What a built-in takes from the configuration: rewritten at start while it is unchanged.
@@ -39,6 +40,10 @@ RUNBOOKS = {
     "TlsCertificateExpiring": "re-run the deploy (roles/pki renews) or replace the file",
     "BackupProblem": "sovereign backup status INVENTORY, then journalctl -u the kind's unit "
     "(docs/disaster-recovery.md)",
+    "KafkaConsumerLag": "GET /api/monitoring/kafka: the group's lag per topic; is its consumer "
+    "running (journalctl -u sovereign-agent)?",
+    "E2ELatencyHigh": "GET /api/monitoring/latency; then the broker, the agent's consumer and "
+    "PostgreSQL (pg_stat_activity, pg_locks on latency_probes)",
 }
 
 
@@ -90,9 +95,13 @@ def _flag(rule_id: str, name: str, description: str, metric: str, **fields: Any)
     return _rule(rule_id, name, description, metric=metric, condition="==", threshold=1, **fields)
 
 
-def builtin_rules(thresholds: StorageThresholds | None = None) -> list[Rule]:
-    """The built-in rules, their storage levels from ``[storage_thresholds]``."""
+def builtin_rules(
+    thresholds: StorageThresholds | None = None, monitors: BrokerMonitorSettings | None = None
+) -> list[Rule]:
+    """The built-in rules, their storage levels from ``[storage_thresholds]``, the lag and
+    latency ones from ``[brokermon]``."""
     t = thresholds or StorageThresholds()
+    m = monitors or BrokerMonitorSettings()
     return [
         _capacity(85, t.capacity_notice, "info"),
         _capacity(90, t.capacity_warning, "warning"),
@@ -180,5 +189,24 @@ def builtin_rules(thresholds: StorageThresholds | None = None) -> list[Rule]:
             metric="tls_cert_days_left",
             condition="<",
             threshold=30,
+        ),
+        _rule(
+            "kafka-consumer-lag",
+            "KafkaConsumerLag",
+            "Consumer group {{ $labels.group }} is {{ $value }} messages behind on "
+            f"{{{{ $labels.topic }}}} (> {m.kafka.lag_threshold:g})",
+            severity="warning",
+            metric="kafka_consumer_lag",
+            threshold=m.kafka.lag_threshold,
+            **{"for": 120},
+        ),
+        _rule(
+            "e2e-latency",
+            "E2ELatencyHigh",
+            "Event ingest to PostgreSQL commit p99 is {{ $value }} ms "
+            f"(> {m.latency.threshold_ms:g} ms)",
+            severity="warning",
+            metric="e2e_latency_p99_ms",
+            threshold=m.latency.threshold_ms,
         ),
     ]

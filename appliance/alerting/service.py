@@ -22,6 +22,7 @@ from appliance.alerting.rules import Rule, RuleFields, RuleSpec, RuleUpdate
 from appliance.alerting.settings import EvaluationSettings
 from appliance.alerting.sources import Facts
 from appliance.alerting.store import AlertStore
+from appliance.brokermon.settings import BrokerMonitorSettings
 from appliance.database.errors import StoreError
 from appliance.database.repository import Store
 from appliance.storage.settings import StorageThresholds
@@ -63,10 +64,13 @@ class AlertingService:
         retention_s: float = 365 * 86_400.0,
         clock: Callable[[], float] = time.time,
         thresholds: StorageThresholds | None = None,
+        monitors: BrokerMonitorSettings | None = None,
     ) -> None:
         self.store = store
         #: ``[storage_thresholds]``: the built-in pool capacity and dataset quota levels.
         self.thresholds = thresholds or StorageThresholds()
+        #: ``[brokermon]``: the built-in consumer lag and end-to-end latency thresholds.
+        self.monitors = monitors or BrokerMonitorSettings()
         self.evaluator = evaluator
         self.manager = manager
         self._interval = interval_s
@@ -87,6 +91,7 @@ class AlertingService:
         publish: Publish | None = None,
         clock: Callable[[], float] = time.time,
         thresholds: StorageThresholds | None = None,
+        monitors: BrokerMonitorSettings | None = None,
     ) -> AlertingService:
         alert_store = AlertStore(store, clock)
         pipeline = Pipeline(alert_store, sink, publish)
@@ -94,13 +99,20 @@ class AlertingService:
         manager = AlertManager(pipeline, clock=clock)
         retention = settings.history_retention_days * 86_400
         return cls(
-            alert_store, evaluator, manager, settings.interval_s, retention, clock, thresholds
+            alert_store,
+            evaluator,
+            manager,
+            settings.interval_s,
+            retention,
+            clock,
+            thresholds,
+            monitors,
         )
 
     def seed(self) -> int:
         """The built-in rules not stored yet (after the migration; before the first round);
         the unchanged ones take the configured storage levels."""
-        added = self.store.seed(builtin_rules(self.thresholds), CONFIGURED_FIELDS)
+        added = self.store.seed(builtin_rules(self.thresholds, self.monitors), CONFIGURED_FIELDS)
         self._seeded = True
         return added
 

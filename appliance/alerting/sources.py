@@ -18,6 +18,7 @@ Metric names (labels in braces)::
     pool_read_errors / pool_write_errors / pool_checksum_errors / pool_errors_total{pool}
     dataset_quota_percent{pool, dataset}   the fuller of quota and refquota
     tls_cert_days_left{certificate}
+    kafka_* / e2e_latency_*            the broker monitors' (appliance/brokermon/facts.py)
 """
 
 from __future__ import annotations
@@ -183,12 +184,15 @@ class AgentFacts:
         storage: Callable[[], StorageReport | None],
         certificates: CertificateReader | None = None,
         units: UnitCpuReader | None = None,
+        extra: Sequence[Callable[[Facts], None]] = (),
     ) -> None:
         self._vitals = vitals
         self._health = health
         self._storage = storage
         self._certificates = certificates
         self.units = units
+        #: Further sources (the broker monitors'), each adding its series to a round's facts.
+        self.extra = list(extra)
 
     def gather(self) -> Facts:
         facts: Facts = {}
@@ -202,4 +206,6 @@ class AgentFacts:
         storage_facts(self._storage(), facts)
         if self._certificates is not None:
             self._certificates.facts(facts)
+        for source in self.extra:
+            source(facts)
         return facts
