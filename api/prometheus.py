@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api.prometheus_brokermon import brokermon_metrics
 from appliance.alerting.dispatch.stats import DispatchStats
 from appliance.runtime import AgentRuntime
 from appliance.vitals.catalog import CATALOG
@@ -144,6 +145,8 @@ class RuntimeCollector(Collector):
             yield from (health, capacity, used, free)
         if runtime.dispatcher is not None:
             yield from dispatch_metrics(runtime.dispatcher.stats)
+        if runtime.monitors is not None:
+            yield from brokermon_metrics(runtime.monitors)
 
 
 def backup_metrics(details: dict[str, Any]) -> Iterator[Metric]:

@@ -111,6 +111,18 @@ in the table's comment)::
     max_spans_per_request = 5000
     performance_window_s = 300.0    # window of a service's request rate and percentiles
 
+    [brokermon.kafka]               # the Kafka monitor (appliance/brokermon/settings.py);
+    interval_s = 30.0               # with [events] only: sampled this often
+    lag_threshold = 1000.0          # KafkaConsumerLag fires beyond (messages, for 2 minutes)
+    confirm_end_offsets = true      # end offsets from a fetch too (Tansu's ListOffsets is short)
+
+    [brokermon.latency]             # the end-to-end latency probe; [events] and a database
+    interval_s = 5.0                # a probe event this often
+    window_s = 300.0                # p50/p95/p99 over this window
+    threshold_ms = 200.0            # E2ELatencyHigh fires when p99 is above
+    retention_s = 86400.0           # probe rows kept this long, and at most
+    max_rows = 50000                # this many
+
     # [events]                      # the event bus; unset: none (see appliance/events/settings.py)
     # bootstrap_servers = "10.99.0.11:9092"
     # outbox_path = "/var/lib/sovereign/events.db"
@@ -160,6 +172,7 @@ from pydantic_settings import (
 )
 
 from appliance.alerting.settings import AlertingSettings
+from appliance.brokermon.settings import BrokerMonitorSettings
 from appliance.database.settings import DEFAULT_SQLITE_PATH, DatabaseSettings, check_database_url
 from appliance.events.settings import EventBusSettings
 from appliance.logs.settings import ErrorTrackingSettings, LogsSettings
@@ -238,6 +251,10 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(
         default_factory=TracingSettings,
         description="Traces of the agent's work, and the OTLP receiver for other services.",
+    )
+    brokermon: BrokerMonitorSettings = Field(
+        default_factory=BrokerMonitorSettings,
+        description="The Kafka monitor and the end-to-end latency probe (need [events]).",
     )
     events: EventBusSettings | None = Field(
         default=None,

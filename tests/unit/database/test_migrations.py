@@ -67,6 +67,7 @@ def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatab
         *ALERT_TABLES,
         *DISPATCH_TABLES,
         "spans",  # 0008
+        "latency_probes",  # 0009
         "alembic_version",
     }
     assert schema_drift(engine) == []
