@@ -25,3 +25,7 @@ def agent_with() -> Iterator[Callable[..., Agent]]:
 def flush(agent: Agent) -> None:
     """Write the spans the batch processor holds now (it would within batch_delay_s)."""
     assert agent.app.state.tracing.flush()
+
+
+# The event bus's real broker (tansu) and its settings, for the publish → consume trace.
+from tests.unit.events.conftest import broker, make_settings, tansu_binary  # noqa: E402, F401

@@ -37,7 +37,9 @@ def service_spans(
 
 
 def traces_body(service: str, requests: int, errors: int = 0, sleep_s: float = 0.0) -> bytes:
-    return encode_spans(service_spans(service, requests, errors, sleep_s)).SerializeToString()
+    return bytes(
+        encode_spans(service_spans(service, requests, errors, sleep_s)).SerializeToString()
+    )
 
 
 def metrics_body(service: str, orders: int, queue: float) -> bytes:
@@ -55,4 +57,4 @@ def metrics_body(service: str, orders: int, queue: float) -> bytes:
     data = reader.get_metrics_data()
     provider.shutdown()
     assert data is not None
-    return encode_metrics(data).SerializeToString()
+    return bytes(encode_metrics(data).SerializeToString())

@@ -15,7 +15,7 @@ log = logging.getLogger("tests.tracing")
 
 
 def fields_now() -> dict[str, str]:
-    record = log.makeRecord(log.name, logging.INFO, __file__, 1, "hello", None, None)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 1, "hello", (), None)
     return record_fields(record, "hello")
 
 

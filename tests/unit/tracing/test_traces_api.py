@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from appliance.notifications.channels import Delivery, send
+from appliance.notifications.models import Channel
 from tests.unit.api.conftest import Agent
+from tests.unit.notifications.receivers import WebhookReceiver
 from tests.unit.tracing.conftest import flush
 
 TRACEPARENT = "00-{trace}-00f067aa0ba902b7-01"
@@ -99,3 +102,28 @@ def test_tracing_off_records_nothing(agent_with: Callable[..., Agent]) -> None:
     assert agent.client.get("/api/monitoring/performance").status_code == 200
     flush(agent)
     assert agent.client.get("/api/traces").json() == {"traces": [], "next_cursor": None}
+
+
+def test_background_database_work_is_not_a_trace(agent: Agent) -> None:
+    agent.runtime.sampler.sample_once()  # writes its metric samples, outside any request
+    flush(agent)
+    assert agent.client.get("/api/traces").json()["traces"] == []
+
+
+def test_a_notification_delivery_is_a_span_with_its_http_call(
+    agent: Agent, webhook: WebhookReceiver
+) -> None:
+    webhook.status = 500
+    channel = Channel("ops-hook", "webhook", {"url": webhook.url})
+    delivery = Delivery(notification_id=1, subject="disk", text="full", recipient=None)
+    assert not send(channel, {}, delivery).ok
+    flush(agent)
+    (summary,) = agent.client.get("/api/traces").json()["traces"]
+    assert summary["error"] and summary["root"] == "sovereign-agent: notify webhook"
+    (root,) = agent.client.get(f"/api/traces/{summary['trace_id']}").json()["roots"]
+    assert root["attributes"] == {
+        "notification.channel": "ops-hook",
+        "notification.kind": "webhook",
+    }
+    # Apprise's POST went through requests: instrumented, a client span under the delivery.
+    assert [c["attributes"].get("http.status_code") for c in root["children"]] == [500]
