@@ -90,9 +90,11 @@ class LatencyMonitor:
         )
         return probe
 
-    def start(self) -> None:
+    def start(self, bus: EventBus) -> None:
+        """Attach to ``bus`` and publish probes, in the background (the broker may be away:
+        nothing here waits for it)."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="latency")
+            self._task = asyncio.get_running_loop().create_task(self._loop(bus), name="latency")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -101,14 +103,17 @@ class LatencyMonitor:
                 await self._task
             self._task = None
 
-    async def _loop(self) -> None:
+    async def _loop(self, bus: EventBus) -> None:
+        subscription = self._subscription
+        if subscription is None:
+            subscription = await asyncio.to_thread(self.attach, bus)
         # No probe before the group has its partition (the first join takes half the session
         # timeout): its wait would count as latency, and the agent's start is not an outage.
-        subscription = self._subscription
-        while subscription is not None and not await asyncio.to_thread(
-            subscription.wait_assigned, 5.0
-        ):
+        while not await asyncio.to_thread(subscription.wait_assigned, 5.0):
             log.info("latency monitor: waiting for the probe group's partition")
+            # The broker may have been away when the topic was to be made: no probe is sent
+            # before the partition is assigned, so nothing else would make it.
+            await asyncio.to_thread(ensure_topic, bus.settings, self.settings.topic)
         while True:
             started = time.monotonic()
             try:

@@ -61,9 +61,7 @@ class BrokerMonitors:
         if self.kafka is not None:
             self.kafka.start()
         if self.latency is not None and bus is not None:
-            if self.latency.subscription is None:
-                self.latency.attach(bus)
-            self.latency.start()
+            self.latency.start(bus)
             set_latency_monitor(self.latency)
 
     async def stop(self) -> None:

@@ -22,6 +22,7 @@ from appliance.alerting.sources import Facts
 from appliance.brokermon.checks import LatencyCheck
 from appliance.brokermon.facts import latency_facts
 from appliance.brokermon.latency import LatencyMonitor, get_average_latency, set_latency_monitor
+from appliance.brokermon.service import BrokerMonitors
 from appliance.brokermon.settings import LatencyMonitorSettings
 from appliance.database.repository import Store
 from appliance.database.schema_latency import latency_probes
@@ -150,3 +151,28 @@ def test_a_redelivered_probe_is_committed_once(store: Store) -> None:
     monitor.handle(event)
     assert rows(store) == 1
     assert monitor.stats().count == 0  # another instance's probe: committed, not measured
+
+
+def test_the_agents_loop_probes_once_its_partition_is_assigned(
+    bootstrap: str, store: Store, tmp_path: Path
+) -> None:
+    latency = LatencyMonitor(LatencyMonitorSettings(interval_s=0.2), store)
+    monitors = BrokerMonitors(None, latency)
+
+    async def run() -> None:
+        with EventBus(bus_settings(bootstrap, tmp_path)) as bus:
+            monitors.start(bus)  # returns at once: attaching and probing happen in the task
+            try:
+                deadline = time.monotonic() + 30
+                while latency.stats().count < 3:
+                    assert time.monotonic() < deadline, latency.stats()
+                    await asyncio.sleep(0.1)
+                assert get_average_latency() is not None
+            finally:
+                await monitors.stop()
+        assert get_average_latency() is None
+
+    asyncio.run(run())
+    st = latency.stats()
+    # Nothing was published while the group was joining (it would have counted as latency).
+    assert st.lost == 0 and st.max_ms is not None and st.max_ms < 5000, st
