@@ -39,6 +39,7 @@ from api.routes import (
     otlp,
     prometheus,
     storage,
+    sync,
     traces,
 )
 from appliance.config import ConfigError, Settings, get_settings
@@ -116,7 +117,7 @@ def create_app(
         instrument_app(app)  # outermost: a request's span holds all the rest
     for module in (
         health, monitoring, storage, prometheus, auth, activity, notifications,
-        notification_stream, alerts, logs, docs, traces, otlp, brokermon,
+        notification_stream, alerts, logs, docs, traces, otlp, brokermon, sync,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(alerting.router)

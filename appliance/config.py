@@ -123,6 +123,12 @@ in the table's comment)::
     retention_s = 86400.0           # probe rows kept this long, and at most
     max_rows = 50000                # this many
 
+    [sync]                          # Sovereign Sync to a Nextcloud (appliance/sync/settings.py)
+    enabled = false                 # the worker and /api/sync; needs the agent's database
+    url = "https://cloud.example"   # password_secret's field app_password: the app password;
+    user = "appliance"              # identity_secret's field identity: the appliance's age key
+    recipients = ["age1…"]          # the operator's age recipients: each can restore alone
+
     # [events]                      # the event bus; unset: none (see appliance/events/settings.py)
     # bootstrap_servers = "10.99.0.11:9092"
     # outbox_path = "/var/lib/sovereign/events.db"
@@ -181,6 +187,7 @@ from appliance.secrets.names import check_secret_name
 from appliance.secrets.settings import SecretsSettings
 from appliance.security.settings import SecuritySettings
 from appliance.storage.settings import StorageThresholds
+from appliance.sync.settings import SyncSettings
 from appliance.totp_settings import TotpSettings
 from appliance.tracing.settings import TracingSettings
 from appliance.vitals.settings import LeakSettings, VitalsThresholds
@@ -255,6 +262,10 @@ class Settings(BaseSettings):
     brokermon: BrokerMonitorSettings = Field(
         default_factory=BrokerMonitorSettings,
         description="The Kafka monitor and the end-to-end latency probe (need [events]).",
+    )
+    sync: SyncSettings = Field(
+        default_factory=SyncSettings,
+        description="Sovereign Sync: documents age-encrypted to a Nextcloud; off by default.",
     )
     events: EventBusSettings | None = Field(
         default=None,

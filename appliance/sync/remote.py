@@ -72,6 +72,10 @@ class Remote:
             response = self._dav.request(method, quote(path), **kwargs)
         except niquests.RequestException as exc:
             raise RemoteError(f"{method} failed: {type(exc).__name__}", transient=True) from None
+        if response.request is not None:
+            # niquests' response and request sit in a reference cycle: only the cyclic GC
+            # would free a sent chunk (10 MiB each, 90 MiB measured before it ran).
+            response.request.body = None
         if response.status_code not in ok:
             code = int(response.status_code or 0)
             raise RemoteError(f"{method} answered {code}", transient=code in _TRANSIENT)
