@@ -16,11 +16,13 @@ from appliance.events.envelope import (
     encode,
     validate_topic,
 )
+from appliance.events.inbox import DeadLetter
 from appliance.events.settings import EventBusSettings
 
 __all__ = [
     "ENVELOPE_VERSION",
     "BusEvent",
+    "DeadLetter",
     "EventBus",
     "EventBusHealth",
     "EventBusSettings",

@@ -6,7 +6,10 @@
     ...
     bus.close()
 
-publish() only writes the outbox, so it works (and is durable) while the broker is down.
+publish() only writes the outbox, so it works (and is durable) while the broker is down;
+concurrent publishers share the outbox's commits (group commit, see outbox.py). An event whose
+handler keeps failing is parked as a dead letter: ``health().dead_letters`` counts them,
+``dead_letters()`` lists them and ``replay_dead_letter(id)`` runs the handler on one again.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from types import TracebackType
 from typing import Any, Self
 
 from confluent_kafka.admin import AdminClient
+from opentelemetry.trace import TracerProvider
 
 from appliance.events.broker import probe_broker
 from appliance.events.clientlog import client_logger
 from appliance.events.consumer import ConsumerLoop, EventHandler
-from appliance.events.envelope import BusEvent, new_event, validate_topic
+from appliance.events.envelope import BusEvent, decode, new_event, validate_topic
 from appliance.events.forwarder import Forwarder
+from appliance.events.inbox import DeadLetter, Inbox
 from appliance.events.outbox import Outbox
+from appliance.events.propagation import BusTracer, consuming, publishing
 from appliance.events.settings import EventBusSettings
 
 log = logging.getLogger(__name__)
@@ -42,10 +48,16 @@ class EventBusHealth:
     broker_latency_ms: float | None  # one metadata request
     broker_error: str | None
     forwarder_running: bool
+    dead_letters: int = 0  # events parked after their handler kept failing, not replayed yet
 
     @property
     def ok(self) -> bool:
-        return self.broker_reachable and self.forwarder_running and self.dead == 0
+        return (
+            self.broker_reachable
+            and self.forwarder_running
+            and self.dead == 0
+            and self.dead_letters == 0
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +79,25 @@ class Subscription:
     def running(self) -> bool:
         return self._loop.running
 
+    @property
+    def handled(self) -> int:
+        """Events whose handler returned (this member, since it started)."""
+        return self._loop.handled
+
+    @property
+    def duplicates(self) -> int:
+        """Redelivered events the dedupe window dropped."""
+        return self._loop.duplicates
+
+    @property
+    def dead_lettered(self) -> int:
+        return self._loop.dead_lettered
+
+    @property
+    def batches(self) -> int:
+        """Dedupe transactions and offset commits: how the events were batched."""
+        return self._loop.batches
+
     def wait_assigned(self, timeout_s: float) -> bool:
         """True once the group gave this member partitions (the first join takes a while)."""
         return self._loop.assigned.wait(timeout_s)
@@ -82,11 +113,19 @@ class EventBus:
         *,
         forward: bool = True,
         clock: Callable[[], float] = time.time,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
-        """``forward=False`` only records to the outbox (a process that must not talk to Kafka)."""
+        """``forward=False`` only records to the outbox (a process that must not talk to Kafka).
+
+        ``tracer_provider``: where the bus's spans go; default the global one (appliance/tracing).
+        """
         self.settings = settings
         self._clock = clock
+        self._tracer = BusTracer(tracer_provider)
         self._outbox = Outbox(
+            settings.outbox_path, synchronous=settings.outbox_synchronous, clock=clock
+        )
+        self._inbox = Inbox(
             settings.outbox_path, synchronous=settings.outbox_synchronous, clock=clock
         )
         self._wake = threading.Event()
@@ -106,12 +145,20 @@ class EventBus:
         """Record the event durably and return it; the forwarder sends it when it can.
 
         Raises InvalidTopicError / InvalidPayloadError (both ValueError) before anything is stored.
+        Runs in a PRODUCER span whose context travels in the event's headers.
         """
         if self._closed:
             raise RuntimeError("event bus is closed")
         now = datetime.fromtimestamp(self._clock(), UTC)
         event, body = new_event(topic, payload, key=key, schema_version=schema_version, now=now)
-        self._outbox.append(str(event.id), event.topic, event.key, body)
+        event_id = str(event.id)
+        if not self._tracer.enabled:
+            self._outbox.append(event_id, event.topic, event.key, body)
+        else:
+            headers: dict[str, str] = {}
+            with publishing(self._tracer.tracer, event.topic, headers) as span:
+                span.set_attribute("messaging.message.id", event_id)
+                self._outbox.append(event_id, event.topic, event.key, body, headers)
         self._wake.set()
         return event
 
@@ -131,7 +178,12 @@ class EventBus:
         for name in topics:
             validate_topic(name)
         loop = ConsumerLoop(
-            self.settings, self._outbox, topics, handler, group_id or self.settings.group_id
+            self.settings,
+            self._inbox,
+            topics,
+            handler,
+            group_id or self.settings.group_id,
+            self._tracer,
         )
         loop.start()
         subscription = Subscription(loop)
@@ -158,7 +210,44 @@ class EventBus:
             broker_latency_ms=latency,
             broker_error=error,
             forwarder_running=self._forwarder.running,
+            dead_letters=self._inbox.dead_letter_count(),
         )
+
+    def dead_letters(
+        self, group_id: str | None = None, *, include_replayed: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Parked events, oldest first (``body`` is the event's wire bytes: ``decode`` it)."""
+        return self._inbox.dead_letters(group_id, include_replayed=include_replayed, limit=limit)
+
+    def replay_dead_letter(self, dead_id: int, handler: EventHandler | None = None) -> bool:
+        """Run a handler on a parked event again, once; True (and marked replayed) if it returns.
+
+        ``handler`` defaults to this bus's subscription of the event's group and topic. A failure
+        is logged, counted in the dead letter's attempts and leaves it parked.
+        """
+        letter = self._inbox.dead_letter(dead_id)
+        if letter is None:
+            raise KeyError(f"no dead letter {dead_id}")
+        if handler is None:
+            handler = self._handler_for(letter.group_id, letter.topic)
+        event = decode(letter.body, partition=letter.partition, offset=letter.offset)
+        with consuming(self._tracer.tracer, letter.topic, letter.headers, letter.group_id) as span:
+            try:
+                handler(event)
+            except Exception as exc:
+                span.record_exception(exc)
+                log.exception("event bus: replaying dead letter %d failed", dead_id)
+                self._inbox.replayed(dead_id, repr(exc))
+                return False
+        self._inbox.replayed(dead_id, None)
+        return True
+
+    def _handler_for(self, group_id: str, topic: str) -> EventHandler:
+        for subscription in self._subscriptions:
+            loop = subscription._loop
+            if loop.group_id == group_id and topic in loop.topics:
+                return loop.handler
+        raise LookupError(f"no subscription of group {group_id} to {topic}: pass a handler")
 
     def wait_until_delivered(self, timeout_s: float) -> bool:
         """True once nothing is pending in the outbox (shutdown, tests, benchmarks)."""
@@ -182,6 +271,7 @@ class EventBus:
             subscription.stop(timeout_s)
         self._forwarder.stop(timeout_s)
         self._outbox.close()
+        self._inbox.close()
 
     def __enter__(self) -> Self:
         return self

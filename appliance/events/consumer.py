@@ -1,8 +1,23 @@
 """Broker → handler (confluent-kafka / librdkafka consumer): the receiving half of the delivery
 contract (see appliance/events/__init__.py).
 
-Exactly-once as a handler sees it: the consumer drops event ids its group has already handled
-(the outbox's inbox table), and commits an offset only once its message is done with.
+In batches: one poll waits for the first message, then whatever librdkafka has already fetched
+joins it (up to ``consume_batch``); the group's dedupe window is read once for the batch, each
+new event's handler runs (inside a CONSUMER span, see propagation.py), and then, in this order:
+
+1. one transaction records the batch's event ids (and its dead letters) in the inbox, on disk
+   at ``synchronous=FULL`` before it returns (inbox.py);
+2. the batch's offsets are committed to the broker, synchronously.
+
+So an offset is committed only once its event's dedupe row is durable. A crash (kill -9, power
+cut) before 2 means the batch is delivered again: events whose dedupe row was written are
+dropped as duplicates; handlers that had run in the batch being processed at the crash, before
+its transaction, run again (at-least-once for that one batch, at most ``consume_batch``
+events). Exactly-once as a handler sees it otherwise, within the dedupe window.
+
+A handler that keeps failing (``handler_max_attempts`` attempts, with backoff between them) does
+not block its partition or get skipped: the event is parked as a dead letter (inbox.py) and the
+consumer moves on.
 """
 
 from __future__ import annotations
@@ -12,16 +27,31 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from opentelemetry.trace import Span, Status, StatusCode
 
 from appliance.events.clientlog import client_logger
 from appliance.events.envelope import BusEvent, InvalidEnvelopeError, decode
-from appliance.events.outbox import Outbox
+from appliance.events.inbox import Failure, Inbox
+from appliance.events.propagation import BusTracer, consuming
 from appliance.events.settings import EventBusSettings
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[BusEvent], None]
+
+
+def message_headers(msg: Message) -> dict[str, str]:
+    """The W3C trace context (and anything else but our event id) a message carries."""
+    raw = msg.headers()
+    if not raw:
+        return {}
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return {
+        k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        for k, v in pairs
+        if v is not None and k != "event_id"
+    }
 
 
 class ConsumerLoop:
@@ -30,20 +60,25 @@ class ConsumerLoop:
     def __init__(
         self,
         settings: EventBusSettings,
-        outbox: Outbox,
+        inbox: Inbox,
         topics: list[str],
         handler: EventHandler,
         group_id: str,
+        tracer: BusTracer,
     ) -> None:
         self._s = settings
-        self._outbox = outbox
+        self._inbox = inbox
         self.topics = topics
-        self._handler = handler
+        self.handler = handler
         self.group_id = group_id
+        self._tracer = tracer
         self._stop = threading.Event()
         self.assigned = threading.Event()
         self.handled = 0
         self.duplicates = 0
+        self.dead_lettered = 0
+        self.batches = 0
+        self._since_trim = 0
         self._thread = threading.Thread(
             target=self._run, name=f"eventbus-consumer-{group_id}", daemon=True
         )
@@ -79,64 +114,107 @@ class ConsumerLoop:
         consumer.subscribe(self.topics, on_assign=lambda _c, _p: self.assigned.set())
         try:
             while not self._stop.is_set():
-                msg = consumer.poll(0.1)
-                if msg is None:
+                first = consumer.poll(0.1)
+                if first is None:
                     continue
-                err = msg.error()
-                if err is not None:
-                    log.debug("event consumer: %s", err.str())
-                    continue
-                if self._process(msg):
-                    self._commit(consumer, msg)
+                batch = [first]
+                if self._s.consume_batch > 1:  # already fetched: no waiting for a full batch
+                    batch += consumer.consume(self._s.consume_batch - 1, 0)
+                offsets = self._process(batch)
+                if offsets:
+                    self._commit(consumer, offsets)
         finally:
             consumer.close()
 
-    def _process(self, msg: Message) -> bool:
-        """True when the message is done with (handled, duplicate or unreadable)."""
-        value = msg.value()
-        try:
-            event = decode(value or b"", partition=msg.partition(), offset=msg.offset())
-        except InvalidEnvelopeError as exc:
-            log.warning(
-                "event consumer: skipping unreadable message %s[%s]@%s: %s",
-                msg.topic(),
-                msg.partition(),
-                msg.offset(),
-                exc,
-            )
-            return True
-        event_id = str(event.id)
-        if self._outbox.seen(self.group_id, event_id):
-            self.duplicates += 1
-            return True
-        delay = self._s.backoff_initial_s
-        for attempt in range(1, self._s.handler_max_attempts + 1):
+    def _process(self, batch: list[Message]) -> list[TopicPartition]:
+        """Handle the batch; the offsets to commit (each partition's next, after what is done)."""
+        events: list[tuple[Message, BusEvent | None]] = []
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                log.debug("event consumer: %s", err.str())
+                continue
             try:
-                self._handler(event)
-                break
-            except Exception:
+                events.append((msg, decode(msg.value() or b"", partition=msg.partition(),
+                                           offset=msg.offset())))  # fmt: skip
+            except InvalidEnvelopeError as exc:
+                log.warning(
+                    "event consumer: skipping unreadable message %s[%s]@%s: %s",
+                    msg.topic(), msg.partition(), msg.offset(), exc,
+                )  # fmt: skip
+                events.append((msg, None))
+        ids = [str(event.id) if event is not None else "" for _, event in events]
+        seen = self._inbox.seen(self.group_id, [i for i in ids if i])
+        traced = self._tracer.enabled
+        done: dict[tuple[str, int], int] = {}
+        handled: list[str] = []
+        failures: list[Failure] = []
+        for (msg, event), event_id in zip(events, ids, strict=True):
+            if event is None:
+                pass  # unreadable: done with
+            elif event_id in seen:
+                self.duplicates += 1
+            else:
+                outcome = self._handle(msg, event, traced)
+                if outcome is False:
+                    break  # stopping mid-retry: neither recorded nor committed, redelivered
+                if isinstance(outcome, Failure):
+                    failures.append(outcome)
+                handled.append(event_id)
+                seen.add(event_id)  # the same id twice in one batch
+            done[(msg.topic() or "", msg.partition() or 0)] = msg.offset() or 0
+        if handled:
+            self._inbox.record(self.group_id, handled, failures)
+            self.handled += len(handled) - len(failures)
+            self.dead_lettered += len(failures)
+            self._trim(len(handled))
+        self.batches += 1
+        return [TopicPartition(t, p, offset + 1) for (t, p), offset in done.items()]
+
+    def _handle(self, msg: Message, event: BusEvent, traced: bool) -> bool | Failure:
+        """True once handled; a Failure to park; False when stopped while backing off."""
+        if not traced:
+            return self._attempts(msg, event, None)
+        headers = message_headers(msg)
+        with consuming(self._tracer.tracer, event.topic, headers, self.group_id) as span:
+            return self._attempts(msg, event, span)
+
+    def _attempts(self, msg: Message, event: BusEvent, span: Span | None) -> bool | Failure:
+        delay = self._s.backoff_initial_s
+        attempts = self._s.handler_max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                self.handler(event)
+                return True
+            except Exception as exc:
+                if span is not None:
+                    span.record_exception(exc)
                 log.exception(
                     "event consumer: handler failed on event %s (%s), attempt %d/%d",
-                    event_id,
-                    event.topic,
-                    attempt,
-                    self._s.handler_max_attempts,
-                )
-                if attempt == self._s.handler_max_attempts:
-                    log.error("event consumer: giving up on event %s", event_id)
-                    break
+                    event.id, event.topic, attempt, attempts,
+                )  # fmt: skip
+                if attempt == attempts:
+                    if span is not None:
+                        span.set_status(Status(StatusCode.ERROR, "parked as a dead letter"))
+                    log.error("event consumer: event %s parked as a dead letter", event.id)
+                    return Failure(
+                        str(event.id), event.topic, msg.partition(), msg.offset(),
+                        msg.value() or b"", message_headers(msg), attempts, repr(exc),
+                    )  # fmt: skip
                 if self._stop.wait(delay):
-                    return False  # not handled, not committed: redelivered to the next member
+                    return False
                 delay = min(delay * 2, self._s.backoff_max_s)
-        self._outbox.remember(self.group_id, event_id)
-        self.handled += 1
-        if self.handled % 1000 == 0:
-            self._outbox.trim_inbox(self.group_id, self._s.dedupe_window)
-        return True
+        return False  # unreachable: the loop returns
 
-    def _commit(self, consumer: Consumer, msg: Message) -> None:
+    def _trim(self, count: int) -> None:
+        self._since_trim += count
+        if self._since_trim >= max(1000, self._s.dedupe_window // 10):
+            self._since_trim = 0
+            self._inbox.trim(self.group_id, self._s.dedupe_window)
+
+    def _commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
         try:
-            consumer.commit(message=msg, asynchronous=False)
+            consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             # e.g. a rebalance took the partition: the next owner re-reads, the inbox dedupes.
             log.warning("event consumer: offset commit failed: %s", exc)

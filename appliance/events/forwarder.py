@@ -194,7 +194,7 @@ class Forwarder:
                     row.topic,
                     value=row.body,
                     key=row.key.encode() if row.key is not None else None,
-                    headers=[("event_id", row.event_id.encode())],
+                    headers=[("event_id", row.event_id), *row.headers.items()],
                     on_delivery=self._on_delivery(row),
                 )
             except BufferError:

@@ -1,8 +1,22 @@
-"""SQLite store: the durable outbox publish() writes to, and the consumers' dedupe window.
+"""SQLite store: the durable outbox publish() writes to (the consumers' dedupe window and
+dead letters live in the same file: see inbox.py).
 
-One file, WAL mode, so publishers, the forwarder and consumers (one connection each, or a
-shared one behind a lock) do not block one another's reads. A row is pending until the broker
-acknowledged it; ``seq`` (monotonic) is the delivery order.
+One file, WAL mode, so publishers, the forwarder and consumers (a connection each) do not block
+one another's reads. A row is pending until the broker acknowledged it; ``seq`` (monotonic) is
+the delivery order.
+
+Group commit (groupcommit.py). append() returns only once its row is durable, yet rows of
+concurrent publishers share one transaction and one fsync: a writer thread commits every row
+queued so far together, and rows arriving meanwhile form the next commit.
+
+What a power cut can lose, with ``synchronous=FULL`` (the default): nothing append() returned
+for. SQLite in WAL mode with FULL syncs the write-ahead log at every commit, before the commit
+returns, so an acknowledged row is on disk; rows still queued or in the transaction being
+committed were not acknowledged (their publish() raises or never returns) and may be lost.
+Forwarder bookkeeping (marked delivered, dead) uses a second connection at NORMAL: a power cut
+may undo it, which re-sends rows already on the broker (duplicates, dropped by the consumers'
+dedupe), never loses one. With ``synchronous=NORMAL`` a process crash (kill -9) still loses
+nothing, but a power cut or kernel crash may drop the last acknowledged commits.
 
 Deliberately not in the agent's database (appliance/database, PostgreSQL on appliances): the
 outbox is a local spool that must take events while that database is down too, so it stays a
@@ -12,15 +26,18 @@ file of its own with its own schema, outside Alembic's migrations.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from appliance.events.groupcommit import GroupCommitter
 
 PENDING, DELIVERED, DEAD = 0, 1, 2
 
@@ -38,14 +55,38 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_status_seq ON outbox (status, seq);
-CREATE TABLE IF NOT EXISTS inbox (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    group_id TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    processed_at REAL NOT NULL,
-    UNIQUE (group_id, event_id)
-);
 """
+
+
+_write_locks: dict[Path, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def write_lock(path: Path) -> threading.Lock:
+    """The process's one lock for writing to this file. SQLite lets one connection write at a
+    time and makes the others retry with sleeps of up to 100 ms (busy_timeout); queueing on a
+    lock instead hands the file over as soon as a commit ends (p99 ~0.5 s -> ms)."""
+    key = path.resolve()
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
+def connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    """A connection in WAL mode; ``synchronous`` is per connection (FULL or NORMAL)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+def encode_headers(headers: Mapping[str, str] | None) -> str | None:
+    return json.dumps(dict(headers), separators=(",", ":")) if headers else None
+
+
+def decode_headers(text: str | None) -> dict[str, str]:
+    return dict(json.loads(text)) if text else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +98,7 @@ class OutboxRow:
     body: bytes
     created_at: float
     attempts: int
+    headers: dict[str, str] = field(default_factory=dict)  # W3C trace context, when any
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +118,22 @@ class Outbox:
     ) -> None:
         self.path = path
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection shared by the bus's threads; sqlite3 objects are not thread-safe on
-        # their own, hence the lock. Writes are short transactions, so contention is low.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Reads and forwarder bookkeeping: one connection behind a lock (sqlite3 objects are
+        # not thread-safe on their own); appends: a connection of their own, group-committed.
+        self._db = connect(path, "NORMAL")
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
-            self._db.execute("PRAGMA busy_timeout=5000")
+        with self._lock, write_lock(path):
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            if "headers" not in columns:  # outbox files written before trace propagation
+                self._db.execute("ALTER TABLE outbox ADD COLUMN headers TEXT")
+        self._writer = connect(path, synchronous)
+        self._writes = write_lock(path)
+        self._committer = GroupCommitter(self._writer, self._writes)
 
     def close(self) -> None:
+        self._committer.close()
+        self._writer.close()
         with self._lock:
             self._db.close()
 
@@ -101,28 +147,49 @@ class Outbox:
 
     # -- outbox --------------------------------------------------------------------------
 
-    def append(self, event_id: str, topic: str, key: str | None, body: bytes) -> int:
-        """Commit one pending row; returns its seq. Durable once this returns."""
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO outbox (event_id, topic, key, body, created_at) VALUES (?,?,?,?,?)",
-                (event_id, topic, key, body, self._clock()),
-            )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+    def append(
+        self,
+        event_id: str,
+        topic: str,
+        key: str | None,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
+        """Commit one pending row (group commit); returns its seq. Durable once this returns."""
+        row = (event_id, topic, key, body, self._clock(), encode_headers(headers))
+        return self._committer.append(row)
+
+    @property
+    def queued(self) -> int:
+        """Appends waiting for the next group commit."""
+        return self._committer.queued
+
+    @property
+    def taken(self) -> int:
+        """Appends the writer has taken into a transaction so far."""
+        return self._committer.taken
+
+    @property
+    def commits(self) -> int:
+        """Transactions (fsyncs) appends took so far: fewer than rows under concurrency."""
+        return self._committer.commits
 
     def pending(self, after_seq: int, limit: int) -> list[OutboxRow]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, event_id, topic, key, body, created_at, attempts FROM outbox "
-                "WHERE status = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, event_id, topic, key, body, created_at, attempts, headers "
+                "FROM outbox WHERE status = 0 AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
-        return [OutboxRow(*row) for row in rows]
+        return [
+            OutboxRow(seq, event_id, topic, key, body, created, attempts, decode_headers(hdrs))
+            for seq, event_id, topic, key, body, created, attempts, hdrs in rows
+        ]
 
     def mark_delivered(self, seqs: Iterable[int]) -> None:
         now = self._clock()
-        with self._lock, self._db:
+        with self._lock, self._writes, self._db:
+            self._db.execute("BEGIN")  # one transaction, not one per row
             self._db.executemany(
                 "UPDATE outbox SET status = 1, delivered_at = ?, attempts = attempts + 1 "
                 "WHERE seq = ? AND status = 0",
@@ -131,7 +198,7 @@ class Outbox:
 
     def mark_dead(self, seq: int, error: str) -> None:
         """A row the broker refuses for good (too large, not authorised): stop retrying it."""
-        with self._lock:
+        with self._lock, self._writes:
             self._db.execute(
                 "UPDATE outbox SET status = 2, attempts = attempts + 1, last_error = ? "
                 "WHERE seq = ?",
@@ -147,36 +214,10 @@ class Outbox:
         return Backlog(pending=pending, dead=dead, oldest_pending_created_at=oldest)
 
     def prune_delivered(self, older_than_s: float) -> int:
-        with self._lock:
+        with self._lock, self._writes:
             cur = self._db.execute(
                 "DELETE FROM outbox WHERE status = 1 AND delivered_at < ?",
                 (self._clock() - older_than_s,),
-            )
-            return cur.rowcount
-
-    # -- consumer dedupe window ------------------------------------------------------------
-
-    def seen(self, group_id: str, event_id: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM inbox WHERE group_id = ? AND event_id = ?", (group_id, event_id)
-            ).fetchone()
-        return row is not None
-
-    def remember(self, group_id: str, event_id: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO inbox (group_id, event_id, processed_at) VALUES (?,?,?)",
-                (group_id, event_id, self._clock()),
-            )
-
-    def trim_inbox(self, group_id: str, keep: int) -> int:
-        """Forget all but the newest ``keep`` ids of the group (the dedupe window)."""
-        with self._lock:
-            cur = self._db.execute(
-                "DELETE FROM inbox WHERE group_id = ? AND n <= ("
-                "  SELECT n FROM inbox WHERE group_id = ? ORDER BY n DESC LIMIT 1 OFFSET ?)",
-                (group_id, group_id, keep),
             )
             return cur.rowcount
 

@@ -45,7 +45,15 @@ class EventBusSettings(BaseModel):
     backoff_max_s: float = Field(default=5.0, gt=0, le=3600)
     idle_poll_s: float = Field(default=0.5, gt=0, le=60, description="Outbox re-scan when idle.")
     max_in_flight: int = Field(default=1000, ge=1, le=1_000_000)
-    handler_max_attempts: int = Field(default=5, ge=1, le=1000)
+    handler_max_attempts: int = Field(
+        default=5, ge=1, le=1000, description="Then the event is parked as a dead letter."
+    )
+    consume_batch: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Most events a consumer handles per dedupe transaction and offset commit.",
+    )
     dedupe_window: int = Field(
         default=100_000, ge=1, description="Event ids remembered per consumer group."
     )

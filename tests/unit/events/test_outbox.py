@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from appliance.events.outbox import ForwarderLock, Outbox
+from appliance.events.outbox import ForwarderLock, Outbox, write_lock
+from tests.support import wait_until
 
 
 class Clock:
@@ -69,15 +74,6 @@ def test_prune_only_old_delivered_rows(outbox: Outbox, clock: Clock) -> None:
     assert outbox.backlog().pending == 1
 
 
-def test_inbox_window_keeps_the_newest_ids_per_group(outbox: Outbox) -> None:
-    for i in range(10):
-        outbox.remember("g", f"e{i}")
-    outbox.remember("other", "e0")
-    assert outbox.trim_inbox("g", keep=3) == 7
-    assert [outbox.seen("g", f"e{i}") for i in (0, 6, 7, 9)] == [False, False, True, True]
-    assert outbox.seen("other", "e0")
-
-
 def test_survives_reopen(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.db") as first:
         first.append("e1", "t", "k", b"x")
@@ -92,3 +88,111 @@ def test_one_forwarder_per_outbox(tmp_path: Path) -> None:
     first.release()
     assert second.try_acquire()
     second.release()
+
+
+def test_concurrent_appends_share_commits_and_all_land(outbox: Outbox) -> None:
+    """Group commit: 32 publishers, 640 rows, fewer transactions than rows, none lost."""
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def publisher(t: int) -> None:
+        for i in range(20):
+            seq = outbox.append(f"e{t}-{i}", "t", f"k{t}", b"x")
+            with lock:
+                seqs.append(seq)
+
+    threads = [threading.Thread(target=publisher, args=(t,)) for t in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seqs)) == 640
+    assert outbox.commits < 640
+    other = sqlite3.connect(outbox.path)
+    assert other.execute("SELECT count(*) FROM outbox").fetchone() == (640,)
+    # Each publisher's rows are in its own order (per-key order rests on this).
+    rows = outbox.pending(0, 1000)
+    for t in range(32):
+        mine = [r.event_id for r in rows if r.key == f"k{t}"]
+        assert mine == [f"e{t}-{i}" for i in range(20)]
+
+
+def test_a_duplicate_fails_alone_in_its_group(outbox: Outbox) -> None:
+    outbox.append("dup", "t", None, b"x")
+    results: dict[str, object] = {}
+
+    def publish(event_id: str) -> None:
+        try:
+            results[event_id] = outbox.append(event_id, "t", None, b"x")
+        except sqlite3.IntegrityError as exc:
+            results[event_id] = exc
+
+    before = outbox.commits
+    # Hold the file's write lock: the writer blocks on its first row, the next queue behind.
+    with write_lock(outbox.path):
+        first = threading.Thread(target=publish, args=("a",))
+        first.start()  # the writer takes it and waits for the lock
+        wait_until(lambda: outbox.taken == before + 1, 5, "the writer holding a")
+        threads = [threading.Thread(target=publish, args=(e,)) for e in ("dup", "b")]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: outbox.queued == 2, 5, "dup and b queued")
+    threads.append(first)
+    for thread in threads:
+        thread.join(10)
+    assert isinstance(results["dup"], sqlite3.IntegrityError)
+    assert isinstance(results["a"], int) and isinstance(results["b"], int)
+    assert outbox.commits - before == 2  # "a" alone, then "dup" and "b" together
+    assert sorted(r.event_id for r in outbox.pending(0, 10)) == ["a", "b", "dup"]
+
+
+def test_headers_round_trip_and_an_old_outbox_file_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL "
+        "UNIQUE, topic TEXT NOT NULL, key TEXT, body BLOB NOT NULL, created_at REAL NOT NULL, "
+        "status INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, "
+        "delivered_at REAL, last_error TEXT);"
+        "INSERT INTO outbox (event_id, topic, body, created_at) VALUES ('old', 't', 'x', 1);"
+    )
+    old.commit()
+    old.close()
+    with Outbox(path) as outbox:
+        outbox.append("new", "t", None, b"x", {"traceparent": "00-abc-def-01"})
+        rows = outbox.pending(0, 10)
+    assert [(r.event_id, r.headers) for r in rows] == [
+        ("old", {}),
+        ("new", {"traceparent": "00-abc-def-01"}),
+    ]
+
+
+PUBLISHER = """
+import sys, threading
+from pathlib import Path
+from appliance.events.outbox import Outbox
+outbox = Outbox(Path(sys.argv[1]), synchronous="FULL")
+lock = threading.Lock()
+def publish(t):
+    for i in range(100000):
+        outbox.append(f"{t}-{i}", "t", str(t), b"x" * 200)
+        with lock:  # acknowledged: only now may anyone rely on it
+            print(f"{t}-{i}", flush=True)
+for t in range(8):
+    threading.Thread(target=publish, args=(t,)).start()
+"""
+
+
+def test_kill_9_loses_no_acknowledged_append(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    acknowledged = [proc.stdout.readline().strip() for _ in range(500)]
+    proc.send_signal(signal.SIGKILL)  # mid-commit, most likely: 8 publishers never pause
+    acknowledged += [line.strip() for line in proc.stdout]  # printed before the kill
+    proc.wait(10)
+    with Outbox(path) as reopened:
+        stored = {r.event_id for r in reopened.pending(0, 1_000_000)}
+    assert set(acknowledged) <= stored
