@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from appliance.notifications.history import HistoryQuery
+from appliance.notifications.models import Channel
 from appliance.secrets import SecretManager
 from appliance.secrets.env import EnvBackend, variable_name
 from appliance.security.audit import AuditQuery
@@ -37,7 +39,8 @@ def agent(server: NextcloudStandIn, tmp_path: Path) -> Iterator[Agent]:
     }
     secrets = SecretManager(EnvBackend(environ=lambda: env), 300)
     sync = {"enabled": True, "url": server.url, "user": server.user, "recipients": [recipient],
-            "spool_dir": str(tmp_path / "spool"), "chunk_size": CHUNK, "backoff_s": 0.2}  # fmt: skip
+            "spool_dir": str(tmp_path / "spool"), "chunk_size": CHUNK,
+            "backoff_s": 0.2}  # fmt: skip
     with ExitStack() as stack:
         yield start_agent(stack, secrets, sync=sync)
 
@@ -84,9 +87,7 @@ def test_an_operator_syncs_a_document_follows_it_and_reads_it_back(
     assert 'appliance_sync_documents{status="synced"} 1.0' in metrics
 
 
-def test_refusals_name_the_problem(
-    agent: Agent, server: NextcloudStandIn, tmp_path: Path
-) -> None:
+def test_refusals_name_the_problem(agent: Agent, server: NextcloudStandIn, tmp_path: Path) -> None:
     operator = agent.tokens["operator"]
     missing = agent.send("POST", "/api/sync/documents", operator, json={"path": "/nonexistent"})
     assert missing.status_code == 404
@@ -101,3 +102,34 @@ def test_refusals_name_the_problem(
     assert content.status_code == 409
     server.accept()
     assert settled(agent, job["id"])["status"] == "synced"
+
+
+def test_a_document_failed_past_its_retries_raises_an_internal_notification(
+    server: NextcloudStandIn, tmp_path: Path
+) -> None:
+    env = {
+        variable_name("nextcloud-sync", "app_password"): server.password,
+        variable_name("sync-identity", "identity"): IDENTITY,
+    }
+    secrets = SecretManager(EnvBackend(environ=lambda: env), 300)
+    sync = {"enabled": True, "url": server.url, "user": server.user, "max_attempts": 2,
+            "spool_dir": str(tmp_path / "spool"), "backoff_s": 0.1}  # fmt: skip
+    notifications = {"internal_channel": "ops", "internal_user": "admin"}
+    with ExitStack() as stack:
+        agent = start_agent(stack, secrets, sync=sync, notifications=notifications)
+        outbox = agent.runtime.notifications
+        assert outbox is not None
+        outbox.outbox.put_channel(
+            Channel("ops", "webhook", {"url": "http://127.0.0.1:9/hook"}), create=True
+        )
+        server.fail(seconds=600)
+        source = tmp_path / "tax-return.pdf"
+        source.write_bytes(b"x" * 100)
+        operator = agent.tokens["operator"]
+        job = agent.send("POST", "/api/sync/documents", operator, json={"path": str(source)})
+        failed = settled(agent, job.json()["id"])
+        assert failed["status"] == "failed" and "503" in str(failed["reason"])
+        (note,) = outbox.outbox.history(HistoryQuery(user_id="admin"))[0]
+        assert (note.type, note.channel, note.severity) == ("internal", "ops", "error")
+        assert note.subject == f"Document sync {failed['id']} failed"
+        assert server.password not in note.message and str(source) in note.message
