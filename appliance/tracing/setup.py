@@ -52,7 +52,7 @@ class AgentSampler(Sampler):
     span around it (the sampler thread's writes, background checks): noise, not requests."""
 
     def __init__(self, ratio: float) -> None:
-        self._inner = ParentBased(TraceIdRatioBased(ratio)) if ratio > 0 else ALWAYS_OFF
+        self._inner = ParentBased(TraceIdRatioBased(ratio))
 
     def should_sample(
         self,

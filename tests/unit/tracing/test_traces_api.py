@@ -127,3 +127,17 @@ def test_a_notification_delivery_is_a_span_with_its_http_call(
     }
     # Apprise's POST went through requests: instrumented, a client span under the delivery.
     assert [c["attributes"].get("http.status_code") for c in root["children"]] == [500]
+
+
+def test_sampling_keeps_what_the_caller_sampled(agent_with: Callable[..., Agent]) -> None:
+    agent = agent_with(tracing={"sample_ratio": 0.0})
+    sampled = "0af7651916cd43dd8448eb211c80319c"
+    agent.client.get("/api/monitoring/performance")  # a new trace: not kept at ratio 0
+    agent.client.get(
+        "/api/monitoring/performance", headers={"traceparent": f"00-{sampled}-b7ad6b7169203331-01"}
+    )
+    agent.client.get(
+        "/api/monitoring/performance", headers={"traceparent": f"00-{'1' * 32}-b7ad6b7169203331-00"}
+    )
+    flush(agent)
+    assert [t["trace_id"] for t in agent.client.get("/api/traces").json()["traces"]] == [sampled]
