@@ -52,6 +52,7 @@ class AgentSampler(Sampler):
     span around it (the sampler thread's writes, background checks): noise, not requests."""
 
     def __init__(self, ratio: float) -> None:
+        self._ratio = ratio
         self._inner = ParentBased(TraceIdRatioBased(ratio))
 
     def should_sample(
@@ -72,7 +73,7 @@ class AgentSampler(Sampler):
         )
 
     def get_description(self) -> str:
-        return f"AgentSampler({self._inner.get_description()})"
+        return f"AgentSampler(ParentBased(TraceIdRatioBased({self._ratio})))"
 
 
 class _Switch(SpanProcessor, Sampler):
