@@ -5,7 +5,8 @@ consumer.py (broker → handler) for the two halves of the delivery contract: at
 the wire, exactly-once as a handler sees it, in order per key.
 """
 
-from appliance.events.bus import EventBus, EventBusHealth, Subscription
+from appliance.events.bus import EventBus, EventBusHealth
+from appliance.events.consumer import Subscription
 from appliance.events.envelope import (
     ENVELOPE_VERSION,
     BusEvent,

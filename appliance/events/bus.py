@@ -28,7 +28,7 @@ from opentelemetry.trace import TracerProvider
 
 from appliance.events.broker import probe_broker
 from appliance.events.clientlog import client_logger
-from appliance.events.consumer import ConsumerLoop, EventHandler
+from appliance.events.consumer import ConsumerLoop, EventHandler, Subscription
 from appliance.events.envelope import BusEvent, decode, new_event, validate_topic
 from appliance.events.forwarder import Forwarder
 from appliance.events.inbox import DeadLetter, Inbox
@@ -61,49 +61,6 @@ class EventBusHealth:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class Subscription:
-    def __init__(self, loop: ConsumerLoop) -> None:
-        self._loop = loop
-
-    @property
-    def topics(self) -> list[str]:
-        return list(self._loop.topics)
-
-    @property
-    def group_id(self) -> str:
-        return self._loop.group_id
-
-    @property
-    def running(self) -> bool:
-        return self._loop.running
-
-    @property
-    def handled(self) -> int:
-        """Events whose handler returned (this member, since it started)."""
-        return self._loop.handled
-
-    @property
-    def duplicates(self) -> int:
-        """Redelivered events the dedupe window dropped."""
-        return self._loop.duplicates
-
-    @property
-    def dead_lettered(self) -> int:
-        return self._loop.dead_lettered
-
-    @property
-    def batches(self) -> int:
-        """Dedupe transactions and offset commits: how the events were batched."""
-        return self._loop.batches
-
-    def wait_assigned(self, timeout_s: float) -> bool:
-        """True once the group gave this member partitions (the first join takes a while)."""
-        return self._loop.assigned.wait(timeout_s)
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._loop.stop(timeout_s)
 
 
 class EventBus:
@@ -161,6 +118,33 @@ class EventBus:
                 self._outbox.append(event_id, event.topic, event.key, body, headers)
         self._wake.set()
         return event
+
+    def publish_many(
+        self, events: Sequence[tuple[str, object, str | None]], *, schema_version: int = 1
+    ) -> list[BusEvent]:
+        """publish() for (topic, payload, key) triples: one transaction, all stored or none.
+
+        For a producer with many events at once (a backlog, a scrape): one durable commit
+        instead of one per event. Each event is still validated before anything is stored.
+        """
+        if self._closed:
+            raise RuntimeError("event bus is closed")
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        built = [
+            new_event(topic, payload, key=key, schema_version=schema_version, now=now)
+            for topic, payload, key in events
+        ]
+        rows: list[tuple[str, str, str | None, bytes, dict[str, str] | None]] = []
+        for event, body in built:
+            headers: dict[str, str] = {}
+            if self._tracer.enabled:
+                with publishing(self._tracer.tracer, event.topic, headers) as span:
+                    span.set_attribute("messaging.message.id", str(event.id))
+            rows.append((str(event.id), event.topic, event.key, body, headers or None))
+        if rows:
+            self._outbox.append_many(rows)
+            self._wake.set()
+        return [event for event, _ in built]
 
     def subscribe(
         self, topic: str | Sequence[str], handler: EventHandler, *, group_id: str | None = None
@@ -244,9 +228,8 @@ class EventBus:
 
     def _handler_for(self, group_id: str, topic: str) -> EventHandler:
         for subscription in self._subscriptions:
-            loop = subscription._loop
-            if loop.group_id == group_id and topic in loop.topics:
-                return loop.handler
+            if subscription.group_id == group_id and topic in subscription.topics:
+                return subscription.handler
         raise LookupError(f"no subscription of group {group_id} to {topic}: pass a handler")
 
     def wait_until_delivered(self, timeout_s: float) -> bool:

@@ -218,3 +218,50 @@ class ConsumerLoop:
         except KafkaException as exc:
             # e.g. a rebalance took the partition: the next owner re-reads, the inbox dedupes.
             log.warning("event consumer: offset commit failed: %s", exc)
+
+
+class Subscription:
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._loop.topics)
+
+    @property
+    def group_id(self) -> str:
+        return self._loop.group_id
+
+    @property
+    def handler(self) -> EventHandler:
+        return self._loop.handler
+
+    @property
+    def running(self) -> bool:
+        return self._loop.running
+
+    @property
+    def handled(self) -> int:
+        """Events whose handler returned (this member, since it started)."""
+        return self._loop.handled
+
+    @property
+    def duplicates(self) -> int:
+        """Redelivered events the dedupe window dropped."""
+        return self._loop.duplicates
+
+    @property
+    def dead_lettered(self) -> int:
+        return self._loop.dead_lettered
+
+    @property
+    def batches(self) -> int:
+        """Dedupe transactions and offset commits: how the events were batched."""
+        return self._loop.batches
+
+    def wait_assigned(self, timeout_s: float) -> bool:
+        """True once the group gave this member partitions (the first join takes a while)."""
+        return self._loop.assigned.wait(timeout_s)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._loop.stop(timeout_s)

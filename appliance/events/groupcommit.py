@@ -22,8 +22,8 @@ INSERT = "INSERT INTO outbox (event_id, topic, key, body, created_at, headers) V
 
 @dataclass(slots=True)
 class Queued:
-    row: Row
-    seq: int = 0
+    rows: list[Row]  # one publish, or one publish_many (stored all or none)
+    seqs: list[int] = field(default_factory=list)
     error: BaseException | None = None
     # Held until the writer is done with the row: the publisher blocks acquiring it.
     done: threading.Lock = field(default_factory=threading.Lock)
@@ -40,9 +40,9 @@ class GroupCommitter:
         self.commits = 0  # transactions (fsyncs) so far; tests and benchmarks read it
         self.taken = 0  # rows the writer has taken into transactions (committed or not yet)
 
-    def append(self, row: Row) -> int:
-        """Block until the row is committed; its seq, or the insert's error."""
-        item = Queued(row)
+    def append(self, rows: list[Row]) -> list[int]:
+        """Block until the rows are committed (all or none); their seqs, or the insert's error."""
+        item = Queued(rows)
         item.done.acquire()
         with self._cond:
             if self._closed:
@@ -57,7 +57,7 @@ class GroupCommitter:
         item.done.acquire()  # released by the writer once the row is durable (or failed)
         if item.error is not None:
             raise item.error
-        return item.seq
+        return item.seqs
 
     @property
     def queued(self) -> int:
@@ -82,7 +82,7 @@ class GroupCommitter:
                 batch, self._queue = self._queue, []
                 if not batch and self._closed:
                     return
-                self.taken += len(batch)
+                self.taken += sum(len(item.rows) for item in batch)
             self._commit(batch)
 
     def _commit(self, batch: list[Queued]) -> None:
@@ -92,11 +92,15 @@ class GroupCommitter:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 for item in batch:
+                    db.execute("SAVEPOINT item")
                     try:
-                        cur = db.execute(INSERT, item.row)
-                        item.seq = cur.lastrowid or 0
-                    except sqlite3.Error as exc:  # the statement alone was rolled back
-                        item.error = exc
+                        for row in item.rows:
+                            item.seqs.append(db.execute(INSERT, row).lastrowid or 0)
+                        db.execute("RELEASE item")
+                    except sqlite3.Error as exc:  # a duplicate id: this item's rows only
+                        db.execute("ROLLBACK TO item")
+                        db.execute("RELEASE item")
+                        item.error, item.seqs = exc, []
                 db.execute("COMMIT")
                 self.commits += 1
             except Exception as exc:  # the commit failed (disk full, I/O error): none is stored

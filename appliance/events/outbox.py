@@ -31,7 +31,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -157,7 +157,16 @@ class Outbox:
     ) -> int:
         """Commit one pending row (group commit); returns its seq. Durable once this returns."""
         row = (event_id, topic, key, body, self._clock(), encode_headers(headers))
-        return self._committer.append(row)
+        return self._committer.append([row])[0]
+
+    def append_many(
+        self, rows: Sequence[tuple[str, str, str | None, bytes, Mapping[str, str] | None]]
+    ) -> list[int]:
+        """Commit (event_id, topic, key, body, headers) rows in order, all or none; the seqs."""
+        now = self._clock()
+        return self._committer.append(
+            [(e, t, k, b, now, encode_headers(h)) for e, t, k, b, h in rows]
+        )
 
     @property
     def queued(self) -> int:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from confluent_kafka import Producer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,7 +15,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 
-from appliance.events import BusEvent, EventBus, EventBusSettings, decode, encode
+from appliance.events import (
+    BusEvent,
+    EventBus,
+    EventBusSettings,
+    InvalidTopicError,
+    decode,
+    encode,
+)
 from appliance.events.outbox import Outbox
 from tests.unit.events.conftest import Broker, Collector, wait_until
 
@@ -49,6 +57,30 @@ def test_a_burst_is_consumed_once_in_batches(broker: Broker, make_settings: Make
         assert [e.payload["i"] for e in events if e.key == f"k{t}"] == list(range(250))
     assert batches < 2000 / 10  # not one commit per event
     assert sub.duplicates == 0
+
+
+def test_publish_many_arrives_in_order_with_one_trace_each(
+    broker: Broker, make_settings: MakeSettings
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    got = Collector()
+    with EventBus(make_settings(broker.bootstrap), tracer_provider=provider) as bus:
+        bus.subscribe("many", got)
+        sent = bus.publish_many([("many", {"i": i}, "k") for i in range(50)])
+        events = got.wait_for(50)
+        with pytest.raises(InvalidTopicError):  # validated before anything is stored
+            bus.publish_many([("many", {"i": 50}, "k"), ("bad topic", {}, None)])
+        assert bus.wait_until_delivered(10) and bus.publish_many([]) == []
+    assert [e.id for e in events] == [e.id for e in sent]
+    spans = exporter.get_finished_spans()
+    publishes = [s for s in spans if s.name == "publish many"]
+    processes = [s for s in spans if s.name == "process many"]
+    assert len(publishes) == len(processes) == 50
+    by_span = {s.context.span_id: s for s in publishes}
+    for process in processes:
+        assert process.parent is not None and process.parent.span_id in by_span
 
 
 def test_a_failing_handler_parks_its_event_and_the_partition_moves_on(

@@ -196,3 +196,15 @@ def test_kill_9_loses_no_acknowledged_append(tmp_path: Path) -> None:
     with Outbox(path) as reopened:
         stored = {r.event_id for r in reopened.pending(0, 1_000_000)}
     assert set(acknowledged) <= stored
+
+
+def test_append_many_is_one_commit_all_or_none(outbox: Outbox) -> None:
+    before = outbox.commits
+    seqs = outbox.append_many([(f"m{i}", "t", "k", b"x", None) for i in range(100)])
+    assert outbox.commits == before + 1 and seqs == sorted(seqs) and len(set(seqs)) == 100
+    with pytest.raises(sqlite3.IntegrityError):
+        outbox.append_many([("fresh", "t", None, b"x", None), ("m5", "t", None, b"x", None)])
+    assert "fresh" not in {r.event_id for r in outbox.pending(0, 1000)}
+    outbox.append_many([("fresh", "t", None, b"x", {"traceparent": "00-a-b-01"})])
+    [row] = [r for r in outbox.pending(0, 1000) if r.event_id == "fresh"]
+    assert row.headers == {"traceparent": "00-a-b-01"}
