@@ -22,6 +22,8 @@ from api.schemas.errors import AUTH_ERRORS, error_responses
 from appliance.security.roles import Role
 from appliance.sync import restore
 from appliance.sync.agent import build_service
+from appliance.sync.crypto import SyncCryptoError
+from appliance.sync.remote import RemoteError
 from appliance.sync.service import SyncService
 from appliance.sync.store import Document, Status
 
@@ -173,15 +175,28 @@ def document_content(
     document = document_of(service, document_id)
     if document.status is not Status.SYNCED or document.sha256 is None:
         raise ApiError(409, f"sync document {document_id} is {document.status.value}")
-    password, identity = service.credentials()
+    try:
+        password, identity = service.credentials()
+    except Exception as exc:  # the secrets backend away (Vault sealed): named, not shown
+        raise ApiError(503, f"sync credentials unavailable: {type(exc).__name__}") from None
     remote = service.remote(password)
     blocks = restore.decrypted(remote, service.settings.remote_root, document.object_id,
                                [identity], document.sha256)  # fmt: skip
+    try:  # the first block before answering: a server away or a bad object is a clear error
+        first = next(blocks, b"")
+    except RemoteError as exc:
+        remote.close()
+        raise ApiError(503, f"the sync server: {exc}") from None
+    except (SyncCryptoError, restore.RestoreError) as exc:
+        remote.close()
+        raise ApiError(409, f"sync document {document_id} on the server: {exc}") from None
 
     def body() -> Iterator[bytes]:
         try:
+            yield first
             yield from blocks
         finally:
+            blocks.close()
             remote.close()
 
     headers = {"X-Content-SHA256": document.sha256, "Content-Length": str(document.size)}

@@ -36,6 +36,7 @@ class _HashingReader(io.RawIOBase):
 
     def __init__(self, source: Stream) -> None:
         self._source = source
+        self.error: Exception | None = None
         self._block = memoryview(b"")
         self.digest = hashlib.sha256()
         self.size = 0
@@ -45,7 +46,11 @@ class _HashingReader(io.RawIOBase):
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if not self._block:
-            data = self._source.read(self.BLOCK) or b""
+            try:
+                data = self._source.read(self.BLOCK) or b""
+            except Exception as exc:  # pyrage would turn it into a decryption error
+                self.error = exc
+                raise
             self.digest.update(data)
             self.size += len(data)
             self._block = memoryview(data)
@@ -58,6 +63,7 @@ class _HashingReader(io.RawIOBase):
 class _HashingWriter(io.RawIOBase):
     def __init__(self, sink: Stream) -> None:
         self._sink = sink
+        self.error: Exception | None = None
         self.digest = hashlib.sha256()
         self.size = 0
 
@@ -65,7 +71,11 @@ class _HashingWriter(io.RawIOBase):
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        self._sink.write(data)
+        try:
+            self._sink.write(data)
+        except Exception as exc:
+            self.error = exc
+            raise
         self.digest.update(data)
         self.size += len(data)
         return len(data)
@@ -95,6 +105,12 @@ def _identity(identity: str) -> x25519.Identity:
         raise SyncCryptoError("not an age identity (AGE-SECRET-KEY-1…)") from None
 
 
+def _raise_own(reader: _HashingReader, writer: _HashingWriter) -> None:
+    error = reader.error or writer.error
+    if error is not None:
+        raise error
+
+
 def recipient_of(identity: str) -> str:
     """The public recipient (age1…) of an identity."""
     return str(_identity(identity).to_public())
@@ -109,7 +125,11 @@ def encrypt_stream(source: Stream, sink: Stream, recipients: list[str]) -> Seale
     if not recipients:
         raise SyncCryptoError("no recipients: nobody could decrypt")
     reader, writer = _HashingReader(source), _HashingWriter(sink)
-    pyrage.encrypt_io(reader, writer, _recipients(recipients))
+    try:
+        pyrage.encrypt_io(reader, writer, _recipients(recipients))
+    except Exception:
+        _raise_own(reader, writer)
+        raise
     return Sealed(reader.size, reader.digest.hexdigest(), writer.size, writer.digest.hexdigest())
 
 
@@ -137,12 +157,12 @@ def decrypt_stream(source: Stream, sink: Stream, identities: list[str]) -> Seale
     reader, writer = _HashingReader(source), _HashingWriter(sink)
     try:
         pyrage.decrypt_io(reader, writer, [_identity(i) for i in identities])
-    except pyrage.DecryptError as exc:
-        raise SyncCryptoError(f"cannot decrypt: {exc}") from None
-    except OSError as exc:  # a bad chunk (tampered, truncated) surfaces as an I/O error
-        if "decrypt" not in str(exc):
-            raise
-        raise SyncCryptoError(f"cannot decrypt: {exc}") from None
+    except Exception as exc:
+        _raise_own(reader, writer)  # the source's or the sink's error, not a decryption's
+        # A bad chunk (tampered, truncated) surfaces as an I/O error naming decryption.
+        if isinstance(exc, pyrage.DecryptError) or "decrypt" in str(exc):
+            raise SyncCryptoError(f"cannot decrypt: {exc}") from None
+        raise
     return Sealed(writer.size, writer.digest.hexdigest(), reader.size, reader.digest.hexdigest())
 
 

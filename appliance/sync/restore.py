@@ -9,7 +9,7 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +66,7 @@ class _QueueWriter(io.RawIOBase):
 
 def decrypted(
     remote: Remote, root: str, object_id: str, identities: list[str], sha256: str
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The plaintext of one object, block by block, in bounded memory (a 16-block queue
     between the decrypting thread and the consumer). age authenticates every chunk, so a
     changed byte stops the stream; the sha256 is checked at its end, and a mismatch raises

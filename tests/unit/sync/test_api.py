@@ -56,7 +56,7 @@ def settled(agent: Agent, document_id: int, timeout_s: float = 60.0) -> dict[str
 
 
 def test_an_operator_syncs_a_document_follows_it_and_reads_it_back(
-    agent: Agent, tmp_path: Path
+    agent: Agent, server: NextcloudStandIn, tmp_path: Path
 ) -> None:
     source = tmp_path / "contract.pdf"
     source.write_bytes(b"%PDF" + bytes(range(256)) * 40000)  # two chunks once encrypted
@@ -85,6 +85,17 @@ def test_an_operator_syncs_a_document_follows_it_and_reads_it_back(
     assert (record.actor, record.target, record.status) == ("test-operator", str(source), 202)
     metrics = agent.client.get("/metrics").text
     assert 'appliance_sync_documents{status="synced"} 1.0' in metrics
+
+    stored = server.files_root / "sovereign-sync" / "objects"
+    (remote_object,) = stored.iterdir()
+    ciphertext = bytearray(remote_object.read_bytes())
+    ciphertext[200] ^= 1  # the server's copy changed: age's authentication refuses it
+    remote_object.write_bytes(bytes(ciphertext))
+    tampered = agent.send("GET", f"/api/sync/documents/{job['id']}/content", operator)
+    assert tampered.status_code == 409 and "cannot decrypt" in tampered.json()["error"]["reason"]
+    remote_object.unlink()
+    gone = agent.send("GET", f"/api/sync/documents/{job['id']}/content", operator)
+    assert gone.status_code == 503 and "404" in gone.json()["error"]["reason"]
 
 
 def test_refusals_name_the_problem(agent: Agent, server: NextcloudStandIn, tmp_path: Path) -> None:

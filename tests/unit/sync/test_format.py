@@ -109,3 +109,19 @@ def test_restore_paths_stay_inside_the_target() -> None:
     for bad in ("/srv/../../etc/passwd", "", "/"):
         with pytest.raises(manifest.ManifestError):
             manifest.restore_target("/r", bad)
+
+
+class _Broken(io.RawIOBase):
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        raise ConnectionResetError("the download broke off")
+
+
+def test_a_source_that_breaks_is_its_own_error_not_a_decryption_error() -> None:
+    identity = crypto.new_identity()
+    with pytest.raises(ConnectionResetError, match="broke off"):
+        crypto.decrypt_stream(_Broken(), io.BytesIO(), [identity])
+    with pytest.raises(ConnectionResetError, match="broke off"):
+        crypto.encrypt_stream(_Broken(), io.BytesIO(), [crypto.recipient_of(identity)])
