@@ -184,6 +184,7 @@ def run(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     agent_app = create_app(settings, freeze_gc=True, separate_delivery=True)
     config = server_config(settings, agent_app)
     # After uvicorn's Config has given its own loggers their handlers: into the journal with

@@ -29,6 +29,7 @@ in the table's comment)::
     health_timeout_s = 5.0
     drain_grace_s = 5.0
     drain_timeout_s = 30.0
+    switch_interval_ms = 0.5        # the interpreter lock's switch interval (Python's: 5 ms)
     zfs_backend = "auto"            # auto | libzfs | cli
     zfs_command_timeout_s = 10.0
     zfs_pools = []                  # empty: every imported pool
@@ -296,6 +297,15 @@ class Settings(BaseSettings):
     health_timeout_s: float = Field(default=5.0, gt=0, le=300)
     drain_grace_s: float = Field(default=5.0, ge=0, le=300)
     drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    switch_interval_ms: float = Field(
+        default=0.5,
+        gt=0,
+        le=100,
+        description="How long a thread may hold the interpreter lock while another waits for "
+        "it (Python's default: 5 ms). Requests wait for it after every database round trip "
+        "while a background thread (sampler, exporter, alerting) computes: a shorter interval "
+        "keeps those waits out of the API's tail latency (bench/notifications.py).",
+    )
     zfs_backend: Literal["auto", "libzfs", "cli"] = "auto"
     zfs_command_timeout_s: float = Field(default=10.0, gt=0, le=600)
     zfs_pools: list[str] = Field(default_factory=list)
