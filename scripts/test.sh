@@ -13,4 +13,5 @@ echo "== mypy"
 echo "== import layers (pyproject.toml [tool.importlinter])"
 .venv/bin/lint-imports
 echo "== pytest"
-.venv/bin/pytest "$@"
+# The slowest tests are listed at the end: where CI's time goes.
+.venv/bin/pytest --durations=40 "$@"
