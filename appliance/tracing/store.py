@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, literal_column, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 CURSOR_PATTERN = r"^[0-9][0-9.e+-]{0,30}:[0-9a-f]{32}$"
 TRACE_ID_PATTERN = r"^[0-9a-f]{32}$"
+#: The first time window a page of traces reads (then 8 times wider each round).
+FIRST_WINDOW_S = 600.0
 #: A service's statistics read at most this many of its newest requests.
 MAX_REQUESTS = 20_000
 _COLUMNS = [c.name for c in spans.columns]
@@ -134,63 +137,107 @@ class SpanStore:
         return gone
 
     def traces(self, query: TraceQuery) -> TracePage:
-        """Recent traces, newest first (by their first span's start)."""
+        """Recent traces, newest first (by their first span's start).
+
+        Read in widening time windows from the newest span (or the cursor) back, so a page
+        of recent traces reads the recent spans, not the whole table: a trace counts in a
+        window once its first span is in it (not before: a trace is on one page only).
+        """
+        at, last = _cursor(query.cursor) if query.cursor is not None else (None, None)
+
+        def work(connection: Connection) -> TracePage:
+            oldest, newest = connection.execute(
+                select(func.min(spans.c.start_s), func.max(spans.c.start_s))
+            ).one()
+            if oldest is None:
+                return TracePage([], None)
+            top = newest if at is None else at
+            if query.until is not None:
+                top = min(top, query.until)
+            floor = max(oldest, query.since if query.since is not None else oldest)
+            window = FIRST_WINDOW_S
+            while True:
+                lo = max(floor, top - window)
+                rows = connection.execute(self._window(query, lo, top, at, last)).all()
+                exact = self._exact(connection, [r.trace_id for r in rows])
+                whole = [r for r in rows if lo <= floor or exact[r.trace_id][0] >= lo]
+                if len(whole) > query.limit or lo <= floor:
+                    break
+                window *= 8
+            page = whole[: query.limit]
+            traces = self._summaries(connection, [exact[r.trace_id] for r in page])
+            cursor = (
+                f"{traces[-1].start_s!r}:{traces[-1].trace_id}"
+                if len(whole) > query.limit
+                else None
+            )
+            return TracePage(traces, cursor)
+
+        return self._store.run(work)
+
+    @staticmethod
+    def _window(
+        query: TraceQuery, lo: float, top: float, at: float | None, last: str | None
+    ) -> Any:
         start = func.min(spans.c.start_s).label("start")
-        duration = ((func.max(spans.c.end_s) - func.min(spans.c.start_s)) * 1000).label("dur")
-        statement = select(
-            spans.c.trace_id, start, duration, func.count().label("n"),
-            func.max(spans.c.error).label("err"),
-        ).group_by(spans.c.trace_id)  # fmt: skip
-        if query.since is not None:
-            statement = statement.where(spans.c.start_s >= query.since)
+        duration = (func.max(spans.c.end_s) - func.min(spans.c.start_s)) * 1000
+        in_window = (spans.c.start_s >= lo) & (spans.c.start_s <= top)
         if query.until is not None:
-            statement = statement.where(spans.c.start_s < query.until)
+            in_window &= spans.c.start_s < query.until
+        statement = select(spans.c.trace_id, start).where(in_window).group_by(spans.c.trace_id)
         if query.service is not None:
-            of_service = select(spans.c.trace_id).where(spans.c.service == query.service)
-            if query.since is not None:
-                of_service = of_service.where(spans.c.start_s >= query.since)
+            of_service = select(spans.c.trace_id).where(in_window, spans.c.service == query.service)
             statement = statement.where(spans.c.trace_id.in_(of_service))
         if query.min_duration_ms is not None:
             statement = statement.having(duration >= query.min_duration_ms)
         if query.status is not None:
             statement = statement.having(func.max(spans.c.error) == int(query.status == "error"))
-        if query.cursor is not None:
-            at, last = _cursor(query.cursor)
+        if at is not None:
             statement = statement.having(or_(start < at, (start == at) & (spans.c.trace_id < last)))
         statement = statement.order_by(literal_column("start").desc(), spans.c.trace_id.desc())
-        statement = statement.limit(query.limit + 1)
+        return statement.limit(query.limit + 1)
 
-        def work(connection: Connection) -> TracePage:
-            rows = connection.execute(statement).all()
-            more, rows = len(rows) > query.limit, rows[: query.limit]
-            ids = [r.trace_id for r in rows]
-            roots: dict[str, str] = {}
-            services: dict[str, set[str]] = {i: set() for i in ids}
-            if ids:
-                for tid, service, name, parent in connection.execute(
-                    select(spans.c.trace_id, spans.c.service, spans.c.name, spans.c.parent_id)
-                    .where(spans.c.trace_id.in_(ids))
-                    .order_by(spans.c.start_s)
-                ):
-                    services[tid].add(service)
-                    if parent is None:
-                        roots.setdefault(tid, f"{service}: {name}")
-            traces = [
-                TraceSummary(
-                    trace_id=r.trace_id,
-                    start_s=float(r.start),
-                    duration_ms=round(float(r.dur), 3),
-                    spans=int(r.n),
-                    error=bool(r.err),
-                    root=roots.get(r.trace_id, ""),
-                    services=sorted(services[r.trace_id]),
-                )
-                for r in rows
-            ]
-            cursor = f"{traces[-1].start_s!r}:{traces[-1].trace_id}" if more else None
-            return TracePage(traces, cursor)
+    @staticmethod
+    def _exact(
+        connection: Connection, ids: list[str]
+    ) -> dict[str, tuple[float, str, float, int, bool]]:
+        """(start, id, duration ms, spans, error) of these traces, all their spans counted."""
+        if not ids:
+            return {}
+        rows = connection.execute(
+            select(
+                spans.c.trace_id, func.min(spans.c.start_s), func.max(spans.c.end_s),
+                func.count(), func.max(spans.c.error),
+            ).where(spans.c.trace_id.in_(ids)).group_by(spans.c.trace_id)
+        ).all()  # fmt: skip
+        return {
+            tid: (float(lo), tid, (float(hi) - float(lo)) * 1000, int(n), bool(err))
+            for tid, lo, hi, n, err in rows
+        }
 
-        return self._store.run(work)
+    @staticmethod
+    def _summaries(
+        connection: Connection, rows: list[tuple[float, str, float, int, bool]]
+    ) -> list[TraceSummary]:
+        ids = [r[1] for r in rows]
+        roots: dict[str, str] = {}
+        services: dict[str, set[str]] = {i: set() for i in ids}
+        if ids:
+            for tid, service, name, parent in connection.execute(
+                select(spans.c.trace_id, spans.c.service, spans.c.name, spans.c.parent_id)
+                .where(spans.c.trace_id.in_(ids))
+                .order_by(spans.c.start_s)
+            ):
+                services[tid].add(service)
+                if parent is None:
+                    roots.setdefault(tid, f"{service}: {name}")
+        return [
+            TraceSummary(
+                trace_id=tid, start_s=start, duration_ms=round(duration, 3), spans=n,
+                error=error, root=roots.get(tid, ""), services=sorted(services[tid]),
+            )
+            for start, tid, duration, n, error in rows
+        ]  # fmt: skip
 
     def trace(self, trace_id: str) -> list[SpanRow]:
         statement = select(*[spans.c[n] for n in _COLUMNS if n != "duration_ms"]).where(

@@ -55,3 +55,25 @@ def test_pages_by_service(agent_db: AgentDatabase) -> None:
     rest = spans.traces(TraceQuery(service="gateway", limit=3, cursor=first.next_cursor))
     assert len(rest.traces) == 1 and rest.next_cursor is None
     assert spans.services(0) == ["billing", "gateway"]
+
+
+def test_pages_reach_old_traces_and_show_each_trace_once(agent_db: AgentDatabase) -> None:
+    """Pages read widening windows back from the newest span: traces hours apart, and one
+    whose spans straddle a window's edge, each come once, whole, newest first."""
+    now = 100_000.0
+    spans = SpanStore(agent_db.store(), 1e6, 10_000, 1e9, clock=lambda: now)
+    starts = [now - 10, now - 590, now - 605, now - 4000, now - 30_000, now - 90_000]
+    ids = [secrets.token_hex(16) for _ in starts]
+    rows = [span(t, s) for t, s in zip(ids, starts, strict=True)]
+    # The trace begun 605 s ago has a later span inside the first 600-s window.
+    rows.append(span(ids[2], now - 300, parent=rows[2].span_id))
+    spans.write(rows)
+    seen, cursor = [], None
+    while True:
+        page = spans.traces(TraceQuery(limit=2, cursor=cursor))
+        seen += page.traces
+        if (cursor := page.next_cursor) is None:
+            break
+    assert [t.trace_id for t in seen] == ids
+    straddling = seen[2]
+    assert straddling.spans == 2 and straddling.duration_ms == 305_010.0
