@@ -168,9 +168,11 @@ class SyncService:
         problem = transfer.verify(
             remote, destination, document.ciphertext_size, document.ciphertext_sha256
         )
-        if problem is not None:  # upload it again, from a fresh upload folder
-            self.store.set(document.id, now(), status=Status.UPLOADING,
-                           upload_id=_upload_id(document.object_id), chunks_acked=0)  # fmt: skip
+        if problem is not None:
+            # Encrypt and upload again: the spool is not fsynced (a killed process leaves it
+            # whole in the page cache; a host crash may not), so it is not trusted either.
+            self.spool(document).unlink(missing_ok=True)
+            self.store.set(document.id, now(), status=Status.QUEUED)
             raise RemoteError(f"verification failed: {problem}", transient=True)
         entry = manifest.Entry(
             object_id=document.object_id,

@@ -179,3 +179,32 @@ def test_restore_rebuilds_the_folder_with_the_operators_key_alone(
     )
     stranger = [crypto.new_identity()]  # opens no manifest entry: restores nothing
     assert restore.restore_all(remote, "sovereign-sync", stranger, tmp_path / "none") == []
+
+
+def test_a_chunk_changed_on_the_server_fails_verification_and_the_document_goes_again(
+    bed: SyncBed, tmp_path: Path
+) -> None:
+    source = document(tmp_path, "ledger.xlsx", 3 * CHUNK)
+    bed.server.drop_after(CHUNK // 2, path_contains="/3")
+    service = bed.service()
+    job = service.sync_document(source, "ops")
+    assert service.run_due()  # chunks 1-2 held, 3 cut
+    cut = service.store.get(job.id)
+    assert cut is not None and cut.upload_id is not None
+    held = bed.server.root / "uploads" / bed.server.user / cut.upload_id / "1"
+    changed = bytearray(held.read_bytes())
+    changed[1000] ^= 0xFF  # same size: only a checksum of what the server holds can tell
+    held.write_bytes(bytes(changed))
+
+    bed.clock.now = cut.next_attempt_at
+    assert service.run_due()
+    caught = service.store.get(job.id)
+    assert caught is not None and caught.status is Status.QUEUED
+    assert "verification failed" in (caught.reason or "") and "sha256" in (caught.reason or "")
+    bed.drain(service)
+    done = service.store.get(job.id)
+    assert done is not None and done.status is Status.SYNCED and done.upload_id != cut.upload_id
+    remote_object = bed.server.files_root / "sovereign-sync" / "objects" / job.object_id
+    plain = subprocess.run(["age", "-d", "-i", str(bed.operator_key), str(remote_object)],
+                           check=True, capture_output=True).stdout  # fmt: skip
+    assert hashlib.sha256(plain).hexdigest() == sha256(source)
