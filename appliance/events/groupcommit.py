@@ -1,10 +1,12 @@
 """Group commit of outbox appends: many publishers' rows in one transaction and one fsync.
 
-Publishers queue their row and block on a lock of their own; one writer thread takes every row
-queued so far, inserts them in one transaction, commits (at ``synchronous=FULL`` the commit
-returns once the write-ahead log is on disk) and only then releases each publisher. Rows that
-queue during a commit form the next one, so the rows per commit grow with the load: one
-publisher alone pays one fsync per event, sixty-four share one between them.
+Leader and followers, no thread of its own: a publisher that finds no commit under way commits
+its rows itself, at once. Publishers arriving while a commit is under way queue and block on a
+lock of their own; when the commit ends, the leader releases the rows it committed and hands
+over to the first queued publisher, which commits the whole queue in one transaction (at
+``synchronous=FULL`` the commit returns once the write-ahead log is on disk) and so on. A
+publisher is released only once its rows are durable (or failed). The rows per commit grow
+with the load: one publisher alone pays one fsync per event, sixty-four share one.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ Row = tuple[str, str, str | None, bytes, float, str | None]
 INSERT = "INSERT INTO outbox (event_id, topic, key, body, created_at, headers) VALUES (?,?,?,?,?,?)"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Queued:
     rows: list[Row]  # one publish, or one publish_many (stored all or none)
     seqs: list[int] = field(default_factory=list)
     error: BaseException | None = None
-    # Held until the writer is done with the row: the publisher blocks acquiring it.
-    done: threading.Lock = field(default_factory=threading.Lock)
+    lead: bool = False  # woken to commit the queue, not because its rows are done
+    # Held while the publisher waits: released when its rows are done or it is to lead.
+    wake: threading.Lock = field(default_factory=threading.Lock)
 
 
 class GroupCommitter:
@@ -35,29 +38,50 @@ class GroupCommitter:
         self._write_lock = write_lock
         self._cond = threading.Condition()
         self._queue: list[Queued] = []
+        self._busy = False  # a leader is committing
         self._closed = False
-        self._thread: threading.Thread | None = None
         self.commits = 0  # transactions (fsyncs) so far; tests and benchmarks read it
-        self.taken = 0  # rows the writer has taken into transactions (committed or not yet)
+        self.taken = 0  # rows taken into transactions (committed or being committed)
 
     def append(self, rows: list[Row]) -> list[int]:
         """Block until the rows are committed (all or none); their seqs, or the insert's error."""
         item = Queued(rows)
-        item.done.acquire()
         with self._cond:
             if self._closed:
                 raise sqlite3.ProgrammingError("the outbox is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="eventbus-outbox-writer", daemon=True
-                )
-                self._thread.start()
-            self._queue.append(item)
-            self._cond.notify()
-        item.done.acquire()  # released by the writer once the row is durable (or failed)
+            if self._busy:
+                item.wake.acquire()
+                self._queue.append(item)
+            else:
+                self._busy = item.lead = True
+        if not item.lead:
+            item.wake.acquire()  # blocks until done, or until it is this one's turn to lead
+        if item.lead:
+            self._lead(item)
         if item.error is not None:
             raise item.error
         return item.seqs
+
+    def _lead(self, me: Queued) -> None:
+        with self._cond:
+            batch, self._queue = self._queue, []
+            if not any(item is me for item in batch):  # a first leader was never queued
+                batch.insert(0, me)
+            self.taken += sum(len(item.rows) for item in batch)
+        try:
+            self._commit(batch)
+        finally:
+            with self._cond:
+                if self._queue:
+                    head = self._queue[0]
+                    head.lead = True
+                    head.wake.release()  # it takes the queue; _busy stays set
+                else:
+                    self._busy = False
+                    self._cond.notify_all()  # close() may be waiting
+            for item in batch:
+                if item is not me:
+                    item.wake.release()
 
     @property
     def queued(self) -> int:
@@ -66,27 +90,14 @@ class GroupCommitter:
             return len(self._queue)
 
     def close(self) -> None:
-        """Commit what is queued, then stop the writer."""
+        """Refuse new rows; wait for the commit under way and those queued behind it."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                batch, self._queue = self._queue, []
-                if not batch and self._closed:
-                    return
-                self.taken += sum(len(item.rows) for item in batch)
-            self._commit(batch)
+            while self._busy:
+                self._cond.wait()
 
     def _commit(self, batch: list[Queued]) -> None:
-        """One transaction for the batch; a row that fails (a duplicate id) fails alone."""
+        """One transaction for the batch; an item that fails (a duplicate id) fails alone."""
         db = self._db
         with self._write_lock:
             try:
@@ -104,10 +115,8 @@ class GroupCommitter:
                 db.execute("COMMIT")
                 self.commits += 1
             except Exception as exc:  # the commit failed (disk full, I/O error): none is stored
-                log.error("event outbox: commit of %d row(s) failed: %s", len(batch), exc)
+                log.error("event outbox: commit of %d item(s) failed: %s", len(batch), exc)
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 for item in batch:
-                    item.error = item.error or exc
-        for item in batch:
-            item.done.release()
+                    item.error, item.seqs = item.error or exc, []

@@ -6,8 +6,8 @@ one another's reads. A row is pending until the broker acknowledged it; ``seq`` 
 the delivery order.
 
 Group commit (groupcommit.py). append() returns only once its row is durable, yet rows of
-concurrent publishers share one transaction and one fsync: a writer thread commits every row
-queued so far together, and rows arriving meanwhile form the next commit.
+concurrent publishers share one transaction and one fsync: rows arriving while a commit is under
+way queue, and the first of them commits them all together once it ends.
 
 What a power cut can lose, with ``synchronous=FULL`` (the default): nothing append() returned
 for. SQLite in WAL mode with FULL syncs the write-ahead log at every commit, before the commit
