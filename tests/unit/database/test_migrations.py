@@ -68,6 +68,7 @@ def test_new_database_is_migrated_to_the_schema_of_the_code(agent_db: AgentDatab
         *DISPATCH_TABLES,
         "spans",  # 0008
         "latency_probes",  # 0009
+        "sync_documents",  # 0010
         "alembic_version",
     }
     assert schema_drift(engine) == []
