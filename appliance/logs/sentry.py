@@ -12,6 +12,7 @@ import logging
 import re
 from typing import Any
 
+from appliance.logs import context
 from appliance.logs.scrub import CONCEALED_NAMES, scrub
 from appliance.logs.settings import ErrorTrackingSettings
 from appliance.secrets import SecretManager
@@ -44,6 +45,16 @@ def scrub_event(event: Any, hint: Any = None) -> Any:
     return scrub_value(event)
 
 
+def report_event(event: Any, hint: Any = None) -> Any:
+    """before_send: the event scrubbed, tagged with the trace it happened in (trace_id,
+    span_id: the same ids as its journal lines, /api/traces/{trace_id})."""
+    event = scrub_event(event, hint)
+    ids = context.trace_ids()
+    if ids is not None and isinstance(event, dict):
+        event.setdefault("tags", {}).update(trace_id=ids[0], span_id=ids[1])
+    return event
+
+
 def start_error_tracking(settings: ErrorTrackingSettings, secrets: SecretManager) -> bool:
     """Turn error reporting on (True), or say why not; raises SecretError when the DSN
     cannot be read now (the caller tries again later)."""
@@ -58,7 +69,7 @@ def start_error_tracking(settings: ErrorTrackingSettings, secrets: SecretManager
         sample_rate=settings.sample_rate,
         send_default_pii=False,
         include_local_variables=settings.include_local_variables,
-        before_send=scrub_event,
+        before_send=report_event,
         before_breadcrumb=scrub_event,
         ca_certs=str(settings.ca_bundle) if settings.ca_bundle else None,
         traces_sample_rate=None,  # traces are OpenTelemetry's (issue 15), not Sentry's

@@ -63,13 +63,22 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _json(data: Any) -> str:
+def _json(data: dict[str, Any] | list[Any]) -> str:
+    """As JSON, at most MAX_JSON characters: a longer one keeps its kind (object or list)
+    with its text cut, under ``truncated``."""
     text = json.dumps(data, default=str, separators=(",", ":"))
-    return text if len(text) <= MAX_JSON else json.dumps({"truncated": text[: MAX_JSON - 40]})
+    if len(text) <= MAX_JSON:
+        return text
+    cut = {"truncated": text[: MAX_JSON - 40]}
+    return json.dumps(cut if isinstance(data, dict) else [cut])
+
+
+def _scrubbed(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: _value(v) for k, v in (attributes or {}).items()}
 
 
 def attributes_json(attributes: Mapping[str, Any] | None) -> str:
-    return _json({k: _value(v) for k, v in (attributes or {}).items()})
+    return _json(_scrubbed(attributes))
 
 
 def from_sdk(span: ReadableSpan, service: str) -> SpanRow | None:
@@ -79,7 +88,7 @@ def from_sdk(span: ReadableSpan, service: str) -> SpanRow | None:
         return None
     parent = span.parent
     events = [
-        {"name": e.name, "ts": e.timestamp / 1e9, "attributes": attributes_json(e.attributes)}
+        {"name": e.name, "ts": e.timestamp / 1e9, "attributes": _scrubbed(e.attributes)}
         for e in span.events
     ]
     return SpanRow(
@@ -120,7 +129,7 @@ def from_proto(span: ProtoSpan, service: str) -> SpanRow:
         {
             "name": e.name,
             "ts": e.time_unix_nano / 1e9,
-            "attributes": attributes_json(key_values(e.attributes)),
+            "attributes": _scrubbed(key_values(e.attributes)),
         }
         for e in span.events
     ]
