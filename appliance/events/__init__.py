@@ -2,7 +2,10 @@
 
 See bus.py for usage, envelope.py for the wire format, forwarder.py (outbox → broker) and
 consumer.py (broker → handler) for the two halves of the delivery contract: at-least-once on
-the wire, exactly-once as a handler sees it, in order per key.
+the wire, exactly-once as a handler sees it (but for the batch in progress at a crash, whose
+handlers may run again), in order per key. outbox.py states what a power cut can lose (nothing
+acknowledged at synchronous=FULL), inbox.py holds the dedupe window and the dead letters,
+propagation.py the W3C trace context that travels in the event headers.
 """
 
 from appliance.events.bus import EventBus, EventBusHealth

@@ -15,9 +15,9 @@ dropped as duplicates; handlers that had run in the batch being processed at the
 its transaction, run again (at-least-once for that one batch, at most ``consume_batch``
 events). Exactly-once as a handler sees it otherwise, within the dedupe window.
 
-A handler that keeps failing (``handler_max_attempts`` attempts, with backoff between them) does
-not block its partition or get skipped: the event is parked as a dead letter (inbox.py) and the
-consumer moves on.
+A handler that keeps failing (``handler_max_attempts`` attempts, with backoff between them) is
+neither skipped nor allowed to hold its partition up for longer than those retries: the event is
+parked as a dead letter (inbox.py), with the error, and the consumer moves on.
 """
 
 from __future__ import annotations
