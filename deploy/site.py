@@ -1,7 +1,8 @@
 """The appliance deploy: composes the roles, in order, for every host of the inventory.
 
 Each host's inventory data is validated once into its HostSpec, which every role reads. The
-vault role runs for hosts whose spec has `vault` settings, the firewall unless it is disabled.
+vault role runs for hosts whose spec has `vault` settings, the firewall unless it is disabled,
+Nextcloud where the inventory has a `nextcloud` section.
 With SOVEREIGN_DEPLOY_UNTIL=STAGE only the stages up to STAGE run (deploy/stages.py); each call
 below stays on a line of its own: pyinfra orders operations by the lines of their callers."""
 
@@ -15,6 +16,7 @@ from roles.connection import send_without_delay
 from roles.edge import edge
 from roles.firewall import firewall
 from roles.mail import mail
+from roles.nextcloud import nextcloud
 from roles.pgbackrest import pgbackrest, pgbackrest_repository
 from roles.pki import pki
 from roles.postgres import install as postgres_install
@@ -67,3 +69,5 @@ if "vault-backups" in run and spec.vault is not None:
     vault_backups(spec=spec)  # after the agent: its snapshot runner is the agent's code
 if "edge" in run:
     edge(spec=spec)
+if "nextcloud" in run and spec.nextcloud is not None:
+    nextcloud(spec=spec)  # after the edge: the edge's nginx serves the vhost it proxies to

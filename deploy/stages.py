@@ -32,6 +32,7 @@ STAGES: tuple[str, ...] = (
     "pgbackrest",
     "vault-backups",
     "edge",
+    "nextcloud",
 )
 
 #: A stage that is the beginning of a whole one: runs instead of it, as the last stage only.

@@ -25,6 +25,8 @@ from roles.edge.plan import agent_body_limit
 from roles.edge.settings import EdgeSettings
 from roles.firewall.settings import FirewallSettings
 from roles.mail.settings import MailSettings
+from roles.nextcloud.plan import check as check_nextcloud
+from roles.nextcloud.settings import NextcloudSettings
 from roles.pgbackrest.settings import PgBackrestSettings, check_restore_port
 from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
@@ -42,7 +44,7 @@ T = TypeVar("T")
 APPLIANCE_KEYS = frozenset({
     "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
     "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail",
-    "snapshots", "pgbackrest", "replication",
+    "snapshots", "pgbackrest", "replication", "nextcloud",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
 PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
@@ -74,6 +76,7 @@ class HostSpec(BaseModel):
     snapshots: SnapshotSettings = SnapshotSettings()
     pgbackrest: PgBackrestSettings = PgBackrestSettings()
     replication: ReplicationSettings = ReplicationSettings()
+    nextcloud: NextcloudSettings | None = None  # the role runs only where the inventory asks
 
 
 def resolve_storage(
@@ -185,6 +188,11 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
     replication = section(
         lambda: parse_settings(ReplicationSettings, "replication", data.get("replication"), name)
     )
+    nextcloud = None
+    if data.get("nextcloud") is not None:
+        nextcloud = section(
+            lambda: parse_settings(NextcloudSettings, "nextcloud", data.get("nextcloud"), name)
+        )
     subnet = section(lambda: _subnet(data.get("appliance_subnet"), name))
     peers = section(lambda: _peers(data.get("peers"), name))
     ssh_port = section(lambda: _ssh_port(data.get("ssh_port"), name))
@@ -217,6 +225,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         snapshots=snapshots,
         pgbackrest=pgbackrest,
         replication=replication,
+        nextcloud=nextcloud,
     )
     _check_derived(spec)
     return spec
@@ -244,6 +253,7 @@ def _check_derived(spec: HostSpec) -> None:
             problems.append(str(exc))
         except ValueError as exc:
             problems.append(f"host {spec.name}: {exc}")
+    problems += check_nextcloud(spec)
     if problems:
         raise RoleSettingsError("\n".join(problems))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from controller.artifacts import WHEELHOUSE, ensure_wheelhouse, verify
 from controller.errors import SovereignError
+from roles.nextcloud.artifact import tarball_problem as nextcloud_tarball_problem
 from roles.requirements import preflight_host
 from roles.settings import RoleSettingsError
 from roles.spec import HostSpec
@@ -38,6 +39,9 @@ def preflight(hosts: list[InventoryHost]) -> dict[str, HostSpec]:
         needed |= {(spec.artifacts_dir, name) for name in artifacts}
     if problems:
         raise SovereignError("\n".join(problems))
+    tarballs = [p for spec in specs.values() if (p := nextcloud_tarball_problem(spec))]
+    if tarballs:  # the operator's own download: one line each, before anything is hashed more
+        raise SovereignError("\n".join(tarballs))
     # Hosts share a cache: hash each artifact once, not once per host (bao is ~180 MB).
     for directory, name in sorted(needed):
         if name == WHEELHOUSE:  # built from this checkout: rebuilt when the code changed

@@ -2,7 +2,8 @@
 a certificate from the appliance CA, security headers, the client's address handed to the agent
 (X-Forwarded-For, X-Real-IP: the agent believes them from 127.0.0.1 only), keep-alive to the
 agent, its body limit and timeouts; plain HTTP redirected (browsers) or refused (credentials,
-state changes). A later issue puts Nextcloud behind the same edge.
+state changes). With a `nextcloud` section, HTTPS for its server names goes to Nextcloud's
+loopback vhost (roles/nextcloud) instead, and the certificate carries those names too.
 
 Stages: install (nginx) → configure (certificate, site, hardening drop-in) → activate (check the
 configuration with `nginx -t`, restart for a new unit drop-in, reload for a new site or
@@ -22,6 +23,7 @@ from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
 from roles.edge.plan import render_args
+from roles.nextcloud.plan import edge_names
 from roles.pki import TLS_DIR, certificate
 
 if TYPE_CHECKING:
@@ -53,7 +55,7 @@ class Configured:
 
 
 def configure(spec: HostSpec) -> Configured:
-    tls = certificate(spec, "edge", spec.edge.server_names)
+    tls = certificate(spec, "edge", [*spec.edge.server_names, *edge_names(spec)])
     cert = common.put(name="Install the edge certificate", src=str(tls.server_cert), dest=CERT,
                       mode="644")  # fmt: skip
     key = common.put(name="Install the edge key", src=str(tls.server_key), dest=KEY,

@@ -79,4 +79,14 @@ def render_args(spec: HostSpec, cert: str, key: str) -> dict[str, Any]:
         "connect_timeout": cfg.connect_timeout_s,
         "read_timeout": cfg.read_timeout_s,
         "client_timeout": cfg.client_timeout_s,
+        "nextcloud": nextcloud_args(spec),
     }  # fmt: skip
+
+
+def nextcloud_args(spec: HostSpec) -> dict[str, Any] | None:
+    """Nextcloud behind the edge (roles/nextcloud): its names, its loopback vhost."""
+    nc = spec.nextcloud
+    if nc is None:
+        return None
+    return {"server_names": nc.server_names, "upstream": f"{LOOPBACK}:{nc.port}",
+            "max_body_gb": nc.max_upload_gb}  # fmt: skip

@@ -20,7 +20,8 @@ def test_until_a_stage_is_the_prefix_up_to_it() -> None:
     assert stages_until("pgbackrest-repository") == (
         "base", "firewall", "pki", "zfs", "pgbackrest-repository",
     )  # fmt: skip
-    assert stages_until("edge") == STAGES
+    assert stages_until("edge") == STAGES[:-1]
+    assert stages_until("nextcloud") == STAGES
 
 
 def test_a_partial_stage_replaces_its_role_at_the_end() -> None:
