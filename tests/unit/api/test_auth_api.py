@@ -22,6 +22,7 @@ SAMPLE_PARAMS = {
     "alert_id": "builtin-pool-degraded",
     "silence_id": "1",
     "log_level": "error",
+    "document_id": "1",
 }
 #: The smallest role each route takes; every route not named here takes viewer.
 SMALLEST_ROLE = {
@@ -52,11 +53,14 @@ SMALLEST_ROLE = {
     ("GET", "/api/logs/search"): Role.OPERATOR,
     ("GET", "/api/logs/service/{service_name}"): Role.OPERATOR,
     ("GET", "/api/logs/level/{log_level}"): Role.OPERATOR,
+    ("POST", "/api/sync/documents"): Role.OPERATOR,
+    ("GET", "/api/sync/documents/{document_id}/content"): Role.OPERATOR,
 }
 BODIES = {
     "/api/auth/tokens": {"name": "made-by-test", "role": "viewer"},
     "/api/auth/step-up": {"code": "123456"},
     "/api/auth/totp/enrol": {"principal": "someone"},
+    "/api/sync/documents": {"path": "/nonexistent"},
 }
 
 
