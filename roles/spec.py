@@ -27,7 +27,7 @@ from roles.firewall.settings import FirewallSettings
 from roles.mail.settings import MailSettings
 from roles.nextcloud.plan import check as check_nextcloud
 from roles.nextcloud.settings import NextcloudSettings
-from roles.pgbackrest.settings import PgBackrestSettings, check_restore_port
+from roles.pgbackrest.settings import PgBackrestSettings, check_cipher, check_restore_port
 from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
 from roles.replication.settings import ReplicationSettings
@@ -242,6 +242,7 @@ def _check_derived(spec: HostSpec) -> None:
         lambda: agent_body_limit(spec),
         lambda: config_text(spec),
         lambda: check_restore_port(spec.pgbackrest, spec.postgres.port, spec.name),
+        lambda: check_cipher(spec.pgbackrest, spec.vault, spec.name),
     ]
     if spec.vault is not None:
         vault = spec.vault

@@ -9,7 +9,8 @@ destroyed host brought back onto a fresh (or reinstalled) machine from its backu
 2. storage: the deploy's first stages only, up to the ZFS pools (deploy/stages.py).
 3. datasets: each one streamed `zfs send` on the backup host → this controller → `zfs
    receive` on HOST, over the inventory's root SSH (no key added anywhere).
-4. the static seal key, decrypted here from the received /tank/backups/keys/seal.key.age.
+4. the static seal key, decrypted here from the received /tank/backups/keys/seal.key.age;
+   pgBackRest's passphrase (encrypted repository) likewise from pgbackrest-cipher.conf.age.
 5. PostgreSQL: the deploy's stages up to the package, then pgBackRest restores the cluster
    from the received repository and replays the archived WAL (to its end, or --at).
 6. the whole deploy (it finds Vault initialised and unsealed, the cluster registered).
@@ -19,6 +20,7 @@ destroyed host brought back onto a fresh (or reinstalled) machine from its backu
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import tempfile
 import time
@@ -30,6 +32,8 @@ from pathlib import Path
 
 from controller.errors import SovereignError
 from deploy.stages import UNTIL_ENV
+from roles.pgbackrest.cipher import CIPHER_COPY, install_command
+from roles.pgbackrest.settings import encrypted
 from roles.replication.plan import Link, link_of
 from roles.spec import HostSpec
 from roles.vault.backup import SEAL_COPY
@@ -120,6 +124,9 @@ def rebuild(request: Request, progress: Progress) -> None:
         if spec.vault is not None and spec.vault.seal == "static":
             with progress.step("the static seal key (from tank/backups/keys, operator's key)"):
                 _seal_key(request, spec, remote)
+        if encrypted(spec.pgbackrest, spec.vault):
+            with progress.step("pgBackRest's passphrase (from tank/backups/keys, operator's key)"):
+                _cipher_pass(request, spec, remote)
         if spec.pgbackrest.enabled:
             with progress.step("PostgreSQL: packages, pgBackRest restore, archived WAL replayed"):
                 _deploy(request, "postgres-install")
@@ -153,10 +160,13 @@ def _preflight(
                 "configured; restore it first (docs/disaster-recovery.md)"
             )
         progress.say(f"controller directory {directory} present")
-        if spec.vault.seal == "static" and (
-            request.identity is None or not request.identity.exists()
-        ):
-            raise RebuildRefused("--identity: the operator's age identity opens the seal key")
+        needs = [what for what, needed in (
+            ("the seal key", spec.vault.seal == "static"),
+            ("pgBackRest's passphrase", encrypted(spec.pgbackrest, spec.vault)),
+        ) if needed]  # fmt: skip
+        if needs and (request.identity is None or not request.identity.exists()):
+            opens = " and ".join(needs)
+            raise RebuildRefused(f"--identity: the operator's age identity opens {opens}")
     picks = []
     for dataset in link.datasets:
         replica = replica_name(link.prefix, dataset)
@@ -261,10 +271,27 @@ def _stream(request: Request, remote: Remote, pick: Pick, progress: Progress) ->
 
 
 def _seal_key(request: Request, spec: HostSpec, remote: Remote) -> None:
+    assert spec.vault is not None
+    copy = f"{spec.vault.backup.keys_dir}/{SEAL_COPY}"
+    _operator_copy(request, remote, copy, cmd.seal_key_command(SEAL_KEY))
+
+
+def _cipher_pass(request: Request, spec: HostSpec, remote: Remote) -> None:
+    """The repository's passphrase back in its root-only file before anything reads the
+    received (encrypted) repository: the deploy's PostgreSQL stage refuses without it."""
+    assert spec.vault is not None
+    copy = f"{spec.vault.backup.keys_dir}/{CIPHER_COPY}"
+    _operator_copy(request, remote, copy, install_command())
+
+
+def _operator_copy(request: Request, remote: Remote, copy: str, install: str) -> None:
+    """A file age-encrypted to the operator (received with tank/backups), opened here with
+    the operator's identity and written on the host from stdin: never in clear on disk here,
+    on a command line or in output."""
     import pyrage
 
-    assert spec.vault is not None and request.identity is not None
-    encrypted = remote.run(request.host, f"cat {spec.vault.backup.keys_dir}/{SEAL_COPY}")
+    assert request.identity is not None
+    encrypted = remote.run(request.host, f"cat {shlex.quote(copy)}")
     identities = [
         pyrage.x25519.Identity.from_str(line.strip())
         for line in request.identity.read_text().splitlines()
@@ -273,11 +300,11 @@ def _seal_key(request: Request, spec: HostSpec, remote: Remote) -> None:
     if not identities:
         raise RebuildRefused(f"{request.identity} holds no age identity (AGE-SECRET-KEY-…)")
     try:
-        key = pyrage.decrypt(encrypted, identities)
+        clear = pyrage.decrypt(encrypted, identities)
     except pyrage.DecryptError:
-        raise RebuildRefused(f"{request.identity} does not open {SEAL_COPY}") from None
-    remote.run(request.host, cmd.seal_key_command(SEAL_KEY), stdin=key)
-    del key
+        raise RebuildRefused(f"{request.identity} does not open {copy}") from None
+    remote.run(request.host, install, stdin=clear)
+    del clear
 
 
 def _postgres(request: Request, spec: HostSpec, remote: Remote, progress: Progress) -> None:

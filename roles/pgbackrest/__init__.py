@@ -25,7 +25,8 @@ from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
-from roles.pgbackrest import ops
+from roles.pgbackrest import cipher_ops, ops
+from roles.pgbackrest.cipher import CIPHER_COPY
 from roles.pgbackrest.plan import (
     BACKUP_UNIT,
     CONFIG_FILE,
@@ -37,6 +38,7 @@ from roles.pgbackrest.plan import (
     backup_timer,
     config_text,
 )
+from roles.pgbackrest.settings import encrypted
 
 if TYPE_CHECKING:
     from roles.spec import HostSpec
@@ -52,11 +54,17 @@ def pgbackrest_repository(spec: HostSpec) -> None:
     cfg = spec.pgbackrest
     if not cfg.enabled:
         return
+    encrypt = encrypted(cfg, spec.vault)
     # pgbackrest depends on postgresql-common, which makes the postgres user.
     common.packages(name="Install pgBackRest", packages=["pgbackrest"])
+    cipher_ops.passphrase(
+        name="The repository's passphrase (encrypted repository: made once)"
+        if encrypt else "The repository is not encrypted (pgbackrest.repo_cipher)",
+        repo_path=cfg.repo_path, stanza=cfg.stanza, encrypt=encrypt,
+    )  # fmt: skip
     common.put(
         name=f"Render {CONFIG_FILE}",
-        src=StringIO(config_text(cfg, spec.postgres)),
+        src=StringIO(config_text(cfg, spec.postgres, encrypted=encrypt)),
         dest=CONFIG_FILE,
         user="root",
         group="postgres",
@@ -86,6 +94,7 @@ def pgbackrest(spec: HostSpec) -> None:
                             running=False, enabled=False)  # fmt: skip
         return
     pg_unit = f"postgresql@{spec.postgres.version}-{spec.postgres.cluster}.service"
+    encrypt = encrypted(cfg, spec.vault)
     common_args: dict[str, Any] = {
         "python": AGENT_PYTHON, "agent_group": AGENT_GROUP, "state_dir": STATE_DIR,
         "stanza": cfg.stanza, "config": CONFIG_FILE, "postgres_unit": pg_unit,
@@ -131,6 +140,33 @@ def pgbackrest(spec: HostSpec) -> None:
     ))  # fmt: skip
     systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*units, *timers))
     ops.stanza(name=f"Stanza {cfg.stanza}: created, with a first full backup", stanza=cfg.stanza)
+    if encrypt:
+        _keep_passphrase(spec)
     for kind in TYPES:
         common.service(name=f"Run {backup_timer(kind)}", unit=backup_timer(kind))
     common.service(name=f"Run {RESTORE_CHECK}.timer", unit=f"{RESTORE_CHECK}.timer")
+
+
+def _keep_passphrase(spec: HostSpec) -> None:
+    """The passphrase's copies (roles/pgbackrest/cipher.py): Vault KV, and age-encrypted to
+    the operator on tank/backups, where a rebuild finds it before Vault is back."""
+    from roles.pki.settings import controller_dir as pki_dir
+    from roles.vault.keys import DEPLOY_CREDENTIALS
+    from roles.vault.settings import controller_dir
+
+    vault = spec.vault
+    assert vault is not None, "encrypted() needs Vault with operator recipients"
+    keys_dir = vault.backup.keys_dir
+    common.directory(name=f"Create {keys_dir} (tank/backups, root only)", path=keys_dir,
+                     user="root", group="root", mode="700")  # fmt: skip
+    common.packages(name="Install age (encrypts the passphrase's copy)", packages=["age"])
+    cipher_ops.age_copy(
+        name="The repository's passphrase, encrypted to the operator's age recipients",
+        recipients=vault.operator_age_recipients, dest=f"{keys_dir}/{CIPHER_COPY}",
+    )  # fmt: skip
+    cipher_ops.vault_copy(
+        name="The repository's passphrase in Vault KV",
+        port=vault.port, kv=vault.kv_mount,
+        ca_cert=str(pki_dir(spec) / "tls" / "ca.crt"),
+        credentials=str(controller_dir(vault, spec.name) / DEPLOY_CREDENTIALS),
+    )  # fmt: skip

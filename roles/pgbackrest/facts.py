@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyinfra.api import FactBase
 
 from appliance.backup.pgbackrest_info import StanzaInfo, parse_info
+from roles.pgbackrest.cipher import CipherState, parse_probe, repo_probe_command
 
 
 class StanzaState(FactBase[StanzaInfo | None]):
@@ -25,3 +26,42 @@ class StanzaState(FactBase[StanzaInfo | None]):
     def process(self, output: list[str]) -> StanzaInfo | None:
         text = "\n".join(output).strip()
         return parse_info(text) if text else None
+
+
+class RepositoryCipher(FactBase[CipherState]):
+    """Whether the host has the passphrase file, and whether the stanza's repository is
+    absent, plain or encrypted (from an info file's first bytes: never the passphrase)."""
+
+    @staticmethod
+    def default() -> CipherState:
+        return CipherState(has_pass=False, repo="none")
+
+    def command(self, repo_path: str, stanza: str) -> str:
+        return repo_probe_command(repo_path, stanza)
+
+    def process(self, output: list[str]) -> CipherState:
+        return parse_probe(output)
+
+
+class DigestMarker(FactBase[dict[str, str]]):
+    """The digest of a file with a tag now ('' without the file), and the one a marker file
+    recorded when it was last copied ('' before the first copy). Digests only."""
+
+    @staticmethod
+    def default() -> dict[str, str]:
+        return {"current": "", "copied": ""}
+
+    def command(self, path: str, marker: str, tag: str) -> str:
+        return (
+            f"test -s {path} && echo current $({{ cat {path}; printf '%s' "
+            f"'{tag}'; }} | sha256sum | cut -d' ' -f1); "
+            f"echo copied $(cat {marker} 2>/dev/null); true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        found = {"current": "", "copied": ""}
+        for line in output:
+            key, _, value = line.strip().partition(" ")
+            if key in found:
+                found[key] = value.strip()
+        return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from appliance.backup.pgbackrest_info import StanzaInfo
+from roles.pgbackrest.cipher import CIPHER_TYPE
 from roles.pgbackrest.settings import PgBackrestSettings
 
 if TYPE_CHECKING:
@@ -51,13 +52,15 @@ def write_paths(cfg: PgBackrestSettings) -> list[str]:
     return [cfg.repo_path, LOCK_DIR] if cfg.enabled else []
 
 
-def config_text(cfg: PgBackrestSettings, pg: PostgresSettings) -> str:
+def config_text(cfg: PgBackrestSettings, pg: PostgresSettings, encrypted: bool = False) -> str:
     """/etc/pgbackrest.conf. No log files (the units' journal has the console output; the
-    archive_command's goes to PostgreSQL's log), a lock in the caller's private /tmp."""
+    archive_command's goes to PostgreSQL's log), a lock in the caller's private /tmp. The
+    cipher's passphrase is not here: it is in a file of conf.d (roles/pgbackrest/cipher.py)."""
+    cipher = f"repo1-cipher-type={CIPHER_TYPE}\n" if encrypted else ""
     return f"""# Managed by Sovereign Appliance (roles/pgbackrest).
 [global]
 repo1-path={cfg.repo_path}
-repo1-retention-full={cfg.retention_full}
+{cipher}repo1-retention-full={cfg.retention_full}
 repo1-retention-diff={cfg.retention_diff}
 compress-type={cfg.compress_type}
 start-fast=y

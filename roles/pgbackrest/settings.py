@@ -14,10 +14,14 @@ it); the schedules are systemd calendar expressions (`systemd-analyze calendar E
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from roles.settings import RoleSettingsError, absolute_path
+
+if TYPE_CHECKING:
+    from roles.vault.settings import VaultServerSettings
 
 # A calendar expression: what systemd.time(7) uses, nothing a unit file would read as syntax.
 CALENDAR_RE = re.compile(r"^[A-Za-z0-9*.,:/~ -]{1,80}$")
@@ -43,6 +47,14 @@ class PgBackrestSettings(BaseModel):
     )
     retention_full: int = Field(default=2, ge=1, le=52, description="Full backups kept.")
     retention_diff: int = Field(default=7, ge=1, le=100, description="Differential backups kept.")
+    repo_cipher: Literal["auto", "aes-256-cbc", "none"] = Field(
+        default="auto",
+        description="Encrypt the repository (pgBackRest's repo1-cipher-type). auto: "
+        "aes-256-cbc when the host's Vault backs up to operator_age_recipients (the "
+        "passphrase is kept in Vault and age-encrypted to the operator), else none. "
+        "pgBackRest cannot change the cipher of an existing repository (see "
+        "docs/disaster-recovery.md).",
+    )
     compress_type: str = Field(default="lz4", pattern=r"^(gz|lz4|zst|bz2|none)$")
     full_schedule: str = Field(default="Sun *-*-* 01:00:00", description="Weekly full backup.")
     diff_schedule: str = Field(
@@ -78,4 +90,29 @@ def check_restore_port(cfg: PgBackrestSettings, postgres_port: int, host_name: s
         raise RoleSettingsError(
             f"host {host_name}: pgbackrest.restore_check_port: {postgres_port} is "
             "postgres.port (the live cluster's); choose another"
+        )
+
+
+def cipher_holders(vault: VaultServerSettings | None) -> bool:
+    """Whether the passphrase can be kept where a rebuild finds it: Vault KV, and a copy
+    age-encrypted to the operator's recipients in vault.backup.keys_dir (pure)."""
+    return bool(vault is not None and vault.backup.enabled and vault.operator_age_recipients)
+
+
+def encrypted(cfg: PgBackrestSettings, vault: VaultServerSettings | None) -> bool:
+    """Whether the repository is encrypted (aes-256-cbc), `auto` resolved (pure)."""
+    if not cfg.enabled or cfg.repo_cipher == "none":
+        return False
+    return cfg.repo_cipher == "aes-256-cbc" or cipher_holders(vault)
+
+
+def check_cipher(
+    cfg: PgBackrestSettings, vault: VaultServerSettings | None, host_name: str
+) -> None:
+    """An explicit aes-256-cbc needs somewhere to keep the passphrase for a rebuild."""
+    if cfg.enabled and cfg.repo_cipher == "aes-256-cbc" and not cipher_holders(vault):
+        raise RoleSettingsError(
+            f"host {host_name}: pgbackrest.repo_cipher: aes-256-cbc needs `vault` with "
+            "operator_age_recipients and vault.backup enabled (the passphrase is kept in Vault "
+            "and age-encrypted to the operator, or a rebuild could not read the repository)"
         )

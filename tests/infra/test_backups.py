@@ -78,6 +78,10 @@ def vault_cfg(host_data: HostData) -> dict[str, Any]:
     return cfg
 
 
+# An encrypted repository's passphrase (roles/pgbackrest/cipher.py).
+CIPHER_FILE = "/etc/pgbackrest/conf.d/sovereign-cipher.conf"
+
+
 def as_postgres(host: Any, command: str) -> Any:
     return host.run(f"cd / && runuser -u postgres -- {command}")
 
@@ -118,6 +122,21 @@ def test_stanza_has_a_backup(host: Any, pg_backup: dict[str, Any]) -> None:
     (stanza,) = json.loads(out.stdout)
     assert stanza["status"]["code"] == 0, stanza["status"]
     assert [b for b in stanza["backup"] if not b.get("error")], "no backup in the repository"
+
+
+def test_an_encrypted_repository_has_its_passphrase_for_postgres_only(
+    host: Any, pg_backup: dict[str, Any]
+) -> None:
+    env = host.file(CIPHER_FILE)
+    if not env.exists:
+        pytest.skip("the repository is not encrypted (no Vault with operator recipients)")
+    assert (env.user, env.group, env.mode) == ("root", "postgres", 0o640)
+    out = as_postgres(host, f"pgbackrest --stanza={pg_backup['stanza']} --output=json info")
+    assert out.rc == 0, out.stderr
+    (stanza,) = json.loads(out.stdout)
+    assert stanza["cipher"] == "aes-256-cbc"
+    conf = host.file("/etc/pgbackrest.conf").content_string
+    assert "repo1-cipher-type=aes-256-cbc" in conf and "cipher-pass" not in conf
 
 
 def test_archiving_works(host: Any, pg_backup: dict[str, Any]) -> None:

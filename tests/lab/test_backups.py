@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from roles.pgbackrest.cipher import CIPHER_COPY, CIPHER_FILE, OPTION
 from sovereign.lab.hosts import ssh_argv
 from sovereign.lab.state import LabPaths
 from tests.lab.conftest import Deploys, put_secret
@@ -206,8 +207,9 @@ def test_no_password_in_clear_in_the_backups_or_the_journal(deployed: str) -> No
              "PASSWORD :'pw';\"; } | (cd / && runuser -u postgres -- psql -X -q "
              "-v ON_ERROR_STOP=1 -d postgres)")  # fmt: skip
     ssh(lab, f"systemctl start {BACKUP.format(kind='incr')} {VAULT_SNAPSHOT}")
+    ssh(lab, f"(umask 077 && sed -n 's/^{OPTION}=//p' {CIPHER_FILE} > /root/cipher-pass)")
     secret_files = ["/root/pw", "/etc/sovereign/vault/backup/secret-id",
-                    "/etc/sovereign/vault/agent/secret-id"]  # fmt: skip
+                    "/etc/sovereign/vault/agent/secret-id", "/root/cipher-pass"]  # fmt: skip
     for secret in secret_files:
         hits = ssh(lab, f"grep -rlaF -f {secret} /tank/backups | wc -l; "
                         f"journalctl --no-pager -o cat | grep -caF -f {secret}",
@@ -215,5 +217,48 @@ def test_no_password_in_clear_in_the_backups_or_the_journal(deployed: str) -> No
         assert hits[:2] == ["0", "0"], (
             f"{secret}: in clear in {hits[0]} backup file(s), {hits[1:]} journal lines"
         )
-    ssh(lab, "rm -f /root/pw; cd / && runuser -u postgres -- psql -X -q -d postgres "
-             "-c 'DROP ROLE IF EXISTS backup_probe'")  # fmt: skip
+    ssh(lab, "rm -f /root/pw /root/cipher-pass; cd / && runuser -u postgres -- psql -X -q "
+             "-d postgres -c 'DROP ROLE IF EXISTS backup_probe'")  # fmt: skip
+
+
+def test_the_repository_is_encrypted(deployed: str, deploys: Deploys) -> None:
+    """pgBackRest says aes-256-cbc; every file of the repository is ciphertext (OpenSSL's
+    salted format) and a row's value written after the backup is in none; the passphrase is
+    in pgBackRest's conf.d (root:postgres 0640), in no deploy output, and its operator copy
+    opens to it."""
+    lab = deployed
+    canary = f"canary-{secrets.token_hex(16)}"
+    psql(lab, "DROP TABLE IF EXISTS cipher_probe; CREATE TABLE cipher_probe (v text)")
+    psql(lab, f"INSERT INTO cipher_probe SELECT '{canary}' FROM generate_series(1, 200)")  # noqa: S608 - hex
+    ssh(lab, f"systemctl start {BACKUP.format(kind='incr')}")
+    psql(lab, "SELECT pg_switch_wal()")
+    info = ssh(lab, "cd / && runuser -u postgres -- pgbackrest info").stdout
+    print(info)
+    assert "cipher: aes-256-cbc" in info
+    repo = "/tank/backups/pgbackrest"
+    heads = ssh(lab, f"find {repo} -type f -size +0 -exec head -c 8 {{}} \\; -exec echo \\; "
+                     "| sort | uniq -c").stdout  # fmt: skip
+    print(f"first bytes of the repository's files:\n{heads}")
+    counted = [line.split(None, 1) for line in heads.strip().splitlines()]
+    assert counted and all(head.startswith("Salted__") for _, head in counted), heads
+    hits = ssh(lab, f"grep -rlaF {canary} {repo} | wc -l").stdout.strip()
+    assert hits == "0", f"{canary} in clear in {hits} repository file(s)"
+    mode = ssh(lab, f"stat -c '%U %G %a' {CIPHER_FILE}").stdout.strip()
+    assert mode == "root postgres 640"
+    env = ssh(lab, f"cat {CIPHER_FILE}").stdout
+    passphrase = env.partition(f"{OPTION}=")[2].strip()
+    assert len(passphrase) == 64
+    for run in (deploys.first, deploys.second):
+        assert passphrase not in run.output
+    import pyrage
+
+    copy = subprocess.run(
+        ssh_argv(LabPaths(lab), f"{lab}-1", f"cat /tank/backups/keys/{CIPHER_COPY}"),
+        capture_output=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    identity = pyrage.x25519.Identity.from_str(
+        next(line for line in LabPaths(lab).operator_age_key.read_text().splitlines()
+             if line.startswith("AGE-SECRET-KEY-"))
+    )  # fmt: skip
+    assert pyrage.decrypt(copy, [identity]).decode() == env
+    psql(lab, "DROP TABLE cipher_probe")
