@@ -21,11 +21,11 @@ class SyncSettings(BaseModel):
     url: str = Field(default="", description="The Nextcloud's base URL (https://HOST).")
     user: str = Field(default="", description="The Nextcloud user documents are stored as.")
     password_secret: str = Field(
-        default="nextcloud-sync",
+        default="agent/sync/nextcloud",
         description="Secret whose field `app_password` is that user's Nextcloud app password.",
     )
     identity_secret: str = Field(
-        default="sync-identity",
+        default="agent/sync/identity",
         description="Secret whose field `identity` is the appliance's age identity "
         "(AGE-SECRET-KEY-1…): a recipient of every document, and what the agent decrypts with.",
     )

@@ -34,8 +34,8 @@ def server(tmp_path: Path) -> Iterator[NextcloudStandIn]:
 def agent(server: NextcloudStandIn, tmp_path: Path) -> Iterator[Agent]:
     _, recipient, _ = operator_key(tmp_path)
     env = {
-        variable_name("nextcloud-sync", "app_password"): server.password,
-        variable_name("sync-identity", "identity"): IDENTITY,
+        variable_name("agent/sync/nextcloud", "app_password"): server.password,
+        variable_name("agent/sync/identity", "identity"): IDENTITY,
     }
     secrets = SecretManager(EnvBackend(environ=lambda: env), 300)
     sync = {"enabled": True, "url": server.url, "user": server.user, "recipients": [recipient],
@@ -119,8 +119,8 @@ def test_a_document_failed_past_its_retries_raises_an_internal_notification(
     server: NextcloudStandIn, tmp_path: Path
 ) -> None:
     env = {
-        variable_name("nextcloud-sync", "app_password"): server.password,
-        variable_name("sync-identity", "identity"): IDENTITY,
+        variable_name("agent/sync/nextcloud", "app_password"): server.password,
+        variable_name("agent/sync/identity", "identity"): IDENTITY,
     }
     secrets = SecretManager(EnvBackend(environ=lambda: env), 300)
     sync = {"enabled": True, "url": server.url, "user": server.user, "max_attempts": 2,
