@@ -104,7 +104,7 @@ in the table's comment)::
 
     [tracing]                       # spans, the OTLP receiver (appliance/tracing/settings.py)
     enabled = true                  # trace requests, database, Vault, notifications, events
-    sample_ratio = 1.0              # share of new traces kept (a sampled traceparent is kept)
+    sample_ratio = 0.1              # share of new traces kept (a sampled traceparent is kept)
     retention_s = 604800.0          # spans older than this are pruned, and beyond
     max_spans = 200000              # this many the oldest, every prune_interval_s (300)
     # otlp_endpoint = "https://collector:4318/v1/traces"   # also send the agent's spans there

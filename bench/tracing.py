@@ -33,7 +33,7 @@ DEFAULT_PATH = "/api/monitoring/metrics/history/cpu_percent?limit=20"
 
 
 @contextlib.contextmanager
-def agent(tracing: bool) -> Iterator[tuple[str, str, Path]]:
+def agent(tracing: bool, ratio: float = 1.0) -> Iterator[tuple[str, str, Path]]:
     """An agent with tracing on or off; yields its URL, an admin token and its database."""
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="tracing-bench-"))
@@ -45,6 +45,7 @@ def agent(tracing: bool) -> Iterator[tuple[str, str, Path]]:
         "APPLIANCE_PORT": str(port),
         "APPLIANCE_LOG_LEVEL": "warning",
         "APPLIANCE_TRACING__ENABLED": "true" if tracing else "false",
+        "APPLIANCE_TRACING__SAMPLE_RATIO": str(ratio),
         "APPLIANCE_SECURITY__RATE_PER_TOKEN": "100000",
         "APPLIANCE_SECURITY__BURST": "1000000",
         "APPLIANCE_SECURITY__RATE_PER_ADDRESS": "100000",
@@ -98,11 +99,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--block", type=int, default=200, help="requests per agent per round")
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument(
+        "--ratio", type=float, default=0.1, help="[tracing] sample_ratio (default: its default)"
+    )
     args = parser.parse_args()
     print_header()
     times: dict[str, list[float]] = {"on": [], "off": []}
     with (
-        agent(True) as (on_url, on_token, on_db),
+        agent(True, args.ratio) as (on_url, on_token, on_db),
         agent(False) as (off_url, off_token, _),
         httpx.Client(base_url=on_url, headers=auth(on_token), timeout=10) as on,
         httpx.Client(base_url=off_url, headers=auth(off_token), timeout=10) as off,
@@ -115,7 +119,8 @@ def main() -> None:
         time.sleep(3)  # the batch exporter's last write
         spans = stored_spans(on_db)
     n = args.rounds * args.block
-    print(f"{args.path}: {n} requests each, in {args.rounds} alternating blocks of {args.block}")
+    print(f"{args.path}: {n} requests each, in {args.rounds} alternating blocks of {args.block}"
+          f" (sample_ratio {args.ratio})")  # fmt: skip
     for name in ("off", "on"):
         t = times[name]
         print(f"  tracing {name:3}  p50 {percentile(t, 50):6.2f} ms  p90 {percentile(t, 90):6.2f} "

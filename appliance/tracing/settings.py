@@ -13,11 +13,12 @@ class TracingSettings(BaseModel):
         description="Trace the agent's requests, database, Vault and notification calls.",
     )
     sample_ratio: float = Field(
-        default=1.0,
+        default=0.1,
         ge=0,
         le=1,
         description="Share of traces started by the agent that are kept (a request carrying a "
-        "sampled traceparent is always kept).",
+        "sampled traceparent is always kept). Each kept request costs its spans' recording and "
+        "writing: at 1.0 a traced read's p50 grew ~30 %, at 0.1 ~9 % (bench/tracing.py).",
     )
     service_name: str = Field(default="sovereign-agent", min_length=1, max_length=64)
     retention_s: float = Field(

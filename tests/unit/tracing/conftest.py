@@ -1,25 +1,32 @@
-"""An agent over the API tests' fakes (in-memory SQLite), with tracing as it is by default."""
+"""An agent over the API tests' fakes (in-memory SQLite), keeping every trace it starts
+(sample_ratio 1.0, unless a test says otherwise)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
 from tests.unit.api.conftest import Agent, start_agent
 
 
+def traced(stack: ExitStack, **settings: Any) -> Agent:
+    settings["tracing"] = {"sample_ratio": 1.0, **settings.get("tracing", {})}
+    return start_agent(stack, **settings)
+
+
 @pytest.fixture
 def agent() -> Iterator[Agent]:
     with ExitStack() as stack:
-        yield start_agent(stack)
+        yield traced(stack)
 
 
 @pytest.fixture
 def agent_with() -> Iterator[Callable[..., Agent]]:
     with ExitStack() as stack:
-        yield lambda **settings: start_agent(stack, **settings)
+        yield lambda **settings: traced(stack, **settings)
 
 
 def flush(agent: Agent) -> None:
