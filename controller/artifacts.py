@@ -116,10 +116,15 @@ def _build_wheelhouse(
 ) -> dict[str, object]:
     say(f"{WHEELHOUSE}: building the agent wheel and its dependencies (~10 s) ...")
     partial = Path(tempfile.mkdtemp(prefix=f".{WHEELHOUSE}.", suffix=".partial", dir=directory))
+    # urllib3-future (nc-py-api → niquests) is built from source with URLLIB3_NO_OVERRIDE:
+    # its PyPI wheel carries a `urllib3` package and a .pth that overwrites the real one in
+    # the agent's venv at every start (requests, hvac and apprise would run on the fork).
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--only-binary=:all:", "--wheel-dir", str(partial), str(AGENT_PROJECT)],
+         "--only-binary=:all:", "--no-binary=urllib3-future",
+         "--wheel-dir", str(partial), str(AGENT_PROJECT)],
         capture_output=True, text=True, check=False,
+        env={**os.environ, "URLLIB3_NO_OVERRIDE": "1"},
     )  # fmt: skip
     if proc.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)

@@ -27,4 +27,15 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 echo "bootstrap: installing the project into .venv"
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,aws]'
+# nc-py-api needs niquests, which needs urllib3-future: its PyPI wheel ships a `urllib3`
+# package and a .pth file that overwrites the real urllib3 at every interpreter start
+# (requests, hvac and apprise would all run on the fork). Built from source with
+# URLLIB3_NO_OVERRIDE it installs only `urllib3_future`, which niquests then uses.
+export URLLIB3_NO_OVERRIDE=1
+if ls .venv/lib/python3*/site-packages/urllib3_future.pth >/dev/null 2>&1; then
+    echo "bootstrap: removing urllib3-future's override of urllib3"
+    .venv/bin/pip uninstall --quiet -y urllib3-future
+    rm -rf .venv/lib/python3*/site-packages/urllib3
+    .venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps urllib3
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check --no-binary urllib3-future -e '.[dev,aws]'
