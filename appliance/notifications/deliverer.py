@@ -172,11 +172,15 @@ async def _serve() -> None:
     settings = get_settings()
     if settings.notifications.ca_bundle is not None:
         trust(settings.notifications.ca_bundle)
+    from appliance.tracing.setup import Tracing
+
     secrets = build_secret_manager(settings.secrets)
-    service = NotificationService.build(
-        settings.notifications, open_store(settings.database, secrets), secrets
-    )
+    store = open_store(settings.database, secrets)
+    service = NotificationService.build(settings.notifications, store, secrets)
     service.outbox.on_notified = _report
+    # Its sends are spans too (channels.send), written to the same store as the agent's.
+    tracing = Tracing(settings.tracing, store)
+    tracing.start()
     worker = service.worker
     worker.start()
     loop = asyncio.get_running_loop()
@@ -191,6 +195,7 @@ async def _serve() -> None:
     loop.add_signal_handler(signal.SIGTERM, gone.set)
     await gone.wait()
     await worker.stop()
+    await asyncio.to_thread(tracing.stop)  # its last spans written
 
 
 def main() -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from appliance.database.connect import open_sqlite
+from appliance.database.repository import Store
 from appliance.notifications.deliverer import MODULE, DeliveryProcess
 from appliance.notifications.models import Channel, Status
 from appliance.notifications.outbox import Outbox
@@ -109,16 +111,21 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+Drill = tuple[AgentProcess, str, WebhookReceiver, Outbox, Store]
+
+
 @pytest.fixture
-def agent(tmp_path: Path) -> Iterator[tuple[AgentProcess, str, WebhookReceiver, Outbox]]:
+def agent(tmp_path: Path) -> Iterator[Drill]:
     store = open_sqlite(tmp_path / "agent.db")
     store.prepare()
     token = TokenService(store).create("t", Role.OPERATOR, created_by="test").secret
     webhook = WebhookReceiver()
     outbox = Outbox(store)
     outbox.put_channel(Channel("hook", "webhook", {"url": webhook.url}), create=True)
-    agent = AgentProcess(tmp_path)
-    yield agent, token, webhook, outbox
+    # Every trace kept, batches written each 0.2 s: the child's delivery spans are looked for.
+    env = {"APPLIANCE_TRACING__SAMPLE_RATIO": "1", "APPLIANCE_TRACING__BATCH_DELAY_S": "0.2"}
+    agent = AgentProcess(tmp_path, env=env)
+    yield agent, token, webhook, outbox, store
     if agent.process is not None:
         agent.kill9()
     webhook.close()
@@ -143,14 +150,19 @@ def is_delivered(outbox: Outbox, nid: int) -> bool:
     return item is not None and item.status is Status.DELIVERED
 
 
+def span_names(store: Store) -> set[str]:
+    with store.engine.connect() as c:
+        return {str(name) for (name,) in c.execute(text("SELECT name FROM spans"))}
+
+
 def subjects(webhook: WebhookReceiver) -> list[str]:
     return [str(p["json"].get("title")) for p in webhook.delivered()]
 
 
 def test_a_real_agent_delivers_from_its_child_and_restarts_it(
-    agent: tuple[AgentProcess, str, WebhookReceiver, Outbox],
+    agent: Drill,
 ) -> None:
-    process, token, webhook, outbox = agent
+    process, token, webhook, outbox, store = agent
     process.start()
     assert process.process is not None
     pid = process.process.pid
@@ -162,6 +174,8 @@ def test_a_real_agent_delivers_from_its_child_and_restarts_it(
     # Killed only once its outcome is committed: else it is rightly sent again (the
     # at-least-once window, test_crash.py), and the count below would not be one.
     wait_for(lambda: is_delivered(outbox, first), 30, "delivery not recorded")
+    # The child traces its sends into the agent's store, like the agent's own spans.
+    wait_for(lambda: "notify webhook" in span_names(store), 30, "no span of the child's send")
 
     os.kill(child, signal.SIGKILL)
     wait_for(lambda: deliverers(pid) not in ([], [child]), 30, "the killed child was not replaced")
