@@ -1,5 +1,6 @@
 """Request hygiene before any route runs: who the client is (behind a trusted proxy), the
-per-address token bucket (429 with Retry-After) and the body size limit (413).
+per-address token bucket (429 with Retry-After) and the body size limit (413: [security]
+max_body_bytes, or [tracing] max_decoded_bytes for the OTLP receiver's batches).
 
 The anonymous ``GET /health`` is not counted against the address: balancers poll it, it is
 answered from memory, and an edge in front sees every client as one address.
@@ -26,6 +27,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+#: The OTLP receiver's routes: a service's exporter sends a whole batch (hundreds of spans,
+#: uncompressed by default), bounded by [tracing] max_decoded_bytes instead.
+OTLP_PATHS = frozenset({"/v1/traces", "/v1/metrics"})
+
+
+def body_limit(path: str, runtime: Any, security: Security) -> int:
+    limit = security.settings.max_body_bytes
+    tracing = getattr(getattr(runtime, "settings", None), "tracing", None)
+    if path in OTLP_PATHS and tracing is not None:
+        return max(limit, int(tracing.max_decoded_bytes))
+    return limit
 
 
 class RequestHygiene:
@@ -63,7 +77,7 @@ class RequestHygiene:
                 )
                 await response(scope, receive, send)
                 return
-        limit = security.settings.max_body_bytes
+        limit = body_limit(scope["path"], runtime, security)
         declared = _header(scope, CONTENT_LENGTH)
         if declared is not None and not declared.isdigit():
             await error_response(400, "invalid Content-Length", rid)(scope, receive, send)

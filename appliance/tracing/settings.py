@@ -44,8 +44,9 @@ class TracingSettings(BaseModel):
     max_decoded_bytes: int = Field(
         default=4 << 20,
         ge=1024,
-        description="The most a request's body may decompress to (gzip); the body itself is "
-        "bounded by [security] max_body_bytes.",
+        description="The most an OTLP request's body may be, and decompress to (gzip): a "
+        "whole exporter batch, uncompressed by default (other routes: [security] "
+        "max_body_bytes).",
     )
     performance_window_s: float = Field(
         default=300.0, gt=0, le=86400, description="Window of a service's span statistics."

@@ -85,6 +85,21 @@ def test_bad_requests_are_refused(
     assert response.status_code == status, response.text
 
 
+def test_an_uncompressed_batch_over_the_api_body_limit_is_taken(agent: Agent) -> None:
+    """An exporter's batch, uncompressed (the SDK's default), is far over the 64 KiB other
+    routes take: the receiver's own bound applies to it."""
+    body = traces_body("big-batch", 400)
+    assert len(body) > 65536
+    assert post_traces(agent, body) == 200
+    assert len(agent.client.get("/api/traces/service/big-batch").json()["traces"]) > 0
+    # Any other route still refuses such a body.
+    response = agent.send(
+        "POST", "/api/notifications/notify", agent.tokens["operator"], content=body,
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert response.status_code == 413
+
+
 def test_too_many_spans_in_one_request(agent_with: object) -> None:
     agent = agent_with(tracing={"max_spans_per_request": 10})  # type: ignore[operator]
     assert post_traces(agent, traces_body("svc", 6)) == 413  # 12 spans
