@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
 from roles.nextcloud import plan
 from sovereign.runner import DeployResult, run_deploy
+from tests.lab.conftest import INVENTORY as LAB_INVENTORY
 from tests.lab.conftest import PROJECT_ROOT, ssh
 from tests.lab.inventories.nextcloud_settings import NEXTCLOUD_NAME
 
@@ -25,12 +27,18 @@ INVENTORY = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "nextcloud.py")
 
 
 @pytest.fixture(scope="module")
-def deployed(lab: str) -> tuple[DeployResult, DeployResult]:
+def deployed(lab: str) -> Iterator[tuple[DeployResult, DeployResult]]:
     first = run_deploy(INVENTORY, echo=False)
-    assert first.returncode == 0, first.output[-4000:]
-    second = run_deploy(INVENTORY, echo=False)
-    assert second.returncode == 0, second.output[-4000:]
-    return first, second
+    try:
+        assert first.returncode == 0, first.output[-4000:]
+        second = run_deploy(INVENTORY, echo=False)
+        assert second.returncode == 0, second.output[-4000:]
+        yield first, second
+    finally:
+        # The session's lab goes back to its own inventory for the modules after this one
+        # (the edge without Nextcloud's name, the declared roles as they were).
+        back = run_deploy(LAB_INVENTORY, echo=False)
+        assert back.returncode == 0, back.output[-4000:]
 
 
 def test_php_fpm_serves_the_probe_through_nginx(lab: str, deployed: object) -> None:

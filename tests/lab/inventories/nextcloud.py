@@ -15,8 +15,6 @@ lab = [
                 "databases": [{"name": "nextcloud", "owner": "nextcloud"}],
             },
             "nextcloud": {"server_names": [NEXTCLOUD_NAME]},
-            # Not what this lab tests, and the slowest part of a first deploy.
-            "pgbackrest": {"enabled": False},
         },
     )
     for name, data in lab_hosts()
