@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -55,9 +56,15 @@ class SpanNode:
     children: list[SpanNode] = field(default_factory=list)
 
 
+#: Attribute values repeat (a route, a method, the same statement text each request): each is
+#: scrubbed once, not once per span; a long one (rarely repeated) is scrubbed every time.
+_scrub_short = lru_cache(maxsize=4096)(scrub)
+SHORT = 1024
+
+
 def _value(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub(value)
+        return _scrub_short(value) if len(value) <= SHORT else scrub(value)
     if isinstance(value, (list, tuple)):
         return [_value(v) for v in value]
     return value
