@@ -1,7 +1,8 @@
 """Mail role: Debian's postfix on loopback only, the SMTP server the agent's `email`
 notification channel sends through (host 127.0.0.1, port 25). It relays to `mail.relayhost`
-(TLS required) or delivers to recipients' MX; with `mail.capture` (lab) every message lands
-in the local Maildir of `mailsink` instead.
+(TLS required, the relay's certificate checked against its name and Debian's CAs or
+`mail.relay_ca_file`, unless `mail.relay_tls = "encrypt"`) or delivers to recipients' MX;
+with `mail.capture` (lab) every message lands in the local Maildir of `mailsink` instead.
 
 With `mail.relay_user` it logs in to the relay (SASL, inside TLS only). The password is the
 operator's: `sovereign vault put-secret INVENTORY agent/mail/relay` puts `{"password": …}` in
@@ -26,7 +27,7 @@ from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
-from roles.mail.plan import SASL_MAP, SaslJob, main_cf, sasl_job
+from roles.mail.plan import RELAY_CA, SASL_MAP, SaslJob, main_cf, sasl_job
 from roles.mail.settings import SINK_HOME, SINK_USER
 
 if TYPE_CHECKING:
@@ -44,9 +45,10 @@ AGENT_PYTHON = "/opt/sovereign/agent/bin/python"
 def mail(spec: HostSpec) -> None:
     install()
     main = configure(spec)
+    ca = relay_ca(spec)
     job = sasl_job(spec.mail)
     units = sasl_units(job) if job else None
-    activate(main)
+    activate([main, ca])
     if units:
         refresh(units, main)
     else:
@@ -81,6 +83,15 @@ def configure(spec: HostSpec) -> OperationMeta:
         dest=MAIN_CF,
         cf=asdict(main_cf(settings, spec.base.hostname or spec.name)),
     )
+
+
+def relay_ca(spec: HostSpec) -> OperationMeta:
+    """The relay's CA file when the inventory names one (else none left behind); postfix
+    restarts when it changes, as for main.cf (its SMTP clients read it)."""
+    source = spec.mail.relay_ca_file
+    if source is None:
+        return common.absent(name=f"Remove {RELAY_CA}", path=RELAY_CA)
+    return common.put(name=f"Install the relay's CA ({RELAY_CA})", src=str(source), dest=RELAY_CA)
 
 
 def sasl_units(job: SaslJob) -> list[OperationMeta]:
@@ -127,11 +138,11 @@ def retire() -> None:
     systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*gone[:2]))
 
 
-def activate(main: OperationMeta) -> None:
+def activate(configuration: list[OperationMeta]) -> None:
     systemd.service(
         name="Restart postfix for its new main.cf",
         service=UNIT,
         restarted=True,
-        _if=main.did_change,
+        _if=any_changed(*configuration),
     )
     common.service(name=f"Run {UNIT}", unit=UNIT)

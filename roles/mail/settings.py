@@ -3,10 +3,11 @@ server the agent's `email` channel sends through."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
 
 from appliance.secrets.names import check_secret_name
 
@@ -48,6 +49,19 @@ class MailSettings(BaseModel):
         "relay password; read on the host by sovereign-mail-sasl.service into "
         "/etc/postfix/sasl_passwd (root, 0600).",
     )
+    relay_tls: Literal["verify", "encrypt"] = Field(
+        default="verify",
+        description="`verify`: the relay's certificate must chain to a trusted CA and name the "
+        "relayhost (postfix's `secure`), so nobody in between can pose as the relay and take "
+        "the mail and the login; `encrypt`: TLS without checking whom it reaches (weaker: only "
+        "for a relay whose certificate cannot be checked).",
+    )
+    relay_ca_file: FilePath | None = Field(
+        default=None,
+        description="A PEM file on the controller with the CA(s) that sign the relay's "
+        "certificate, when that is not a public CA (Debian's CA bundle is used otherwise); "
+        "copied to the host as /etc/postfix/relay-ca.pem.",
+    )
     capture: bool = Field(
         default=False,
         description="Deliver every message to the local Maildir of `mailsink` "
@@ -87,4 +101,21 @@ class MailSettings(BaseModel):
     def _user_needs_relay(self) -> Self:
         if self.relay_user and not self.relayhost:
             raise ValueError("relay_user needs relayhost")
+        if self.relay_ca_file and not self.relayhost:
+            raise ValueError("relay_ca_file needs relayhost")
+        if self.relayhost and self.relay_tls == "verify" and _is_address(self.relayhost):
+            raise ValueError(
+                "relayhost is an IP address, and a certificate is checked against a name: "
+                "give the relay's DNS name, or set relay_tls = 'encrypt' (not verified)"
+            )
         return self
+
+
+def _is_address(relayhost: str) -> bool:
+    host = relayhost.rsplit(":", 1)[0] if not relayhost.startswith("[") else relayhost[1:]
+    host = host.split("]", 1)[0]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

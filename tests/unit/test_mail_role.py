@@ -39,11 +39,27 @@ def test_postfix_listens_on_loopback_only_and_relays_for_this_host_alone() -> No
     assert "virtual_alias_maps" not in cf
 
 
-def test_a_relay_is_reached_over_tls_only() -> None:
+def test_a_relay_is_reached_over_tls_only_its_certificate_checked() -> None:
     cf = rendered(MailSettings(relayhost="[smtp.example.com]:587", hostname="nas.example.com"))
     assert cf["relayhost"] == "[smtp.example.com]:587"
-    assert cf["smtp_tls_security_level"] == "encrypt"
+    # `secure`: the certificate must chain to a trusted CA and name the relay.
+    assert cf["smtp_tls_security_level"] == "secure"
+    assert cf["smtp_tls_CAfile"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert cf["smtp_host_lookup"] == "dns, native"  # /etc/hosts may name it
     assert cf["myhostname"] == "nas.example.com"
+
+
+def test_an_operator_may_ask_for_tls_without_the_check() -> None:
+    settings = MailSettings(relayhost="[192.0.2.25]:587", relay_tls="encrypt")
+    assert rendered(settings)["smtp_tls_security_level"] == "encrypt"
+
+
+def test_a_relay_ca_file_is_what_the_certificate_is_checked_against(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    cf = rendered(MailSettings(relayhost="[smtp.example.com]:587", relay_ca_file=ca))
+    assert cf["smtp_tls_CAfile"] == "/etc/postfix/relay-ca.pem"
+    assert cf["smtp_tls_security_level"] == "secure"
 
 
 def test_capture_sends_every_recipient_to_the_local_sink_maildir() -> None:
@@ -94,7 +110,7 @@ RELAY = {"relayhost": "[smtp.example.com]:587", "relay_user": "appliance@example
 
 def test_a_relay_with_a_user_is_logged_in_to_inside_tls_only() -> None:
     cf = rendered(MailSettings.model_validate(RELAY))
-    assert cf["smtp_tls_security_level"] == "encrypt"
+    assert cf["smtp_tls_security_level"] == "secure"
     assert cf["smtp_sasl_auth_enable"] == "yes"
     assert cf["smtp_sasl_password_maps"] == "hash:/etc/postfix/sasl_passwd"
     assert cf["smtp_sasl_security_options"] == "noanonymous"
@@ -131,6 +147,15 @@ def test_the_password_maps_unit_carries_no_secret_and_waits_for_the_agent() -> N
         ({**RELAY, "relay_user": "a b"}, "mail.relay_user", "without blanks or colons"),
         ({**RELAY, "relay_secret": "postgres/x"}, "mail.relay_secret", "under agent/"),
         ({**RELAY, "relay_password": "x"}, "mail.relay_password", "Extra inputs"),
+        ({"relayhost": "[192.0.2.25]:587"}, "mail", "is an IP address.*relay_tls = 'encrypt'"),
+        ({"relayhost": "192.0.2.25"}, "mail", "is an IP address"),
+        ({**RELAY, "relay_tls": "none"}, "mail.relay_tls", "'verify' or 'encrypt'"),
+        (
+            {**RELAY, "relay_ca_file": "/nonexistent/ca.pem"},
+            "mail.relay_ca_file",
+            "does not point to a file",
+        ),
+        ({"relay_ca_file": __file__}, "mail", "relay_ca_file needs relayhost"),
     ],
 )
 def test_bad_relay_settings_name_the_field(mail: dict[str, Any], field: str, says: str) -> None:

@@ -1,20 +1,29 @@
 """The lab with postfix relaying through a smarthost with SASL and TLS (mail.relayhost +
 mail.relay_user): the relay is the test's stand-in on the controller, at the lab bridge's
-address (tests/lab/test_notify_relay.py); no capture, so mail leaves the host for it."""
+address under the name relay.lab.test, its certificate from a test CA the inventory names
+(mail.relay_ca_file) and checks (tests/lab/test_notify_relay.py); no capture, so mail leaves
+the host for it."""
 
 from sovereign.lab.inventory import current_lab_name, lab_hosts
-from sovereign.lab.state import load_state
-from tests.lab.inventories.mail_relay_settings import RELAY_PORT, RELAY_USER
+from tests.lab.inventories.mail_relay_settings import (
+    RELAY_NAME,
+    RELAY_PORT,
+    RELAY_USER,
+    relay_ca_file,
+)
 
-_state = load_state(current_lab_name())
-_gateway = _state.gateway if _state else "10.99.0.1"
+_mail = {
+    "relayhost": f"[{RELAY_NAME}]:{RELAY_PORT}",
+    "relay_user": RELAY_USER,
+    "relay_ca_file": str(relay_ca_file(current_lab_name())),
+}
 
 lab = [
     (
         name,
         {
             **data,
-            "mail": {"relayhost": f"[{_gateway}]:{RELAY_PORT}", "relay_user": RELAY_USER},
+            "mail": _mail,
         },
     )
     for name, data in lab_hosts()
