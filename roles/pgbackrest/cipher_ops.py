@@ -13,6 +13,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.host import Host
 
+from roles.common.facts import DigestMarker
 from roles.pgbackrest.cipher import (
     CIPHER_FILE,
     VAULT_FIELD,
@@ -24,7 +25,7 @@ from roles.pgbackrest.cipher import (
     own_command,
     parse_conf,
 )
-from roles.pgbackrest.facts import DigestMarker, RepositoryCipher
+from roles.pgbackrest.facts import RepositoryCipher
 
 
 @operation()

@@ -41,27 +41,3 @@ class RepositoryCipher(FactBase[CipherState]):
 
     def process(self, output: list[str]) -> CipherState:
         return parse_probe(output)
-
-
-class DigestMarker(FactBase[dict[str, str]]):
-    """The digest of a file with a tag now ('' without the file), and the one a marker file
-    recorded when it was last copied ('' before the first copy). Digests only."""
-
-    @staticmethod
-    def default() -> dict[str, str]:
-        return {"current": "", "copied": ""}
-
-    def command(self, path: str, marker: str, tag: str) -> str:
-        return (
-            f"test -s {path} && echo current $({{ cat {path}; printf '%s' "
-            f"'{tag}'; }} | sha256sum | cut -d' ' -f1); "
-            f"echo copied $(cat {marker} 2>/dev/null); true"
-        )
-
-    def process(self, output: list[str]) -> dict[str, str]:
-        found = {"current": "", "copied": ""}
-        for line in output:
-            key, _, value = line.strip().partition(" ")
-            if key in found:
-                found[key] = value.strip()
-        return found

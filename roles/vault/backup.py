@@ -36,6 +36,7 @@ from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from roles.common import ops as common
+from roles.common.facts import DigestMarker
 from roles.pki.settings import controller_dir as pki_dir
 from roles.vault.layout import BACKUP_DIR, CA_CERT, SEAL_KEY
 from roles.vault.settings import controller_dir
@@ -133,7 +134,7 @@ def seal_copy(recipients: list[str], dest: str) -> Generator[StringCommand, None
     """
     marker = f"{dest}.sha256"
     joined = "\n".join(sorted(recipients))
-    state = host.get_fact(SealCopyState, seal_key=SEAL_KEY, marker=marker, recipients=joined)
+    state = host.get_fact(DigestMarker, path=SEAL_KEY, marker=marker, tag=joined)
     if state["current"] and state["current"] == state["copied"]:
         host.noop(f"{dest} holds the seal key as it is")
         return
@@ -144,30 +145,6 @@ def seal_copy(recipients: list[str], dest: str) -> Generator[StringCommand, None
         f"(umask 077 && age {flags} -o {dest}.new {SEAL_KEY}) && mv {dest}.new {dest} && "
         f'echo "$d" > {marker}; fi'
     )
-
-
-class SealCopyState(FactBase[dict[str, str]]):
-    """The digest of the seal key with the recipients now ('' without a key), and the one
-    last encrypted ('' before the first copy). Digests only: never the key."""
-
-    @staticmethod
-    def default() -> dict[str, str]:
-        return {"current": "", "copied": ""}
-
-    def command(self, seal_key: str, marker: str, recipients: str) -> str:
-        return (
-            f"test -s {seal_key} && echo current $({{ cat {seal_key}; printf '%s' "
-            f"'{recipients}'; }} | sha256sum | cut -d' ' -f1); "
-            f"echo copied $(cat {marker} 2>/dev/null); true"
-        )
-
-    def process(self, output: list[str]) -> dict[str, str]:
-        found = {"current": "", "copied": ""}
-        for line in output:
-            key, _, value = line.strip().partition(" ")
-            if key in found:
-                found[key] = value.strip()
-        return found
 
 
 def snapshot_files_command(directory: str) -> str:

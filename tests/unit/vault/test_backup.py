@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pyrage
 
-from roles.vault.backup import SealCopyState, controller_archive, digest
+from roles.common.facts import DigestMarker
+from roles.vault.backup import controller_archive, digest
 
 
 def test_archive_is_deterministic_and_follows_the_files(tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ def test_encrypted_copy_opens_with_the_operator_identity_only(tmp_path: Path) ->
 
 
 def test_seal_copy_state_parses_digests_only() -> None:
-    fact = SealCopyState()
+    fact = DigestMarker()
     assert fact.process(["current abc", "copied abc"]) == {"current": "abc", "copied": "abc"}
     assert fact.process(["copied"]) == {"current": "", "copied": ""}
-    assert "cat /k" in fact.command(seal_key="/k", marker="/m", recipients="age1x")
+    assert "cat /k" in fact.command(path="/k", marker="/m", tag="age1x")
