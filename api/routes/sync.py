@@ -109,7 +109,7 @@ router = APIRouter(
     prefix="/api/sync",
     tags=["sync"],
     dependencies=[Depends(require(Role.VIEWER))],
-    responses=AUTH_ERRORS,
+    responses={**AUTH_ERRORS, **error_responses(404)},
     lifespan=lifespan,
 )
 
@@ -117,7 +117,8 @@ router = APIRouter(
 def service_of(request: Request) -> SyncService:
     service: SyncService | None = getattr(request.app.state, "sync", None)
     if service is None:
-        raise ApiError(503, "sync is not enabled ([sync] enabled, and the agent's database)")
+        # Switched off in this agent's configuration: nothing is there, not a failure.
+        raise ApiError(404, "sync is not enabled on this agent ([sync] enabled, and a database)")
     return service
 
 

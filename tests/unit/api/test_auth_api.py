@@ -23,6 +23,7 @@ SAMPLE_PARAMS = {
     "silence_id": "1",
     "log_level": "error",
     "document_id": "1",
+    "trace_id": "0af7651916cd43dd8448eb211c80319c",
 }
 #: The smallest role each route takes; every route not named here takes viewer.
 SMALLEST_ROLE = {
@@ -55,6 +56,11 @@ SMALLEST_ROLE = {
     ("GET", "/api/logs/level/{log_level}"): Role.OPERATOR,
     ("POST", "/api/sync/documents"): Role.OPERATOR,
     ("GET", "/api/sync/documents/{document_id}/content"): Role.OPERATOR,
+    ("GET", "/api/traces"): Role.OPERATOR,
+    ("GET", "/api/traces/service/{service_name}"): Role.OPERATOR,
+    ("GET", "/api/traces/{trace_id}"): Role.OPERATOR,
+    ("POST", "/v1/traces"): Role.OPERATOR,
+    ("POST", "/v1/metrics"): Role.OPERATOR,
 }
 BODIES = {
     "/api/auth/tokens": {"name": "made-by-test", "role": "viewer"},

@@ -100,7 +100,12 @@ def test_fuzz(case: Any, fuzzed: tuple[Any, str]) -> None:
     # design (refused when saved, never a failed delivery later).
     # Likewise a silence's regular expressions and times, and the alert routing's matchers;
     # and an alert rule's whole (hysteresis needs >, >=, < or <=; "for" at most a week).
-    semantic = ("/notifications/templates", "/api/silences", "/api/alerting/routes", "/api/alerts")
+    # A page cursor is the server's own token (one it did not make is a 422), and an OTLP
+    # export's body is protobuf or OTLP JSON, which no schema describes (else 400/415).
+    semantic = (
+        "/notifications/templates", "/api/silences", "/api/alerting/routes", "/api/alerts",
+        "/api/traces", "/v1/",
+    )  # fmt: skip
     excluded = [positive_data_acceptance] if any(p in case.path for p in semantic) else []
     response = case.call_and_validate(headers=headers, excluded_checks=excluded)
     assert response.status_code < 500
