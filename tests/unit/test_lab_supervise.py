@@ -60,7 +60,8 @@ echo start >> "$dir/starts"
 next=$(head -n 1 "$dir/exits"); sed -i 1d "$dir/exits"
 case "$next" in
   term-parent) kill -TERM "$PPID"; exit 133 ;;
-  sleep) trap 'echo term >> "$dir/starts"; exit 133' TERM; while :; do sleep 0.05; done ;;
+  sleep) trap 'echo term >> "$dir/starts"; exit 133' TERM; touch "$dir/trapping"
+         while :; do sleep 0.05; done ;;
   *) exit "$next" ;;
 esac
 """
@@ -137,6 +138,8 @@ def test_sigterm_shuts_nspawn_down_and_the_supervisor_exits(
     state, host, bin_dir = lab_host
     proc = _supervise(state, host, bin_dir, ["sleep", "0"])
     wait_until(lambda: _starts(bin_dir) == ["start"], 10, "the fake nspawn to start")
+    # Only once it catches SIGTERM: before, a loaded machine's signal killed it untrapped.
+    wait_until((bin_dir / "trapping").exists, 10, "the fake nspawn to trap SIGTERM")
     assert find_supervisor_pids(host.root) == [proc.pid]
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
