@@ -38,7 +38,10 @@ def latency(edge: Edge) -> dict[str, Any]:
 
 
 def test_the_latency_monitor_reports_a_figure(lab: str, edge: Edge) -> None:
-    body = poll("three committed probes", 90, lambda: latency(edge), lambda b: b["count"] >= 3)
+    # After a host's reboot (the module before this one boots a killed host again) its broker
+    # starts empty and the probe topic and group are made again: on a loaded CI machine the
+    # first three probes took over 90 s.
+    body = poll("three committed probes", 240, lambda: latency(edge), lambda b: b["count"] >= 3)
     print(
         f"lab ingest→commit over {body['count']} probes (shared 2-core machine): "
         f"p50 {body['p50_ms']} ms, p95 {body['p95_ms']} ms, p99 {body['p99_ms']} ms"
@@ -64,11 +67,16 @@ def test_the_latency_monitor_reports_a_figure(lab: str, edge: Edge) -> None:
 def test_a_lock_on_the_probe_table_raises_the_figure_and_fires_the_alert(
     lab: str, edge: Edge
 ) -> None:
-    poll("a first figure", 90, lambda: latency(edge), lambda b: b["count"] >= 1)
-    rule = edge.admin("/api/alerts/builtin-e2e-latency").json()
-    assert (rule["metric"], rule["threshold"], rule["state"]) == (
-        "e2e_latency_p99_ms", 200, "inactive"
-    ), rule  # fmt: skip
+    poll("a first figure", 240, lambda: latency(edge), lambda b: b["count"] >= 1)
+    # Not firing before the lock: never fired, or fired and resolved (a slow first probe after
+    # a reboot may have crossed 200 ms; it leaves the window after 300 s).
+    rule = poll(
+        "E2ELatencyHigh not firing",
+        330,
+        lambda: edge.admin("/api/alerts/builtin-e2e-latency").json(),
+        lambda r: r["state"] in ("inactive", "resolved"),
+    )
+    assert (rule["metric"], rule["threshold"]) == ("e2e_latency_p99_ms", 200), rule
     ssh(lab, "systemctl reset-failed latency-lock.service 2>/dev/null; true")
     ssh(
         lab,
