@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -76,20 +77,35 @@ def _open(tracing: Tracing) -> Tracing:
     return tracing
 
 
+T = TypeVar("T")
+
+
+async def _decoded(
+    request: Request,
+    decode: Callable[[bytes, str | None, str | None, Limits], list[T]],
+    max_items: int,
+    tracing: Tracing,
+) -> list[T]:
+    """The request's body decoded by ``decode`` within the receiver's bounds (4xx otherwise)."""
+    settings = _open(tracing).settings
+    body = await request.body()
+    headers = request.headers
+    try:
+        return await run_in_threadpool(
+            decode,
+            body,
+            headers.get("content-type"),
+            headers.get("content-encoding"),
+            Limits(settings.max_decoded_bytes, max_items),
+        )
+    except OtlpError as exc:
+        raise ApiError(exc.status, str(exc)) from exc
+
+
 @router.post("/traces", status_code=200)
 async def traces(request: Request, tracing: TracingDep) -> Response:
     """An ExportTraceServiceRequest: its spans stored (a span sent again is kept once)."""
-    settings = _open(tracing).settings
-    body = await request.body()
-    limits = Limits(settings.max_decoded_bytes, settings.max_spans_per_request)
-    headers = request.headers
-    try:
-        rows = await run_in_threadpool(
-            decode_traces, body, headers.get("content-type"),
-            headers.get("content-encoding"), limits,
-        )  # fmt: skip
-    except OtlpError as exc:
-        raise ApiError(exc.status, str(exc)) from exc
+    rows = await _decoded(request, decode_traces, tracing.settings.max_spans_per_request, tracing)
     await run_in_threadpool(tracing.spans.write, rows)
     _audit(request, "traces", spans=len(rows), services=sorted({r.service for r in rows}))
     return _answer(request, ExportTraceServiceResponse())
@@ -98,17 +114,9 @@ async def traces(request: Request, tracing: TracingDep) -> Response:
 @router.post("/metrics", status_code=200)
 async def metrics(request: Request, tracing: TracingDep) -> Response:
     """An ExportMetricsServiceRequest: one sample per metric in the metrics history."""
-    settings = _open(tracing).settings
-    body = await request.body()
-    limits = Limits(settings.max_decoded_bytes, settings.max_points_per_request)
-    headers = request.headers
-    try:
-        points = await run_in_threadpool(
-            decode_metrics, body, headers.get("content-type"),
-            headers.get("content-encoding"), limits,
-        )  # fmt: skip
-    except OtlpError as exc:
-        raise ApiError(exc.status, str(exc)) from exc
+    points = await _decoded(
+        request, decode_metrics, tracing.settings.max_points_per_request, tracing
+    )
     await run_in_threadpool(tracing.telemetry.add_metrics, points)
     _audit(request, "metrics", samples=len(points))
     return _answer(request, ExportMetricsServiceResponse())
