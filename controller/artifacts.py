@@ -254,8 +254,18 @@ def fetch(
     if unknown:
         raise ArtifactError(f"unknown artifact(s) {unknown}; known: {sorted(CATALOGUE)}")
     directory.mkdir(parents=True, exist_ok=True)
+    # One fetch at a time per directory: each writes the manifest it read, so two at once
+    # (CI's two lab groups start together) would drop each other's entries.
+    with (directory / ".fetch.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch(directory, names or [*sorted(CATALOGUE), WHEELHOUSE], downloader, say)
+
+
+def _fetch(
+    directory: Path, names: list[str], downloader: Downloader, say: Callable[[str], None]
+) -> dict[str, dict[str, object]]:
     manifest = read_manifest(directory)
-    for name in names or [*sorted(CATALOGUE), WHEELHOUSE]:
+    for name in names:
         if name == WHEELHOUSE:
             ensure_wheelhouse(directory, say)
             manifest = read_manifest(directory)

@@ -63,19 +63,19 @@ def _split_rule(line: str) -> list[str]:
 def ensure_nat(lab: str, subnet: str) -> bool:
     """Make the lab's MASQUERADE rule exist exactly once. True if anything changed."""
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-    current = run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout
+    current = run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"]).stdout
     plan = plan_nat(current, lab, subnet)
     for spec in plan.delete:
-        run(["iptables", "-t", "nat", "-D", *spec])
+        run(["iptables", "-w", "-t", "nat", "-D", *spec])
     if plan.add:
-        run(["iptables", "-t", "nat", "-A", *plan.add])
+        run(["iptables", "-w", "-t", "nat", "-A", *plan.add])
     return bool(plan.delete or plan.add)
 
 
 def remove_nat(lab: str) -> None:
-    current = run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout
+    current = run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"]).stdout
     for spec in plan_nat(current, lab, "0.0.0.0/32").delete:
-        run(["iptables", "-t", "nat", "-D", *spec], check=False)
+        run(["iptables", "-w", "-t", "nat", "-D", *spec], check=False)
 
 
 def bridge_addresses(bridge: str) -> list[str] | None:

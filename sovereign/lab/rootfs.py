@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 from pathlib import Path
@@ -43,8 +44,17 @@ def base_root_path() -> Path:
 
 
 def ensure_base_root(progress: Progress) -> Path:
-    """Return the cached base root, building it first if it is not there yet."""
+    """Return the cached base root, building it first if it is not there yet. One build at a
+    time: two labs coming up together (CI runs two lab groups side by side) would otherwise
+    remove each other's half-built root."""
     final = base_root_path()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with (final.parent / ".rootfs.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_base_root(final, progress)
+
+
+def _ensure_base_root(final: Path, progress: Progress) -> Path:
     if (final / "etc" / "os-release").exists():
         progress.say(f"base root file system: cached at {final}")
         return final
