@@ -10,6 +10,8 @@ ids as on the host that was lost, which its received files are owned by).
 Two stages are a role's beginning only, run when they are the last stage asked for:
 `zfs-pools` (the ZFS backend and its pools, no datasets: the rebuild receives those) and
 `postgres-install` (the PostgreSQL package, no cluster: the rebuild restores one first).
+
+A host of `kind = "backup"` runs only BACKUP_HOST_STAGES of them (`stages_for`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ STAGES: tuple[str, ...] = (
     "nextcloud",
 )
 
+#: A plain backup host's stages (roles/replication/backup_host.py): what receiving needs.
+BACKUP_HOST_STAGES = frozenset({"base", "firewall", "zfs-pools", "zfs", "replication"})
+
 #: A stage that is the beginning of a whole one: runs instead of it, as the last stage only.
 PARTIAL: dict[str, str] = {"zfs-pools": "zfs", "postgres-install": "postgres"}
 
@@ -54,3 +59,9 @@ def stages_until(until: str | None) -> tuple[str, ...]:
         names = ", ".join([*STAGES, *PARTIAL])
         raise UnknownStage(f"{UNTIL_ENV}={until!r} is no stage of the deploy (stages: {names})")
     return STAGES[: STAGES.index(until) + 1]
+
+
+def stages_for(kind: str, until: str | None) -> tuple[str, ...]:
+    """`stages_until` for a host of this kind: a backup host skips what it does not have."""
+    stages = stages_until(until)
+    return stages if kind == "appliance" else tuple(s for s in stages if s in BACKUP_HOST_STAGES)

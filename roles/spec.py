@@ -30,6 +30,7 @@ from roles.nextcloud.settings import NextcloudSettings
 from roles.pgbackrest.settings import PgBackrestSettings, check_cipher, check_restore_port
 from roles.pki.settings import PkiSettings, check_one_ca
 from roles.postgres.settings import PostgresSettings
+from roles.replication.backup_host import HostKind, check_backup_host, parse_kind, storage_data
 from roles.replication.settings import ReplicationSettings
 from roles.settings import RoleSettingsError, format_validation_error, parse_settings
 from roles.snapshots.settings import SnapshotSettings, resolve_snapshots
@@ -43,7 +44,7 @@ T = TypeVar("T")
 # The keys a host's data may carry besides pyinfra's own connection settings.
 APPLIANCE_KEYS = frozenset({
     "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
-    "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail",
+    "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail", "kind",
     "snapshots", "pgbackrest", "replication", "nextcloud",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
@@ -56,6 +57,7 @@ class HostSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    kind: HostKind = "appliance"  # "backup": a plain ZFS host receiving replicas
     ssh_hostname: str | None = None
     ssh_port: int = 22
     lab: bool = False
@@ -159,11 +161,11 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
             "and pyinfra's connection settings (ssh_…)"
         )
     backend = section(lambda: parse_backend(data.get("zfs_backend"), name))
+    kind = section(lambda: parse_kind(data.get("kind"), name)) or "appliance"
+    raw_storage = storage_data(data.get("storage"), kind)  # a backup host: POOL/replicas
     base = section(lambda: parse_settings(BaseRoleSettings, "base", data.get("base"), name))
     storage = section(
-        lambda: resolve_storage(
-            data.get("storage"), data.get("lab_disks"), backend or "openzfs", name
-        )
+        lambda: resolve_storage(raw_storage, data.get("lab_disks"), backend or "openzfs", name)
     )
     agent = section(lambda: parse_settings(AgentRoleSettings, "agent", data.get("agent"), name))
     postgres = section(
@@ -205,6 +207,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
     artifacts = data.get("artifacts_dir")
     spec = HostSpec(
         name=name,
+        kind=kind,
         ssh_hostname=str(ssh_hostname) if ssh_hostname else None,
         ssh_port=ssh_port,
         lab=bool(data.get("lab")),
@@ -243,6 +246,7 @@ def _check_derived(spec: HostSpec) -> None:
         lambda: config_text(spec),
         lambda: check_restore_port(spec.pgbackrest, spec.postgres.port, spec.name),
         lambda: check_cipher(spec.pgbackrest, spec.vault, spec.name),
+        lambda: check_backup_host(spec),
     ]
     if spec.vault is not None:
         vault = spec.vault
