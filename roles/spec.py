@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from controller.artifacts import default_dir
 from roles.agent.config import config_text
 from roles.agent.settings import AgentRoleSettings
+from roles.agent.sync import SyncRoleSettings
 from roles.base.settings import BaseRoleSettings
 from roles.broker.settings import BrokerSettings, check_peers
 from roles.broker.settings import resolve_listen_address as resolve_broker_address
@@ -45,7 +46,7 @@ T = TypeVar("T")
 APPLIANCE_KEYS = frozenset({
     "base", "storage", "zfs_backend", "postgres", "broker", "vault", "agent", "pki", "edge",
     "firewall", "peers", "appliance_subnet", "artifacts_dir", "lab", "lab_disks", "mail", "kind",
-    "snapshots", "pgbackrest", "replication", "nextcloud",
+    "snapshots", "pgbackrest", "replication", "nextcloud", "sync",
 })  # fmt: skip
 # pyinfra reads these itself: connector settings (ssh_…, winrm_…) and global arguments (_sudo…).
 PYINFRA_PREFIXES = ("ssh_", "winrm_", "docker_", "chroot_", "local_", "_")
@@ -79,6 +80,7 @@ class HostSpec(BaseModel):
     pgbackrest: PgBackrestSettings = PgBackrestSettings()
     replication: ReplicationSettings = ReplicationSettings()
     nextcloud: NextcloudSettings | None = None  # the role runs only where the inventory asks
+    sync: SyncRoleSettings | None = None  # Sovereign Sync, rendered into agent.toml's [sync]
 
 
 def resolve_storage(
@@ -195,6 +197,9 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         nextcloud = section(
             lambda: parse_settings(NextcloudSettings, "nextcloud", data.get("nextcloud"), name)
         )
+    sync = None
+    if data.get("sync") is not None:
+        sync = section(lambda: parse_settings(SyncRoleSettings, "sync", data.get("sync"), name))
     subnet = section(lambda: _subnet(data.get("appliance_subnet"), name))
     peers = section(lambda: _peers(data.get("peers"), name))
     ssh_port = section(lambda: _ssh_port(data.get("ssh_port"), name))
@@ -229,6 +234,7 @@ def parse_host_spec(name: str, data: Mapping[str, Any]) -> HostSpec:
         pgbackrest=pgbackrest,
         replication=replication,
         nextcloud=nextcloud,
+        sync=sync,
     )
     _check_derived(spec)
     return spec

@@ -14,6 +14,26 @@ DEFAULT_SPOOL = Path("/var/lib/sovereign/sync/spool")
 MIB = 1024 * 1024
 
 
+class WatchedFolder(BaseModel):
+    """A folder on the host whose files are synced when new or changed (appliance/sync/watch)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(description="An absolute folder, walked recursively.")
+    pattern: str = Field(
+        default="*",
+        min_length=1,
+        description="fnmatch pattern over each file's path relative to the folder (`*.pdf`).",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute() or ".." in value.parts:
+            raise ValueError(f"not an absolute folder: {str(value)!r}")
+        return value
+
+
 class SyncSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +73,19 @@ class SyncSettings(BaseModel):
     backoff_max_s: float = Field(default=300.0, gt=0, le=86400, description="Longest delay.")
     timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Per HTTP request.")
     ca_bundle: Path | None = Field(default=None, description="CA file to trust for the server.")
+    watch: list[WatchedFolder] = Field(
+        default_factory=list, description="Folders whose new or changed files are synced."
+    )
+    scan_interval_s: float = Field(
+        default=60.0, ge=1, le=86400, description="How often the watched folders are walked."
+    )
+    settle_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="A file modified more recently than this is left for the next scan (it "
+        "may still be being written).",
+    )
 
     @field_validator("password_secret", "identity_secret")
     @classmethod

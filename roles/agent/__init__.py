@@ -35,6 +35,8 @@ UNIT = "sovereign-agent.service"
 def agent(spec: HostSpec) -> None:
     installed = install(spec)
     activate(installed, configure(spec))
+    if spec.sync is not None:
+        ops.sync_identity(name="Make the appliance's sync identity in Vault (once)")
     hand_over_admin_token(spec)
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from appliance.config import validate_config
 from roles.agent.settings import render_config, resolve_listen_address
+from roles.agent.sync import sync_table
 from roles.broker.settings import resolve_listen_address as resolve_broker_address
 from roles.edge.settings import TRUSTED_PROXIES
 from roles.postgres.settings import AGENT_DATABASE, AGENT_DB_ROLE, MONITOR_ROLE, PostgresSettings
@@ -104,6 +105,9 @@ def config_text(spec: HostSpec) -> str:
     config = render_config(
         cfg, resolve_listen_address(cfg, spec.ssh_hostname), service_defaults(spec)
     )
+    if spec.sync is not None:
+        operators = list(spec.vault.operator_age_recipients) if spec.vault else []
+        config["sync"] = sync_table(spec.name, spec.sync, operators)
     try:
         validate_config(config)
     except ValidationError as exc:

@@ -122,3 +122,36 @@ class AdminTokens(FactBase[dict[str, Any]]):
 
     def process(self, output: list[str]) -> dict[str, Any]:
         return parse_admin_tokens(output)
+
+
+SYNC_CLI = f"APPLIANCE_CONFIG_FILE={AGENT_CONFIG} {AGENT_PYTHON} -m appliance.sync.agent"
+
+
+def parse_sync_identity(lines: list[str]) -> dict[str, Any]:
+    """`state`: present | absent | disabled (sync off in agent.toml) | uninstalled (no agent
+    yet: the first deploy) | error; `recipient`: the identity's public age recipient."""
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    word, _, rest = last.partition(" ")
+    if word in ("present", "created") and rest.startswith("age1"):
+        return {"state": "present", "recipient": rest}
+    if word in ("absent", "disabled", "uninstalled"):
+        return {"state": word, "recipient": None}
+    return {"state": "error", "recipient": None, "detail": last[:300]}
+
+
+class SyncIdentity(FactBase[dict[str, Any]]):
+    """Whether the agent's secrets backend holds the appliance's sync identity (asked through
+    the agent's own host CLI: a Python start on the host, ~1 s, only where sync is on)."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"state": "uninstalled", "recipient": None}
+
+    def command(self) -> str:
+        return (
+            f"if [ -x {AGENT_PYTHON} ] && [ -f {AGENT_CONFIG} ]; then {SYNC_CLI} identity "
+            "2>&1 | tail -n 1; else echo uninstalled; fi"
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        return parse_sync_identity(output)

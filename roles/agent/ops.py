@@ -18,8 +18,10 @@ from pyinfra.api import (
 
 from roles.agent.facts import (
     INSTALLED_MARKER,
+    SYNC_CLI,
     AdminTokens,
     AgentInstall,
+    SyncIdentity,
     WheelhouseState,
     wheelhouse_manifest,
 )
@@ -169,3 +171,21 @@ def admin_token(
         create_admin_token, (),
         {"directory": directory, "recipients": recipients, "url": url, "ca_cert": ca_cert},
     )  # fmt: skip
+
+
+@operation()
+def sync_identity() -> Generator[StringCommand, None, None]:
+    """
+    Make the appliance's sync identity (an age key) in the agent's secrets backend when it
+    holds none, through the agent's own host CLI on the host: the key goes from pyrage into
+    Vault KV and is never on the controller, in the output or in a log (the command prints
+    only the public recipient). Never replaces one: documents stay decryptable.
+
+    One fact, SyncIdentity (asked before the deploy: on the first one the agent is not
+    installed yet, and the command, which checks again, runs after it is).
+    """
+    state = host.get_fact(SyncIdentity)
+    if state["state"] == "present":
+        host.noop(f"the sync identity is in the secrets backend ({state['recipient']})")
+        return
+    yield StringCommand(SYNC_CLI, "identity", "--create")

@@ -61,6 +61,8 @@ class AgentRoleSettings(BaseModel):
         notifications = value.get("notifications")
         if isinstance(notifications, dict) and "channels" in notifications:
             raise ValueError("declare channels in agent.notifications.channels")
+        if "sync" in value:
+            raise ValueError("declare sync in the host's `sync` section")
         alerting = value.get("alerting")
         if isinstance(alerting, dict) and "routing" in alerting:
             raise ValueError("declare alert routing in agent.alerting")
