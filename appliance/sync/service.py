@@ -13,11 +13,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.sync import crypto, manifest, pipeline, transfer
 from appliance.sync.remote import Remote, RemoteError
 from appliance.sync.settings import SyncSettings
 from appliance.sync.store import Document, Status, SyncStore
+
+if TYPE_CHECKING:
+    from appliance.sync.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ class SyncService:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._folders_made = False
+        self._watcher: Watcher | None = None
 
     def _default_remote(self, password: str) -> Remote:
         s = self.settings
@@ -80,13 +85,25 @@ class SyncService:
 
     # -- the worker ---------------------------------------------------------------------------
 
+    def now(self) -> float:
+        return self._clock()
+
     def start(self) -> None:
+        """The worker and, with ``[sync] watch``, the watched folders' scans (watch.py)."""
         if self._thread is None:
             self._stopping.clear()
             self._thread = threading.Thread(target=self._loop, name="sync-worker", daemon=True)
             self._thread.start()
+        if self.settings.watch and self._watcher is None:
+            from appliance.sync.watch import Watcher
+
+            self._watcher = Watcher(self)
+            self._watcher.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        if self._watcher is not None:
+            self._watcher.stop(timeout_s)
+            self._watcher = None
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:

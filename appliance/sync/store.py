@@ -99,6 +99,17 @@ class SyncStore:
         rows = self._store.run(lambda c: c.execute(query.limit(limit)).all())
         return [_document(row) for row in rows]
 
+    def latest_under(self, folder: str) -> dict[str, Document]:
+        """The newest job of each path under ``folder`` (a watched folder's scan)."""
+        prefix = folder.rstrip("/") + "/"
+        query = (
+            select(*[table.c[name] for name in _COLUMNS])
+            .where(table.c.path.startswith(prefix, autoescape=True))
+            .order_by(table.c.id)
+        )
+        rows = self._store.run(lambda c: c.execute(query).all())
+        return {row[1]: _document(row) for row in rows}  # later ids overwrite earlier ones
+
     def due(self, now: float) -> Document | None:
         """The oldest unfinished job whose time has come."""
         query = (
