@@ -4,7 +4,6 @@ history, the evaluator and ``send_alert``, over one database store."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from appliance.alerting.rules import Rule, RuleFields, RuleSpec, RuleUpdate
 from appliance.alerting.settings import EvaluationSettings
 from appliance.alerting.sources import Facts
 from appliance.alerting.store import AlertStore
+from appliance.background import BackgroundTask
 from appliance.brokermon.settings import BrokerMonitorSettings
 from appliance.database.errors import StoreError
 from appliance.database.repository import Store
@@ -79,7 +79,7 @@ class AlertingService:
         self._pruned_at = 0.0
         self._writes = threading.Lock()
         self._seeded = False
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("alerting")
 
     @classmethod
     def build(
@@ -130,15 +130,10 @@ class AlertingService:
     # The loop -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="alerting")
+        self._task.start(self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _loop(self) -> None:
         while True:

@@ -15,7 +15,6 @@ partition at its listed end - 1.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
+from appliance.background import BackgroundTask
 from appliance.brokermon.lag import KafkaSnapshot, end_offset, group_lags
 from appliance.brokermon.lag import TopicPartition as TP
 from appliance.brokermon.settings import KafkaMonitorSettings
@@ -186,7 +186,7 @@ class KafkaMonitor:
         self.reader = reader
         self.settings = settings
         self.last: KafkaSnapshot | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("kafkamon")
 
     def sample_once(self) -> KafkaSnapshot:
         try:
@@ -202,15 +202,10 @@ class KafkaMonitor:
         return snapshot
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="kafkamon")
+        self._task.start(self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _loop(self) -> None:
         while True:

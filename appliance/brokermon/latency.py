@@ -11,7 +11,6 @@ over from before a restart is committed but not measured, its latency being the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from confluent_kafka.cimpl import NewTopic
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from appliance.background import BackgroundTask
 from appliance.brokermon.settings import LatencyMonitorSettings
 from appliance.brokermon.window import LatencyStats, LatencyWindow
 from appliance.database.errors import StoreError
@@ -53,7 +53,7 @@ class LatencyMonitor:
         self._subscription: Subscription | None = None
         self._pruned_at = 0.0
         self._prune_lock = threading.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("latency")
         self.handled = 0
 
     # Publishing ----------------------------------------------------------------------------
@@ -93,15 +93,10 @@ class LatencyMonitor:
     def start(self, bus: EventBus) -> None:
         """Attach to ``bus`` and publish probes, in the background (the broker may be away:
         nothing here waits for it)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(bus), name="latency")
+        self._task.start(lambda: self._loop(bus))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _loop(self, bus: EventBus) -> None:
         subscription = self._subscription

@@ -9,12 +9,12 @@ structured journal line (appliance.health.journal).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 
+from appliance.background import BackgroundTask
 from appliance.health.journal import log_transition
 from appliance.health.models import CheckResult, HealthReport, ServiceStatus
 from appliance.health.registry import HealthRegistry
@@ -39,7 +39,7 @@ class HealthMonitor:
         self._last_full_at: float | None = None
         self._history: dict[str, deque[CheckResult]] = {}
         self._history_len = history
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("health")
 
     @property
     def last(self) -> HealthReport | None:
@@ -75,15 +75,10 @@ class HealthMonitor:
         return report
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="health")
+        self._task.start(self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def tick(self) -> HealthReport | None:
         """One wake-up of the loop: every check when the interval is up, else the failing
