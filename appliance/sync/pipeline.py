@@ -1,7 +1,10 @@
 """Encryption and upload side by side: the ciphertext is spooled (an upload resumes from the
 spool after a restart: age output is random, so a re-encryption could not continue the
 chunks already sent) and each chunk is sent as soon as the encrypting thread has written it,
-so a document takes about the longer of the two, not their sum."""
+so a document takes about the longer of the two, not their sum. A chunk the server has
+acknowledged is freed in the spool at once (transfer.release): only the chunks still unsent
+when a resume needs them are kept, and an upload that keeps up writes next to nothing to the
+disk (the spool's pages are dropped before their write-back)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.sync import crypto
+from appliance.sync import crypto, transfer
 from appliance.sync.remote import Remote
 
 
@@ -84,8 +87,8 @@ def encrypt_and_upload(
     failure: Exception | None = None
     try:
         remote.start_upload(upload_id, destination)
-        with partial.open("rb") as reader:
-            number = 1
+        with partial.open("r+b", buffering=0) as reader:  # written to only to free chunks
+            number, freeing = 1, True
             while True:
                 start = (number - 1) * chunk_size
                 with progress.changed:
@@ -96,7 +99,8 @@ def encrypt_and_upload(
                 size = min(chunk_size, written - start)
                 remote.put_chunk(upload_id, number, os.pread(reader.fileno(), size, start),
                                  destination, None)  # fmt: skip
-                on_chunk(number, size)
+                on_chunk(number, size)  # persisted: only then is the chunk freed
+                freeing = freeing and transfer.release(reader.fileno(), start, size)
                 number += 1
     except Exception as exc:  # the encryption goes on; the caller records it, then raises
         failure = exc

@@ -1,8 +1,16 @@
-"""Resumable chunked upload of a spooled ciphertext, and its verification on the server."""
+"""Resumable chunked upload of a spooled ciphertext, and its verification on the server.
+
+A chunk the server has acknowledged is freed in the spool (a hole punched: its pages leave
+the page cache before they are written back, so the ciphertext of a document whose upload
+keeps up with its encryption barely reaches the disk); a resume reads only the chunks after
+those the server holds, and checks that the spool still has them."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +33,32 @@ def kept_prefix(held: dict[str, int], size: int, chunk_size: int) -> int:
     return kept
 
 
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+
+
+def release(fd: int, start: int, size: int) -> bool:
+    """Free ``size`` bytes of the spool open (for writing) as ``fd`` from ``start``: they
+    read as zeros after, the file keeps its size. False where the filesystem cannot."""
+    if _libc.fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, start, size) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EOPNOTSUPP, errno.ENOSYS):
+        return False
+    raise OSError(code, os.strerror(code))
+
+
+def holds_from(fd: int, offset: int, size: int) -> bool:
+    """Whether the file open as ``fd`` has data, no hole, from ``offset`` to ``size``."""
+    if offset >= size:
+        return True
+    try:
+        return os.lseek(fd, offset, os.SEEK_HOLE) >= size
+    except OSError:  # no SEEK_HOLE: no punched hole either
+        return True
+
+
 def upload(
     remote: Remote,
     spool: Path,
@@ -44,6 +78,13 @@ def upload(
     else:
         kept = kept_prefix({m.name: m.size for m in members}, size, chunk_size)
     with spool.open("rb") as source:
+        if not holds_from(source.fileno(), kept * chunk_size, size):
+            # The server lost chunks it had acknowledged (its cleanup of old uploads), and the
+            # spool freed them: only a new ciphertext can go (no spool: the next attempt
+            # encrypts again).
+            spool.unlink()
+            raise RemoteError("the server no longer holds chunks it had acknowledged, and "
+                              "the spool freed them: encrypting again", transient=True)  # fmt: skip
         source.seek(kept * chunk_size)
         for number in range(kept + 1, chunk_count(size, chunk_size) + 1):
             data = source.read(chunk_size)
