@@ -100,9 +100,10 @@ class Forwarder:
         if self._producer is None and not self._connect():
             return
         assert self._producer is not None
+        # Cleared before reading the outbox: a publish after this read wakes the wait below.
+        self._wake.clear()
         produced = self._produce_pending()
-        # Serves delivery reports and error callbacks; returns early when a report arrives.
-        self._producer.poll(0.005 if self._inflight and not produced else 0.0)
+        self._producer.poll(0)  # serves delivery reports and error callbacks
         self._handle_reports()
         now = time.monotonic()
         if self._fatal is not None:
@@ -116,9 +117,12 @@ class Forwarder:
             self._s.stall_timeout_s
         ):
             self._reset(f"no delivery report for {self._s.stall_timeout_s:g} s")
-        elif not self._inflight and not produced:
-            self._wake.wait(self._s.idle_poll_s)
-            self._wake.clear()
+        elif len(self._inflight) >= self._s.max_in_flight:
+            self._producer.poll(0.005)  # no room: only a delivery report makes some
+        elif not produced:
+            # Woken by publish() at once; with rows in flight, back within 5 ms for their
+            # reports. (Waiting in producer.poll() instead left a publish unseen for up to 5 ms.)
+            self._wake.wait(0.005 if self._inflight else self._s.idle_poll_s)
 
     def _connect(self) -> bool:
         """Create a producer once the cluster answers; back off while it does not."""
