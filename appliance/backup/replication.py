@@ -7,7 +7,8 @@
 
 For each dataset of the config: list its snapshots here, ask the backup host for its replica's
 (over SSH with the replication key, whose forced command there is replica_shell.py), plan
-(replication_plan.py) and stream `zfs send` into the replica's `receive`, with progress lines.
+(replication_plan.py) and stream `zfs send` into the replica's `receive`, with progress lines
+(the SSH side: replication_transport.py).
 The last replicated snapshot of each dataset is written to the snapshot runner's protect file,
 so pruning never destroys the base of the next incremental. A failing dataset does not stop the
 others; the state file keeps, per dataset, the last success and the last error.
@@ -18,181 +19,33 @@ Exit 0: every dataset replicated or current; 1: a dataset failed or was refused;
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from appliance.backup.listing import ListingError, list_command, parse_snapshots
-from appliance.backup.replica_shell import ABSENT_EXIT
-from appliance.backup.replication_plan import (
-    ReplicationStep,
-    Send,
-    plan_replication,
-    plan_resume,
+from appliance.backup.replication_plan import ReplicationStep, plan_replication
+from appliance.backup.replication_transport import (
+    Printer,
+    ReplicationConfig,
+    ReplicationError,
+    replica_snapshots,
+    resume_interrupted,
+    stream,
 )
 from appliance.backup.snapshot_plan import snapshot_name
 from appliance.backup.state_file import read_state, record, write_text
 from appliance.command import HostCommandError, run
 
+__all__ = ["ReplicationConfig", "main", "replicate"]
+
 CONFIG_FILE = Path("/etc/sovereign/replication.json")
 STATE_FILE = Path("/var/lib/sovereign/replication/state.json")
 PROTECT_FILE = Path("/var/lib/sovereign/snapshots/protected.txt")
-CHUNK = 1 << 20
-PROGRESS_EVERY_S = 10.0
-
-Printer = Callable[[str], None]
-
-
-class ReplicationConfig(BaseModel):
-    """What roles/replication renders into the config file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    target: str = Field(description="The backup host's address.")
-    port: int = Field(22, ge=1, le=65535)
-    user: str = "sovereign-replica"
-    key: str = "/etc/sovereign/replication/id_ed25519"
-    known_hosts: str = "/etc/sovereign/replication/known_hosts"
-    datasets: list[str] = Field(min_length=1)
-    timeout_s: float = Field(6 * 3600, gt=0, description="Longest send of one dataset.")
-    connect_timeout_s: int = Field(10, ge=1, le=300)
-
-
-class ReplicationError(RuntimeError):
-    """One dataset could not be replicated; the message says why."""
-
-
-class SendFailed(ReplicationError):
-    """`zfs send` itself failed, after `sent` bytes."""
-
-    def __init__(self, message: str, sent: int) -> None:
-        super().__init__(message)
-        self.sent = sent
-
-
-def ssh_argv(config: ReplicationConfig, *request: str) -> list[str]:
-    return [
-        "ssh", "-i", config.key, "-p", str(config.port),
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-        "-o", f"UserKnownHostsFile={config.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-        "-o", f"ConnectTimeout={config.connect_timeout_s}", "-o", "ServerAliveInterval=15",
-        "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
-        f"{config.user}@{config.target}", *request,
-    ]  # fmt: skip
-
-
-def replica_snapshots(config: ReplicationConfig, dataset: str) -> list[str] | None:
-    """The replica's snapshot names oldest first, or None when it does not exist yet."""
-    result = run(ssh_argv(config, "list", dataset), 120.0, check=False)
-    if result.returncode == ABSENT_EXIT and result.stdout.strip() == "absent":
-        return None
-    if result.returncode != 0:
-        raise ReplicationError(
-            f"listing the replica on {config.target} failed (exit {result.returncode}): "
-            f"{_last_line(result.stderr or result.stdout)}"
-        )
-    # The same listing as the source's; its first line is the replica itself (PREFIX/DATASET,
-    # the prefix being the backup host's business), then its children and snapshots.
-    replica = result.stdout.partition("\t")[0]
-    if not replica.endswith(f"/{dataset}"):
-        raise ReplicationError(f"the backup host listed {replica!r} for {dataset}")
-    try:
-        found = parse_snapshots(result.stdout, replica)
-    except ListingError as exc:
-        raise ReplicationError(f"the backup host's listing of {dataset}: {exc}") from None
-    return [s.name for s in sorted(found, key=lambda s: (s.created, s.name))]
-
-
-@dataclass
-class SendOutcome:
-    bytes: int = 0
-    seconds: float = 0.0
-
-
-def stream(config: ReplicationConfig, send: Send, say: Printer) -> SendOutcome:
-    """`zfs send` piped through this process into the backup host's receive (so the bytes
-    and the rate can be reported); both are killed past the config's timeout."""
-    started = time.monotonic()
-    sender = subprocess.Popen(send.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    receiver = subprocess.Popen(
-        ssh_argv(config, "receive", send.dataset),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert sender.stdout is not None and receiver.stdin is not None
-    outcome, last_report = SendOutcome(), started
-    try:
-        while chunk := sender.stdout.read(CHUNK):
-            receiver.stdin.write(chunk)
-            outcome.bytes += len(chunk)
-            now = time.monotonic()
-            if now - started > config.timeout_s:
-                raise ReplicationError(f"not done within {config.timeout_s:g} s")
-            if now - last_report >= PROGRESS_EVERY_S:
-                rate = outcome.bytes / (now - started) / 1e6
-                say(f"  {send.dataset}: {outcome.bytes / 1e6:.1f} MB sent ({rate:.1f} MB/s)")
-                last_report = now
-        receiver.stdin.close()
-        remaining = max(1.0, config.timeout_s - (time.monotonic() - started))
-        send_code = sender.wait(timeout=remaining)
-        receive_code = receiver.wait(timeout=remaining)
-    except (BrokenPipeError, subprocess.TimeoutExpired, ReplicationError) as exc:
-        for proc in (sender, receiver):
-            proc.kill()
-        receive_err = receiver.stderr.read().decode(errors="replace") if receiver.stderr else ""
-        raise ReplicationError(
-            f"{' '.join(send.argv()[2:])}: {exc}; {_last_line(receive_err)}"
-        ) from None
-    send_err = sender.stderr.read().decode(errors="replace") if sender.stderr else ""
-    receive_err = receiver.stderr.read().decode(errors="replace") if receiver.stderr else ""
-    if send_code != 0:
-        raise SendFailed(
-            f"zfs send failed (exit {send_code}): {_last_line(send_err)}", outcome.bytes
-        )
-    if receive_code != 0:
-        raise ReplicationError(
-            f"receive on {config.target} failed (exit {receive_code}): {_last_line(receive_err)}"
-        )
-    outcome.seconds = time.monotonic() - started
-    return outcome
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
-
-
-def resume_interrupted(config: ReplicationConfig, dataset: str, say: Printer) -> SendOutcome:
-    """The rest of an interrupted receive, where the backup host's ZFS kept one. A token
-    whose snapshot is gone here (pruned: `zfs send -t` fails before sending a byte) is
-    dropped on the backup host (`abort`: the partial receive only), and the plan sends
-    afresh; any other failure keeps the token for the next run."""
-    answer = run(ssh_argv(config, "resume", dataset), 120.0, check=False)
-    decision = plan_resume(dataset, answer.returncode, answer.stdout)
-    if decision.send is None:
-        return SendOutcome()
-    say(f"{dataset}: resuming ({decision.reason})")
-    try:
-        return stream(config, decision.send, say)
-    except SendFailed as exc:
-        if exc.sent:
-            raise
-        say(f"{dataset}: cannot resume ({exc}); dropping the partial receive")
-        dropped = run(ssh_argv(config, "abort", dataset), 120.0, check=False)
-        if dropped.returncode != 0:
-            raise ReplicationError(
-                f"dropping the partial receive on {config.target} failed: "
-                f"{_last_line(dropped.stderr or dropped.stdout)}"
-            ) from None
-        return SendOutcome()
 
 
 def replicate_dataset(config: ReplicationConfig, dataset: str, say: Printer) -> dict[str, Any]:
