@@ -15,15 +15,15 @@ destroyed host brought back onto a fresh (or reinstalled) machine from its backu
    from the received repository and replays the archived WAL (to its end, or --at).
 6. the whole deploy (it finds Vault initialised and unsealed, the cluster registered).
 7. verify (the testinfra suite) on HOST; the total time is the rebuild's RTO.
+
+The backup host is only listed and sent from, over root SSH (sovereign/rebuild_remote.py): a
+plain ZFS backup host (`kind = "backup"`, no agent, no Vault) serves as well as an appliance.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +41,7 @@ from roles.vault.keys import DEPLOY_CREDENTIALS
 from roles.vault.layout import SEAL_KEY
 from roles.vault.settings import controller_dir
 from sovereign import rebuild_host as cmd
-from sovereign.inventory import InventoryHost, load_inventory, render_ssh_config
+from sovereign.inventory import load_inventory
 from sovereign.preflight import preflight
 from sovereign.progress import Progress
 from sovereign.rebuild_plan import (
@@ -52,12 +52,11 @@ from sovereign.rebuild_plan import (
     pick_snapshot,
     replica_name,
 )
+from sovereign.rebuild_remote import Remote, bring_back, operator_copy
 from sovereign.runner import run_deploy, run_verify
 
 FULL_BACKUP = "sovereign-pgbackrest-backup@full.service"
 VAULT_SNAPSHOT = "sovereign-vault-snapshot.service"
-CHUNK = 1 << 20
-PROGRESS_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -68,36 +67,6 @@ class Request:
     at: datetime | None = None
     force: bool = False
     identity: Path | None = None
-
-
-class Remote:
-    """OpenSSH to the inventory's hosts as root, through a client config of the inventory's
-    SSH settings (pinned host keys)."""
-
-    def __init__(self, hosts: list[InventoryHost], directory: Path) -> None:
-        self.config = directory / "ssh_config"
-        self.config.write_text(render_ssh_config(hosts))
-
-    def argv(self, host: str, command: str) -> list[str]:
-        return ["ssh", "-F", str(self.config), "-o", "BatchMode=yes", host, command]
-
-    def run(
-        self, host: str, command: str, stdin: bytes | None = None, timeout: float = 900.0
-    ) -> bytes:
-        proc = subprocess.run(
-            self.argv(host, command), input=stdin if stdin is not None else b"",
-            capture_output=True, timeout=timeout, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            why = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
-            raise SovereignError(
-                f"{host}: `{command.splitlines()[-1][:80]}` failed (exit {proc.returncode}): "
-                + " | ".join(why)
-            )
-        return proc.stdout
-
-    def text(self, host: str, command: str, timeout: float = 900.0) -> str:
-        return self.run(host, command, timeout=timeout).decode(errors="replace")
 
 
 def rebuild(request: Request, progress: Progress) -> None:
@@ -120,7 +89,8 @@ def rebuild(request: Request, progress: Progress) -> None:
             _deploy(request, "zfs-pools")
         with progress.step(f"datasets from {request.backup_host}"):
             for pick in picks:
-                _bring_back(request, remote, pick, progress)
+                bring_back(remote, request.host, request.backup_host, pick, request.force,
+                           progress)  # fmt: skip
         if spec.vault is not None and spec.vault.seal == "static":
             with progress.step("the static seal key (from tank/backups/keys, operator's key)"):
                 _seal_key(request, spec, remote)
@@ -212,68 +182,10 @@ def _deploy(request: Request, until: str | None) -> None:
         raise SovereignError(f"the deploy (until {until or 'the end'}) failed:\n{tail}")
 
 
-def _bring_back(request: Request, remote: Remote, pick: Pick, progress: Progress) -> None:
-    found = host_dataset(pick.dataset, *cmd.split_probe(
-        remote.text(request.host, cmd.probe_command(pick.dataset))))  # fmt: skip
-    if found.exists:
-        if found.fresh:
-            remote.run(request.host, cmd.destroy_fresh_command(pick.dataset))
-        elif request.force:
-            progress.say(f"{pick.dataset}: --force: the host's own copy is destroyed")
-            remote.run(request.host, cmd.destroy_forced_command(pick.dataset))
-        else:
-            raise RebuildRefused(f"{pick.dataset} appeared on {request.host} with data in it")
-    started = time.monotonic()
-    sent = _stream(request, remote, pick, progress)
-    took = time.monotonic() - started
-    after = remote.text(request.host, cmd.listing_command(pick.dataset))
-    if f"{pick.dataset}@{pick.snapshot.name}\t" not in after:
-        raise SovereignError(f"{pick.dataset}: received, but {pick.snapshot.name} is not there")
-    rate = sent / took / 1e6 if took > 0 else 0.0
-    progress.say(f"{pick.dataset}: {sent / 1e6:.1f} MB in {took:.1f} s ({rate:.1f} MB/s)")
-
-
-def _stream(request: Request, remote: Remote, pick: Pick, progress: Progress) -> int:
-    """`zfs send` on the backup host piped through here into `zfs receive` on the host."""
-    with tempfile.TemporaryFile() as send_err, tempfile.TemporaryFile() as recv_err:
-        send = subprocess.Popen(
-            remote.argv(request.backup_host, cmd.send_command(pick.source)),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=send_err,
-        )
-        recv = subprocess.Popen(
-            remote.argv(request.host, cmd.receive_command(pick.dataset)),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=recv_err,
-        )
-        assert send.stdout is not None and recv.stdin is not None  # fmt: skip
-        sent, last = 0, time.monotonic()
-        try:
-            while chunk := send.stdout.read(CHUNK):
-                recv.stdin.write(chunk)
-                sent += len(chunk)
-                if time.monotonic() - last >= PROGRESS_EVERY_S:
-                    last = time.monotonic()
-                    progress.say(f"{pick.dataset}: {sent / 1e6:.1f} MB so far")
-        except BrokenPipeError:
-            pass
-        finally:
-            recv.stdin.close()
-        codes = send.wait(), recv.wait()
-        if codes != (0, 0):
-            send_err.seek(0)
-            recv_err.seek(0)
-            why = (send_err.read() + recv_err.read()).decode(errors="replace").strip()
-            raise SovereignError(f"{pick.dataset}: send/receive failed {codes}: {why[-400:]}")
-    return sent
-
-
 def _seal_key(request: Request, spec: HostSpec, remote: Remote) -> None:
     assert spec.vault is not None
     copy = f"{spec.vault.backup.keys_dir}/{SEAL_COPY}"
-    _operator_copy(request, remote, copy, cmd.seal_key_command(SEAL_KEY))
+    operator_copy(remote, request.host, request.identity, copy, cmd.seal_key_command(SEAL_KEY))
 
 
 def _cipher_pass(request: Request, spec: HostSpec, remote: Remote) -> None:
@@ -281,30 +193,7 @@ def _cipher_pass(request: Request, spec: HostSpec, remote: Remote) -> None:
     received (encrypted) repository: the deploy's PostgreSQL stage refuses without it."""
     assert spec.vault is not None
     copy = f"{spec.vault.backup.keys_dir}/{CIPHER_COPY}"
-    _operator_copy(request, remote, copy, install_command())
-
-
-def _operator_copy(request: Request, remote: Remote, copy: str, install: str) -> None:
-    """A file age-encrypted to the operator (received with tank/backups), opened here with
-    the operator's identity and written on the host from stdin: never in clear on disk here,
-    on a command line or in output."""
-    import pyrage
-
-    assert request.identity is not None
-    encrypted = remote.run(request.host, f"cat {shlex.quote(copy)}")
-    identities = [
-        pyrage.x25519.Identity.from_str(line.strip())
-        for line in request.identity.read_text().splitlines()
-        if line.startswith("AGE-SECRET-KEY-")
-    ]
-    if not identities:
-        raise RebuildRefused(f"{request.identity} holds no age identity (AGE-SECRET-KEY-…)")
-    try:
-        clear = pyrage.decrypt(encrypted, identities)
-    except pyrage.DecryptError:
-        raise RebuildRefused(f"{request.identity} does not open {copy}") from None
-    remote.run(request.host, install, stdin=clear)
-    del clear
+    operator_copy(remote, request.host, request.identity, copy, install_command())
 
 
 def _postgres(request: Request, spec: HostSpec, remote: Remote, progress: Progress) -> None:
