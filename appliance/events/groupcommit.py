@@ -102,16 +102,12 @@ class GroupCommitter:
         with self._write_lock:
             try:
                 db.execute("BEGIN IMMEDIATE")
-                for item in batch:
-                    db.execute("SAVEPOINT item")
-                    try:
-                        for row in item.rows:
-                            item.seqs.append(db.execute(INSERT, row).lastrowid or 0)
-                        db.execute("RELEASE item")
-                    except sqlite3.Error as exc:  # a duplicate id: this item's rows only
-                        db.execute("ROLLBACK TO item")
-                        db.execute("RELEASE item")
-                        item.error, item.seqs = exc, []
+                try:
+                    self._insert_all(batch)
+                except sqlite3.IntegrityError:  # a duplicate id: again, item by item
+                    db.execute("ROLLBACK")
+                    db.execute("BEGIN IMMEDIATE")
+                    self._insert_each(batch)
                 db.execute("COMMIT")
                 self.commits += 1
             except Exception as exc:  # the commit failed (disk full, I/O error): none is stored
@@ -120,3 +116,30 @@ class GroupCommitter:
                     db.execute("ROLLBACK")
                 for item in batch:
                     item.error, item.seqs = item.error or exc, []
+
+    def _insert_all(self, batch: list[Queued]) -> None:
+        """All rows in one executemany: no savepoint and no statement per row (the common case).
+
+        AUTOINCREMENT gives each insert max(seq so far) + 1, so in one transaction of a single
+        writer the rows' seqs are consecutive, ending at the last insert's rowid.
+        """
+        db = self._db
+        db.executemany(INSERT, [row for item in batch for row in item.rows])
+        (last,) = db.execute("SELECT last_insert_rowid()").fetchone()
+        seq = last - sum(len(item.rows) for item in batch)
+        for item in batch:
+            item.seqs = list(range(seq + 1, seq + 1 + len(item.rows)))
+            seq += len(item.rows)
+
+    def _insert_each(self, batch: list[Queued]) -> None:
+        db = self._db
+        for item in batch:
+            db.execute("SAVEPOINT item")
+            try:
+                for row in item.rows:
+                    item.seqs.append(db.execute(INSERT, row).lastrowid or 0)
+                db.execute("RELEASE item")
+            except sqlite3.Error as exc:  # a duplicate id: this item's rows only
+                db.execute("ROLLBACK TO item")
+                db.execute("RELEASE item")
+                item.error, item.seqs = exc, []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -117,3 +117,22 @@ def test_published_payload_is_what_consumers_decode() -> None:
 def test_decode_rejects_foreign_bytes(body: bytes, reason: str) -> None:
     with pytest.raises(InvalidEnvelopeError, match=reason):
         decode(body)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"a": [1, 2.5, None, True], "é": 'ü\n"\\', 3: (1, 2), "big": 10**30, "small": 1e-7},
+        [],
+        "text",
+        1.0,
+        None,
+    ],
+)
+@pytest.mark.parametrize("key", [None, "k", 'quote " backslash \\ newline \n ü'])
+def test_new_event_writes_the_bytes_encode_writes(payload: object, key: str | None) -> None:
+    # new_event builds the bytes around the payload's JSON text instead of calling encode().
+    plus_two = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    event, body = new_event("a.topic-name_9", payload, key=key, schema_version=3, now=plus_two)
+    assert body == encode(event)
+    assert decode(body) == event
