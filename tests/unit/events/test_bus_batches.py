@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 from confluent_kafka import Producer
@@ -27,6 +27,22 @@ from appliance.events.outbox import Outbox
 from tests.unit.events.conftest import Broker, Collector, wait_until
 
 MakeSettings = Callable[..., EventBusSettings]
+
+
+@dataclass(frozen=True)
+class Traced:
+    """An SDK tracer provider whose finished spans the test reads from ``exporter``."""
+
+    provider: TracerProvider
+    exporter: InMemorySpanExporter
+
+
+@pytest.fixture
+def traced() -> Traced:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Traced(provider, exporter)
 
 
 def test_a_burst_is_consumed_once_in_batches(broker: Broker, make_settings: MakeSettings) -> None:
@@ -60,13 +76,10 @@ def test_a_burst_is_consumed_once_in_batches(broker: Broker, make_settings: Make
 
 
 def test_publish_many_arrives_in_order_with_one_trace_each(
-    broker: Broker, make_settings: MakeSettings
+    broker: Broker, make_settings: MakeSettings, traced: Traced
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
     got = Collector()
-    with EventBus(make_settings(broker.bootstrap), tracer_provider=provider) as bus:
+    with EventBus(make_settings(broker.bootstrap), tracer_provider=traced.provider) as bus:
         bus.subscribe("many", got)
         sent = bus.publish_many([("many", {"i": i}, "k") for i in range(50)])
         events = got.wait_for(50)
@@ -74,7 +87,7 @@ def test_publish_many_arrives_in_order_with_one_trace_each(
             bus.publish_many([("many", {"i": 50}, "k"), ("bad topic", {}, None)])
         assert bus.wait_until_delivered(10) and bus.publish_many([]) == []
     assert [e.id for e in events] == [e.id for e in sent]
-    spans = exporter.get_finished_spans()
+    spans = traced.exporter.get_finished_spans()
     publishes = [s for s in spans if s.name == "publish many"]
     processes = [s for s in spans if s.name == "process many"]
     assert len(publishes) == len(processes) == 50
@@ -131,23 +144,22 @@ def test_a_failing_handler_parks_its_event_and_the_partition_moves_on(
     assert seen.id == marker.id
 
 
-def test_one_trace_from_publish_to_handler(broker: Broker, make_settings: MakeSettings) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("test")
+def test_one_trace_from_publish_to_handler(
+    broker: Broker, make_settings: MakeSettings, traced: Traced
+) -> None:
+    tracer = traced.provider.get_tracer("test")
     inside: list[trace.SpanContext] = []
 
     def handler(event: BusEvent) -> None:
         inside.append(trace.get_current_span().get_span_context())
 
-    with EventBus(make_settings(broker.bootstrap), tracer_provider=provider) as bus:
+    with EventBus(make_settings(broker.bootstrap), tracer_provider=traced.provider) as bus:
         bus.subscribe("traced", handler)
         with tracer.start_as_current_span("POST /api/things") as request:
             bus.publish("traced", {"thing": 1})
         wait_until(lambda: len(inside) == 1, 20, "the handler")
-        wait_until(lambda: len(exporter.get_finished_spans()) == 3, 5, "three spans")
-    spans = {s.name: s for s in exporter.get_finished_spans()}
+        wait_until(lambda: len(traced.exporter.get_finished_spans()) == 3, 5, "three spans")
+    spans = {s.name: s for s in traced.exporter.get_finished_spans()}
     publish, process = spans["publish traced"], spans["process traced"]
     trace_id = request.get_span_context().trace_id
     assert {s.context.trace_id for s in spans.values()} == {trace_id}
@@ -171,13 +183,10 @@ def test_without_an_sdk_no_span_and_no_header(make_settings: MakeSettings) -> No
 
 
 def test_a_garbled_traceparent_starts_a_new_trace(
-    broker: Broker, make_settings: MakeSettings
+    broker: Broker, make_settings: MakeSettings, traced: Traced
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
     got = Collector()
-    with EventBus(make_settings(broker.bootstrap), tracer_provider=provider) as bus:
+    with EventBus(make_settings(broker.bootstrap), tracer_provider=traced.provider) as bus:
         bus.subscribe("garbled", got)
         event = bus.publish("garbled", {})
         got.wait_for(1)
@@ -187,25 +196,22 @@ def test_a_garbled_traceparent_starts_a_new_trace(
         assert raw.flush(5) == 0
         [_, second] = got.wait_for(2)
     assert second.payload == {}
-    processed = [s for s in exporter.get_finished_spans() if s.name == "process garbled"]
+    processed = [s for s in traced.exporter.get_finished_spans() if s.name == "process garbled"]
     assert len(processed) == 2 and processed[1].parent is None  # a root span of its own
 
 
 def test_failed_handler_spans_record_the_errors(
-    broker: Broker, make_settings: MakeSettings
+    broker: Broker, make_settings: MakeSettings, traced: Traced
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
 
     def handler(_event: BusEvent) -> None:
         raise ValueError("nope")
 
     settings = make_settings(broker.bootstrap, handler_max_attempts=2)
-    with EventBus(settings, tracer_provider=provider) as bus:
+    with EventBus(settings, tracer_provider=traced.provider) as bus:
         sub = bus.subscribe("failing", handler)
         bus.publish("failing", {})
         wait_until(lambda: sub.dead_lettered == 1, 20, "the dead letter")
-    [process] = [s for s in exporter.get_finished_spans() if s.name == "process failing"]
+    [process] = [s for s in traced.exporter.get_finished_spans() if s.name == "process failing"]
     assert process.status.status_code is StatusCode.ERROR
     assert [e.name for e in process.events] == ["exception", "exception"]
