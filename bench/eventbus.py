@@ -10,7 +10,8 @@ Three figures, each beside the raw client's from the same run (the limit to appr
 - publish: events/s through publish() from --publishers threads, each returning once its row is
   durable in the outbox (synchronous=FULL, group commit; the forwarder off, so this is the outbox
   alone), and through publish_many() of 500 events from one thread; raw: Producer.produce +
-  flush (acks=all) to the broker;
+  flush (acks=all) to the broker, and a bare SQLite group commit from as many threads (its
+  anchor: what CPython's thread hand-offs leave on this machine, see eventbus_raw.py);
 - end to end at --rate ev/s: publish() → outbox → forwarder → broker → consumer → handler, p50 /
   p99 (one process, one clock); raw: produce → poll at the same rate.
 
@@ -35,7 +36,16 @@ from pathlib import Path
 from benchlib import percentile, print_header
 from confluent_kafka.admin import AdminClient
 from eventbus_latency import delete_topics, interrupted, local_tansu
-from eventbus_raw import fill, fsync_probe, new_topic, paced, raw_consume, raw_e2e, raw_publish
+from eventbus_raw import (
+    fill,
+    fsync_probe,
+    new_topic,
+    paced,
+    raw_consume,
+    raw_e2e,
+    raw_group_commit,
+    raw_publish,
+)
 
 from appliance.events import BusEvent, EventBus, EventBusSettings
 
@@ -51,6 +61,7 @@ class Figures:
     publish_one: float  # one publisher thread: one fsync per event
     publish_many: float  # publish_many() of 500 events at a time, one thread
     publish_raw: float
+    group_commit_raw: tuple[float, float]  # rows/s, rows per commit: bare SQLite, same threads
     e2e_bus: tuple[float, float]  # p50, p99 ms
     e2e_raw: tuple[float, float]
     e2e_normal: tuple[float, float]  # the bus with its SQLite file at synchronous=NORMAL
@@ -159,6 +170,7 @@ def one_run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> Figures:
         consume_bus, consume_cpu = bus_consume(settings("consume"), filled, args.consume_n)
         topics.append(sink := new_topic(admin, 3))
         publish_raw = raw_publish(bootstrap, sink, args.publish_n)
+        group_raw = raw_group_commit(tmp / "raw_group.db", args.publish_n, args.publishers)
         publish_bus, publish_cpu, per_commit = bus_publish(
             settings("publish"), args.publish_n, args.publishers
         )
@@ -179,7 +191,7 @@ def one_run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> Figures:
     finally:
         delete_topics(EventBusSettings(bootstrap_servers=bootstrap), topics, None)
     return Figures(consume_bus, consume_cpu, consume_raw, publish_bus, publish_cpu, per_commit,
-                   publish_one, publish_many, publish_raw, e2e_bus, e2e_raw, e2e_normal,
+                   publish_one, publish_many, publish_raw, group_raw, e2e_bus, e2e_raw, e2e_normal,
                    fsync)  # fmt: skip
 
 
@@ -199,6 +211,9 @@ def report(args: argparse.Namespace, runs: list[Figures]) -> None:
         f"raw {med(lambda f: f.publish_raw):9.0f} msg/s   ({args.publishers} publishers, "
         f"durable, {med(lambda f: f.rows_per_commit):.1f} rows/commit, CPU "
         f"{med(lambda f: f.publish_cpu_us):.0f} µs/event)\n"
+        f"          bare SQLite group commit, same threads "
+        f"{med(lambda f: f.group_commit_raw[0]):.0f} rows/s "
+        f"({med(lambda f: f.group_commit_raw[1]):.1f} rows/commit)\n"
         f"          one publisher {med(lambda f: f.publish_one):.0f} ev/s; publish_many of 500 "
         f"{med(lambda f: f.publish_many):.0f} ev/s"
     )
@@ -212,7 +227,8 @@ def report(args: argparse.Namespace, runs: list[Figures]) -> None:
     )
     for i, f in enumerate(runs, 1):
         print(f"  run {i}: consume {f.consume_bus:.0f}/{f.consume_raw:.0f}  publish "
-              f"{f.publish_bus:.0f}/{f.publish_raw:.0f} (one {f.publish_one:.0f}, many "
+              f"{f.publish_bus:.0f}/{f.publish_raw:.0f} (sqlite {f.group_commit_raw[0]:.0f}, "
+              f"one {f.publish_one:.0f}, many "
               f"{f.publish_many:.0f})  e2e p50/p99 {f.e2e_bus[0]:.1f}/{f.e2e_bus[1]:.1f} ms, "
               f"raw {f.e2e_raw[0]:.1f}/{f.e2e_raw[1]:.1f} ms")  # fmt: skip
 
