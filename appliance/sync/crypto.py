@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -44,27 +46,73 @@ class _HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def _next_block(self) -> bytes:
+        data = self._source.read(self.BLOCK) or b""
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if not self._block:
             try:
-                data = self._source.read(self.BLOCK) or b""
+                self._block = memoryview(self._next_block())
             except Exception as exc:  # pyrage would turn it into a decryption error
                 self.error = exc
                 raise
-            self.digest.update(data)
-            self.size += len(data)
-            self._block = memoryview(data)
         n = min(len(buffer), len(self._block))
         buffer[:n] = self._block[:n]
         self._block = self._block[n:]
         return n
 
 
+class _ReadAhead(_HashingReader):
+    """Reads and hashes the source in a thread of its own, a few blocks ahead (a file read
+    and hashlib release the GIL): pyrage's thread only encrypts, the hash of the plaintext
+    runs beside it instead of before each block's encryption. ``stop()`` when done."""
+
+    AHEAD = 2  # blocks queued: the memory it costs (MiB)
+
+    def __init__(self, source: Stream) -> None:
+        super().__init__(source)
+        self._queue: queue.Queue[bytes | Exception] = queue.Queue(self.AHEAD)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._fill, name="sync-read", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                item: bytes | Exception = super()._next_block()
+            except Exception as exc:
+                item = exc
+            while not self._stopping.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not isinstance(item, bytes) or not item:
+                return
+
+    def _next_block(self) -> bytes:
+        item = self._queue.get()
+        if isinstance(item, Exception):
+            raise item
+        if not item:
+            self._queue.put(item)  # the end, for any read after it
+        return item
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
 class _HashingWriter(io.RawIOBase):
-    def __init__(self, sink: Stream) -> None:
+    def __init__(self, sink: Stream, *, hashing: bool = True) -> None:
         self._sink = sink
         self.error: Exception | None = None
         self.digest = hashlib.sha256()
+        self._hashing = hashing
         self.size = 0
 
     def writable(self) -> bool:
@@ -76,7 +124,8 @@ class _HashingWriter(io.RawIOBase):
         except Exception as exc:
             self.error = exc
             raise
-        self.digest.update(data)
+        if self._hashing:
+            self.digest.update(data)
         self.size += len(data)
         return len(data)
 
@@ -120,17 +169,28 @@ def new_identity() -> str:
     return str(x25519.Identity.generate())
 
 
-def encrypt_stream(source: Stream, sink: Stream, recipients: list[str]) -> Sealed:
-    """age-encrypt ``source`` into ``sink`` for every recipient, in bounded memory."""
+def encrypt_stream(
+    source: Stream, sink: Stream, recipients: list[str], *, read_ahead: bool = False,
+    hash_output: bool = True,
+) -> Sealed:  # fmt: skip
+    """age-encrypt ``source`` into ``sink`` for every recipient, in bounded memory.
+    ``read_ahead``: read and hash the source in a thread of its own. ``hash_output=False``:
+    the caller hashes the ciphertext (Sealed.ciphertext_sha256 is then empty)."""
     if not recipients:
         raise SyncCryptoError("no recipients: nobody could decrypt")
-    reader, writer = _HashingReader(source), _HashingWriter(sink)
+    keys = _recipients(recipients)
+    reader = _ReadAhead(source) if read_ahead else _HashingReader(source)
+    writer = _HashingWriter(sink, hashing=hash_output)
     try:
-        pyrage.encrypt_io(reader, writer, _recipients(recipients))
+        pyrage.encrypt_io(reader, writer, keys)
     except Exception:
         _raise_own(reader, writer)
         raise
-    return Sealed(reader.size, reader.digest.hexdigest(), writer.size, writer.digest.hexdigest())
+    finally:
+        if isinstance(reader, _ReadAhead):
+            reader.stop()
+    digest = writer.digest.hexdigest() if hash_output else ""
+    return Sealed(reader.size, reader.digest.hexdigest(), writer.size, digest)
 
 
 def encrypt_file(source: Path, target: Path, recipients: list[str]) -> Sealed:

@@ -8,6 +8,8 @@ disk (the spool's pages are dropped before their write-back)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import os
 import threading
@@ -72,7 +74,10 @@ def encrypt_and_upload(
             with source.open("rb") as src, sink:
                 # Not fsynced: 1 GiB of fsync under load cost seconds, and the verification
                 # after upload catches a spool a host crash damaged.
-                sealed = crypto.encrypt_stream(src, _Counting(sink, progress), recipients)
+                # The threads share the work: one reads and hashes the plaintext, one
+                # encrypts, this one hashes the ciphertext as it sends it.
+                sealed = crypto.encrypt_stream(src, _Counting(sink, progress), recipients,
+                                               read_ahead=True, hash_output=False)  # fmt: skip
             partial.replace(spool)
             progress.sealed = sealed
         except BaseException as exc:  # handed to the caller
@@ -85,6 +90,7 @@ def encrypt_and_upload(
     thread = threading.Thread(target=encrypt, name="sync-encrypt", daemon=True)
     thread.start()
     failure: Exception | None = None
+    digest, hashed = hashlib.sha256(), 0  # the ciphertext, in order, as far as it was sent
     try:
         remote.start_upload(upload_id, destination)
         with partial.open("r+b", buffering=0) as reader:  # written to only to free chunks
@@ -97,8 +103,10 @@ def encrypt_and_upload(
                 if progress.error is not None or (done and written <= start):
                     break
                 size = min(chunk_size, written - start)
-                remote.put_chunk(upload_id, number, os.pread(reader.fileno(), size, start),
-                                 destination, None)  # fmt: skip
+                data = os.pread(reader.fileno(), size, start)
+                digest.update(data)
+                hashed += len(data)
+                remote.put_chunk(upload_id, number, data, destination, None)
                 on_chunk(number, size)  # persisted: only then is the chunk freed
                 freeing = freeing and transfer.release(reader.fileno(), start, size)
                 number += 1
@@ -109,4 +117,12 @@ def encrypt_and_upload(
     if progress.error is not None:
         raise progress.error
     assert progress.sealed is not None
-    return progress.sealed, failure
+    size = progress.sealed.ciphertext_size
+    with spool.open("rb") as rest:  # what the upload did not reach (never freed: unsent)
+        while hashed < size:
+            block = os.pread(rest.fileno(), min(1024 * 1024, size - hashed), hashed)
+            if not block:
+                raise OSError(f"the spool ends at {hashed} of {size} bytes")
+            digest.update(block)
+            hashed += len(block)
+    return dataclasses.replace(progress.sealed, ciphertext_sha256=digest.hexdigest()), failure

@@ -125,3 +125,39 @@ def test_a_source_that_breaks_is_its_own_error_not_a_decryption_error() -> None:
         crypto.decrypt_stream(_Broken(), io.BytesIO(), [identity])
     with pytest.raises(ConnectionResetError, match="broke off"):
         crypto.encrypt_stream(_Broken(), io.BytesIO(), [crypto.recipient_of(identity)])
+
+
+class _BreaksAfter(io.RawIOBase):
+    """Gives ``size`` random bytes, then fails: the error comes from the reading thread."""
+
+    def __init__(self, size: int) -> None:
+        self.data = io.BytesIO(os.urandom(size))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = self.data.readinto(buffer)
+        if not n:
+            raise ConnectionResetError("the source broke off")
+        return n
+
+
+def test_reading_ahead_in_a_thread_seals_the_same_plaintext_and_passes_its_errors(
+    tmp_path: Path,
+) -> None:
+    identity = crypto.new_identity()
+    plain = os.urandom(5 * 1024 * 1024 + 123)  # blocks of 1 MiB and a short one
+    sink = io.BytesIO()
+    sealed = crypto.encrypt_stream(io.BytesIO(plain), sink, [crypto.recipient_of(identity)],
+                                   read_ahead=True, hash_output=False)  # fmt: skip
+    assert sealed.size == len(plain) and sealed.sha256 == hashlib.sha256(plain).hexdigest()
+    assert sealed.ciphertext_size == len(sink.getvalue()) and sealed.ciphertext_sha256 == ""
+    key = tmp_path / "key"
+    key.write_text(identity + "\n")
+    opened = subprocess.run(["age", "-d", "-i", str(key)], input=sink.getvalue(),
+                            check=True, capture_output=True).stdout  # fmt: skip
+    assert opened == plain
+    with pytest.raises(ConnectionResetError, match="broke off"):
+        crypto.encrypt_stream(_BreaksAfter(3 * 1024 * 1024), io.BytesIO(),
+                              [crypto.recipient_of(identity)], read_ahead=True)  # fmt: skip
