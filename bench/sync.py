@@ -3,9 +3,13 @@ upload one file (1 GiB by default) with the agent's sync worker (age, chunked up
 verified by download and hash) and with Debian's rclone (a crypt remote over WebDAV, vendor
 nextcloud: one PUT, no verification), to the Nextcloud stand-in (tests/standins/nextcloud_dav.py,
 NOT Nextcloud) in a process of its own. Each side runs in its own process: its wall time, its
-peak RSS (wait4) and, for the worker, its phases. Figures are indicative on a shared machine.
+peak RSS (wait4) and, for the worker, its phases (the server's assembly of the chunks, the
+MOVE, timed apart). Both sides see the same storage (``--dir``: a disk, or tmpfs such as
+/dev/shm): the file is written and synced first, and the page cache's dirty data is written
+back (``sync``) before each side, so neither pays for the other's write-back; the order of the
+two alternates from run to run. Figures are indicative on a shared machine.
 
-    .venv/bin/python bench/sync.py [--size-mib 1024] [--runs 1] [--chunk-mib 10]
+    .venv/bin/python bench/sync.py [--size-mib 1024] [--runs 3] [--chunk-mib 10] [--dir /dev/shm]
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import json
 import os
 import resource
 import secrets
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,7 @@ from appliance.sync.settings import MIB
 def worker() -> None:
     """The measured side: one SyncService run to the end of its jobs, phases timed."""
     from appliance.database.connect import open_sqlite
+    from appliance.sync.remote import Remote
     from appliance.sync.service import SyncService
     from appliance.sync.settings import SyncSettings
     from appliance.sync.store import SyncStore
@@ -48,10 +56,20 @@ def worker() -> None:
                 phases.setdefault(f"rss_at_{status}", rss)
             super().set(document_id, now, **values)
 
+    class TimedRemote(Remote):
+        def finish_upload(self, upload_id: str, destination: str, total: int) -> None:
+            start = time.monotonic()
+            super().finish_upload(upload_id, destination, total)
+            phases["assembly_s"] = phases.get("assembly_s", 0.0) + time.monotonic() - start
+
     settings = SyncSettings.model_validate(json.loads(os.environ["SYNC_SETTINGS"]))
     password, identity = os.environ["SYNC_PASSWORD"], os.environ["SYNC_IDENTITY"]
     store = TimedStore(open_sqlite(Path(os.environ["SYNC_DATABASE"]), 30.0))
-    service = SyncService(settings, store, lambda: (password, identity))
+
+    def remote(secret: str) -> Remote:
+        return TimedRemote(settings.url, settings.user, secret, timeout_s=settings.timeout_s)
+
+    service = SyncService(settings, store, lambda: (password, identity), remote=remote)
     store.counts()  # migrated, like an agent that runs
     phases["baseline_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     service.sync_document(os.environ["SYNC_FILE"])
@@ -62,9 +80,26 @@ def worker() -> None:
     print(json.dumps(phases))
 
 
-def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and stdout of one process."""
-    start = time.monotonic()
+@dataclass
+class Side:
+    wall_s: float
+    rss_mib: float
+    cpu_s: float  # the process's user + system time
+    server_cpu_s: float  # the stand-in's, meanwhile
+    out: str
+
+
+def cpu_of(pid: int) -> float:
+    """User + system seconds of a running process (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(argv: list[str], env: dict[str, str], server: int) -> Side:
+    """One process: its wall seconds, peak RSS, CPU, the server's CPU meanwhile and its stdout
+    (the dirty page cache written back first, not timed)."""
+    os.sync()
+    server_cpu, start = cpu_of(server), time.monotonic()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None
     out = process.stdout.read().decode()
@@ -72,7 +107,8 @@ def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{argv[0]} exited {process.returncode}")
-    return time.monotonic() - start, usage.ru_maxrss / 1024, out
+    wall, server_s = time.monotonic() - start, cpu_of(server) - server_cpu
+    return Side(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, server_s, out)
 
 
 def rclone_config(path: Path, dav_url: str, user: str, password: str) -> None:
@@ -92,16 +128,80 @@ def rclone_config(path: Path, dav_url: str, user: str, password: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--chunk-mib", type=int, default=10)
+    parser.add_argument("--dir", type=Path, default=None, help="where both sides' files go")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker()
         return
     print_header()
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-sync-", dir=args.dir) as tmp:
         run(Path(tmp), args)
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def filesystem(path: Path) -> str:
+    out = subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown filesystem"
+
+
+def one_run(n: int, tmp: Path, url: str, server: int, args: argparse.Namespace) -> float:
+    """One side-by-side run (odd runs: rclone first); the ratio rclone's time / ours."""
+    source = tmp / "document.bin"
+    settings = {
+        "enabled": True, "url": url, "user": "alice", "spool_dir": str(tmp / f"spool{n}"),
+        "chunk_size": args.chunk_mib * MIB, "recipients": [crypto.recipient_of(
+            crypto.new_identity())], "timeout_s": 600,
+    }  # fmt: skip
+    env = {**os.environ, "SYNC_SETTINGS": json.dumps(settings), "SYNC_PASSWORD": args.password,
+           "SYNC_IDENTITY": crypto.new_identity(), "SYNC_DATABASE": str(tmp / f"agent{n}.db"),
+           "SYNC_FILE": str(source)}  # fmt: skip
+    rclone = ["rclone", "--config", str(tmp / "rclone.conf"), "copyto", str(source),
+              f"secret:run{n}/document.bin"]  # fmt: skip
+    load = os.getloadavg()[0]
+    if n % 2:
+        rc = measured(rclone, dict(os.environ), server)
+    we = measured([sys.executable, __file__, "--worker"], env, server)
+    if not n % 2:
+        rc = measured(rclone, dict(os.environ), server)
+    theirs, p = rc.wall_s, json.loads(we.out)
+    encrypt = p["uploading"] - p["encrypting"]
+    upload = p["verifying"] - p["uploading"]
+    verify = p["synced"] - p["verifying"]
+    mib, both = args.size_mib, encrypt + upload
+    work = p["end"] - p["encrypting"]
+    print(
+        f"run {n + 1} ({'rclone' if n % 2 else 'sync'} first, load average {load:.1f}): sync "
+        f"worker: encrypt+upload {both:6.1f} s ({mib / both:6.1f} MiB/s; {upload:.1f} s of it "
+        f"after encryption ended, {p.get('assembly_s', 0.0):.1f} s the server's assembly), "
+        f"verify {verify:.1f} s, all {work:.1f} s ({we.wall_s:.1f} s with the process start); "
+        f"peak RSS {we.rss_mib:5.1f} MiB ({p['baseline_rss_mib']:.1f} after imports); CPU "
+        f"{we.cpu_s:.1f} s, the server's {we.server_cpu_s:.1f} s"
+    )
+    print(
+        f"       rclone crypt:  copyto {theirs:6.1f} s ({mib / theirs:6.1f} MiB/s, no "
+        f"verification); peak RSS {rc.rss_mib:5.1f} MiB; CPU {rc.cpu_s:.1f} s, the server's "
+        f"{rc.server_cpu_s:.1f} s"
+    )
+    print(
+        f"       sync encrypt+upload vs rclone: {theirs / both:.2f}x; "
+        f"with verification {theirs / work:.2f}x",
+        flush=True,
+    )
+    return float(theirs / both)
 
 
 def run(tmp: Path, args: argparse.Namespace) -> None:
@@ -109,7 +209,9 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
     with source.open("wb") as f:
         for _ in range(args.size_mib):
             f.write(os.urandom(MIB))
-    password, port = secrets.token_urlsafe(24), free_port()
+        os.fsync(f.fileno())
+    password = args.password = secrets.token_urlsafe(24)
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.standins.nextcloud_dav", "--root", str(tmp / "server"),
          "--port", str(port)],
@@ -117,46 +219,18 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(1.5)
+        wait_listening(port)
         url = f"http://127.0.0.1:{port}"
         rclone_config(tmp / "rclone.conf", f"{url}/remote.php/dav/files/alice", "alice", password)
-        identity = crypto.new_identity()
-        print(f"file {args.size_mib} MiB, stand-in (not Nextcloud) at {url}; "
-              f"{os.cpu_count()} CPUs, shared machine: indicative figures")  # fmt: skip
+        print(f"file {args.size_mib} MiB in {tmp} ({filesystem(tmp)}), stand-in (not Nextcloud) "
+              f"at {url}; {os.cpu_count()} CPUs, shared machine: indicative figures")  # fmt: skip
+        ratios: list[float] = []
         for n in range(args.runs):
-            settings = {
-                "enabled": True, "url": url, "user": "alice", "spool_dir": str(tmp / f"spool{n}"),
-                "chunk_size": args.chunk_mib * MIB, "recipients": [crypto.recipient_of(
-                    crypto.new_identity())], "timeout_s": 600,
-            }  # fmt: skip
-            env = {**os.environ, "SYNC_SETTINGS": json.dumps(settings), "SYNC_PASSWORD": password,
-                   "SYNC_IDENTITY": identity, "SYNC_DATABASE": str(tmp / f"agent{n}.db"),
-                   "SYNC_FILE": str(source)}  # fmt: skip
-            ours, ours_rss, out = measured([sys.executable, __file__, "--worker"], env)
-            p = json.loads(out)
-            encrypt = p["uploading"] - p["encrypting"]
-            upload = p["verifying"] - p["uploading"]
-            verify = p["synced"] - p["verifying"]
-            theirs, theirs_rss, _ = measured(
-                ["rclone", "--config", str(tmp / "rclone.conf"), "copyto", str(source),
-                 f"secret:run{n}/document.bin"], dict(os.environ),
-            )  # fmt: skip
-            mib, both = args.size_mib, encrypt + upload
-            work = p["end"] - p["encrypting"]
-            print(
-                f"run {n + 1}: sync worker: encrypt+upload {both:6.1f} s ({mib / both:6.1f} "
-                f"MiB/s; {upload:.1f} s of it after encryption ended), verify {verify:.1f} s, "
-                f"all {work:.1f} s ({ours:.1f} s with the process start); peak RSS "
-                f"{ours_rss:5.1f} MiB ({p['baseline_rss_mib']:.1f} after imports)"
-            )
-            print(
-                f"       rclone crypt:  copyto {theirs:6.1f} s ({mib / theirs:6.1f} MiB/s, no "
-                f"verification); peak RSS {theirs_rss:5.1f} MiB"
-            )
-            print(
-                f"       sync encrypt+upload vs rclone: {theirs / both:.2f}x; "
-                f"with verification {theirs / work:.2f}x"
-            )
+            ratios.append(one_run(n, tmp, url, server.pid, args))
+        if len(ratios) > 1:
+            print(f"median sync encrypt+upload vs rclone over {len(ratios)} runs: "
+                  f"{statistics.median(ratios):.2f}x (each: "
+                  f"{', '.join(f'{r:.2f}x' for r in ratios)})")  # fmt: skip
     finally:
         server.terminate()
         server.wait()
