@@ -58,6 +58,8 @@ class Forwarder:
         self._inflight: dict[int, float] = {}  # seq → monotonic time produced
         self._hwm = 0  # highest seq handed to the current producer
         self._reports: list[tuple[int, KafkaError | None]] = []
+        self._delivered: list[int] = []  # acknowledged, not yet marked in the outbox
+        self._marked_at = 0.0
         self._last_report = 0.0
         self._broker_down = False
         self._fatal: str | None = None
@@ -265,8 +267,18 @@ class Forwarder:
                 # Stays pending; the reset re-sends it in order after everything before it.
                 self._fatal = self._fatal or err.str()
         if delivered:
-            self._outbox.mark_delivered(delivered)
+            self._delivered += delivered
             self._backoff = self._s.backoff_initial_s
+        self._mark_delivered(force=not self._inflight)
+
+    def _mark_delivered(self, *, force: bool) -> None:
+        """Marking rows delivered takes the file's write lock, behind the publishers' commits
+        (3 ms p50 on a loaded machine) while nothing is produced: while rows are in flight, one
+        transaction per 50 ms. Rows not marked at a crash are sent again (consumers dedupe)."""
+        now = time.monotonic()
+        if self._delivered and (force or now - self._marked_at >= 0.05):
+            self._outbox.mark_delivered(self._delivered)
+            self._delivered, self._marked_at = [], now
 
     def _dead(self, row: OutboxRow, err: KafkaError) -> None:
         log.error("event forwarder: broker refuses event %s for good: %s", row.event_id, err.str())
@@ -287,6 +299,7 @@ class Forwarder:
             self._handle_reports()
             self._producer.close()
             self._producer = None
+        self._mark_delivered(force=True)  # the next producer starts from the outbox
         self._inflight.clear()
         self._reports.clear()
         self._topics_ready.clear()
@@ -302,6 +315,7 @@ class Forwarder:
         if self._producer is not None and self._inflight:
             self._producer.flush(min(self._s.stall_timeout_s, 2.0))
             self._handle_reports()
+        self._mark_delivered(force=True)
         if self._producer is not None:
             self._producer.purge(in_queue=True, in_flight=True, blocking=False)
             self._producer.close()

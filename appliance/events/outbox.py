@@ -13,9 +13,10 @@ What a power cut can lose, with ``synchronous=FULL`` (the default): nothing appe
 for. SQLite in WAL mode with FULL syncs the write-ahead log at every commit, before the commit
 returns, so an acknowledged row is on disk; rows still queued or in the transaction being
 committed were not acknowledged (their publish() raises or never returns) and may be lost.
-Forwarder bookkeeping (marked delivered, dead) uses a second connection at NORMAL: a power cut
-may undo it, which re-sends rows already on the broker (duplicates, dropped by the consumers'
-dedupe), never loses one. With ``synchronous=NORMAL`` a process crash (kill -9) still loses
+Forwarder bookkeeping (marked delivered, dead) uses a second connection at NORMAL and marks
+deliveries once per 50 ms while rows are in flight: a power cut may undo it, a kill -9 lose the
+last 50 ms of it, which re-sends rows already on the broker (duplicates, dropped by the
+consumers' dedupe), never loses one. With ``synchronous=NORMAL`` a process crash (kill -9) still loses
 nothing, but a power cut or kernel crash may drop the last acknowledged commits.
 
 Deliberately not in the agent's database (appliance/database, PostgreSQL on appliances): the
