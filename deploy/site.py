@@ -2,13 +2,16 @@
 
 Each host's inventory data is validated once into its HostSpec, which every role reads. The
 vault role runs for hosts whose spec has `vault` settings, the firewall unless it is disabled,
-Nextcloud where the inventory has a `nextcloud` section.
+Nextcloud where the inventory has a `nextcloud` section. A plain backup host (`kind =
+"backup"`) gets only what receiving replicas needs (deploy/stages.BACKUP_HOST_STAGES): the
+base, a firewall opening SSH only, its pools and POOL/replicas, the replication role's
+receiving side.
 With SOVEREIGN_DEPLOY_UNTIL=STAGE only the stages up to STAGE run (deploy/stages.py); each call
 below stays on a line of its own: pyinfra orders operations by the lines of their callers."""
 
 import os
 
-from deploy.stages import UNTIL_ENV, stages_until
+from deploy.stages import UNTIL_ENV, stages_for
 from roles.agent import agent
 from roles.base import base
 from roles.broker import broker
@@ -21,7 +24,7 @@ from roles.pgbackrest import pgbackrest, pgbackrest_repository
 from roles.pki import pki
 from roles.postgres import install as postgres_install
 from roles.postgres import postgres
-from roles.replication import replication
+from roles.replication import receiving_firewall, replication
 from roles.snapshots import snapshots
 from roles.spec import current_host_spec
 from roles.vault import vault
@@ -32,10 +35,12 @@ from roles.zfs import zfs
 
 send_without_delay()  # ~50 ms less per remote command
 spec = current_host_spec()
-run = set(stages_until(os.environ.get(UNTIL_ENV)))
+run = set(stages_for(spec.kind, os.environ.get(UNTIL_ENV)))
 if "base" in run:
     base(spec=spec)
-if "firewall" in run and spec.firewall.enabled:
+if "firewall" in run and spec.firewall.enabled and spec.kind == "backup":
+    receiving_firewall(spec=spec)  # SSH (and firewall.allow) only
+elif "firewall" in run and spec.firewall.enabled:
     firewall(spec=spec)  # early: the services below come up behind it
 if "pki" in run:
     pki(spec=spec)

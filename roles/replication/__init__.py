@@ -14,24 +14,39 @@ a sudoers rule naming exactly those prefixes.
 The backup host also prunes the replicas on sanoid's `backup` template, hourly (never the
 newest snapshot of a replica: the next incremental's base).
 
+A plain backup host (`kind = "backup"`, roles/replication/backup_host.py) has no agent: it
+gets the pruner's venv from six wheels of the agent's wheelhouse (`backup_runner`) and a
+firewall opening SSH only (`receiving_firewall`).
+
 Stages: install (the replica shell) → configure (keys, account, config, units) → activate (the
 timers).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from appliance.backup import replica_shell
+from controller.artifacts import WHEELHOUSE
 from controller.sshkeys import ensure_key_pair, known_host_key
+from roles import firewall as firewall_role
+from roles.agent import WHEELHOUSE_DIR
+from roles.agent import ops as agent_ops
+from roles.artifacts import artifact_entry
 from roles.common import ops as common
+from roles.firewall import ops as firewall_ops
+from roles.firewall.plan import ruleset
 from roles.pki.settings import controller_dir
+from roles.replication import ops
+from roles.replication.backup_host import receiving_rules, runner_wheels, wheels_digest
 from roles.replication.plan import (
     ACCOUNT,
     ACCOUNT_HOME,
@@ -127,7 +142,47 @@ def receive(spec: HostSpec, links: list[Link], specs: dict[str, HostSpec]) -> No
         mode="600",
     )
     common.put(name=f"Install {SUDOERS}", src=StringIO(sudoers(links)), dest=SUDOERS, mode="440")
+    if spec.kind == "backup":
+        backup_runner(spec)
     prune_units(links)
+
+
+def backup_runner(spec: HostSpec) -> list[OperationMeta]:
+    """A plain backup host's Python for the pruner: the agent's wheel and pydantic's (a
+    subset of the agent's wheelhouse, ~40 MB with pip) in the agent's venv, --no-deps."""
+    entry = artifact_entry(spec, WHEELHOUSE)
+    files = {str(k): str(v) for k, v in dict(entry["files"]).items()}  # type: ignore[call-overload]
+    wheels = runner_wheels(files)
+    common.packages(name="Install python3-venv", packages=["python3-venv"])
+    synced = agent_ops.wheelhouse(
+        name="Upload the replica pruner's wheels",
+        src=str(spec.artifacts_dir / str(entry["file"])),
+        dest=WHEELHOUSE_DIR,
+        wheels=wheels,
+    )
+    installed = ops.install_runner(
+        name="Install the replica pruner (the agent's code, no agent)",
+        wheelhouse=WHEELHOUSE_DIR,
+        digest=wheels_digest(wheels),
+        wheels=sorted(wheels),
+    )
+    return [synced, installed]
+
+
+@deploy("Host firewall (backup host: SSH only)")
+def receiving_firewall(spec: HostSpec) -> None:
+    """The firewall role's table and boot unit with a backup host's openings only."""
+    firewall_role.install()
+    unit = firewall_role.configure()
+    found = receiving_rules(spec)
+    text, digest = ruleset(found)
+    firewall_ops.ruleset(
+        name="Apply the host firewall (nft -c, then nft -f in one transaction)",
+        path=firewall_role.RULESET, text=text, digest=digest,
+        rules=[{**asdict(r), "sources": list(r.sources)} for r in found],
+    )  # fmt: skip
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    common.service(name=f"Enable {firewall_role.UNIT}", unit=firewall_role.UNIT)
 
 
 def prune_units(links: list[Link]) -> None:

@@ -91,9 +91,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         target = params.get("_testinfra_host")
         owners = {p.host for p in params.values() if isinstance(p, Declared)}
+        if target is not None and not _for_its_kind(item, target.backend.hostname):
+            continue
         if target is None or not owners or owners == {target.backend.hostname}:
             kept.append(item)
     items[:] = kept
+
+
+def _for_its_kind(item: pytest.Item, host: str) -> bool:
+    """A backup host (`kind = "backup"`) gets the checks of what it has only."""
+    if not expected.is_backup_host(declared_hosts().get(host, {})):
+        return True
+    module = getattr(item, "module", None)
+    name = module.__name__.rsplit(".", 1)[-1] if module is not None else ""
+    return (
+        name in expected.BACKUP_HOST_MODULES
+        and getattr(item, "originalname", item.name) not in expected.NOT_ON_BACKUP_HOSTS
+    )
 
 
 def _declared(request: pytest.FixtureRequest) -> Any:

@@ -127,6 +127,16 @@ class Dataset:
         return self.name.split("/", 1)[0]
 
 
+def is_backup_host(data: HostData) -> bool:
+    """`kind = "backup"`: a plain ZFS host receiving replicas (the appliance's roles absent)."""
+    return data.get("kind") == "backup"
+
+
+#: What the suite checks on a backup host: these modules, without these tests (no PKI there).
+BACKUP_HOST_MODULES = frozenset({"test_base", "test_firewall", "test_storage", "test_backup_host"})
+NOT_ON_BACKUP_HOSTS = frozenset({"test_appliance_ca_certificate_without_its_key"})
+
+
 def zfs_backend(data: HostData) -> str:
     return str(data.get("zfs_backend") or "openzfs")
 
@@ -167,6 +177,8 @@ def datasets(data: HostData) -> list[Dataset]:
     """Declared datasets (a `datasets` key replaces the defaults), else the defaults in the
     first pool."""
     storage = section(data, "storage")
+    if "datasets" not in storage and is_backup_host(data):
+        return [Dataset(f"{pools(data)[0].name}/replicas", compression="on", atime="off")]
     if "datasets" not in storage:
         return default_datasets(pools(data)[0].name)
     fields = ("quota", "refquota", "reservation", "compression", "recordsize", "mountpoint")
@@ -605,12 +617,13 @@ class Firewall:
         fw = section(data, "firewall")
         admin = tuple(_cidr(n) for n in fw.get("admin_networks") or EVERYWHERE)
         openings: dict[int, tuple[str, ...]] = {int(data.get("ssh_port") or 22): admin}
-        for port in Edge.of(data).ports:
+        appliance = not is_backup_host(data)  # a backup host opens SSH and `allow` only
+        for port in Edge.of(data).ports if appliance else []:
             openings[port] = EVERYWHERE
         pg = Postgres.of(data)
-        if pg.networks:
+        if pg.networks and appliance:
             openings[pg.port] = pg.networks
-        peers = tuple(_cidr(p) for p in data.get("peers") or [])
+        peers = tuple(_cidr(p) for p in data.get("peers") or []) if appliance else ()
         vault = Vault.of(data)
         if peers and vault is not None:
             openings[vault.port] = peers

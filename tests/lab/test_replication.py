@@ -1,10 +1,14 @@
-"""Off-host replication on a lab of two hosts: the first sends its datasets to the second.
+"""Off-host replication on a lab of two hosts: the first, an appliance, sends its datasets to
+the second, a plain backup host (`kind = "backup"`: base, SSH-only firewall, ZFS and the
+receiving side, nothing of the appliance).
 
 Files written on the source arrive on the backup host with equal checksums, first in full
 and then incrementally; the replication key can do nothing on the backup host but list and
 receive under its own prefix, and nothing from another address; with the backup host's SSH
 down the run fails and says why, and the next run after it returns catches up (the issue's
-"replication resumes after the backup host was down")."""
+"replication resumes after the backup host was down"). The backup host holds what receiving
+needs and nothing else, the operator's `backup status|list` and `rebuild`'s preflight work
+against it, and `verify` passes on the backup host."""
 
 from __future__ import annotations
 
@@ -18,11 +22,11 @@ from collections.abc import Iterator
 import pytest
 
 from sovereign.lab.state import LabPaths, load_state
-from sovereign.runner import run_deploy
+from sovereign.runner import run_deploy, run_verify
 from tests.lab.conftest import PROJECT_ROOT, sovereign
 
 LAB = os.environ.get("SOVEREIGN_REPLICATION_LAB", "trepl")
-INVENTORY = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "replication.py")
+INVENTORY = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "backup_host.py")
 SOURCE, TARGET = f"{LAB}-1", f"{LAB}-2"
 SERVICE = "sovereign-replication.service"
 DATASET = "tank/nextcloud"
@@ -62,7 +66,14 @@ def deployed() -> Iterator[dict[str, str]]:
 
 
 def replicate() -> tuple[int, str]:
-    code = on(SOURCE, f"systemctl start {SERVICE}; echo rc=$?", check=False)
+    """A run that starts after this call: when the unit's timer (every 15 minutes) has one
+    going, `systemctl start` would only wait for it, and that run may have listed the source
+    before the test's newest snapshot (seen in a run: "current at" an older one)."""
+    busy = f'[ "$(systemctl show -p ActiveState --value {SERVICE})" = activating ]'
+    code = on(
+        SOURCE, f"while {busy}; do sleep 1; done; systemctl start {SERVICE}; echo rc=$?",
+        check=False,
+    )  # fmt: skip
     journal = on(SOURCE, f"journalctl -u {SERVICE} -o cat --no-pager -n 40", check=False)
     return int(code.strip().rpartition("rc=")[2] or 1), journal
 
@@ -226,3 +237,66 @@ def test_the_backup_host_prunes_replicas_and_keeps_the_base(deployed: dict[str, 
     assert code == 0, journal
     assert f"{DATASET}: incremental up to drill-{RUN}-4" in journal
     assert replica_checksum(f"fourth-{RUN}.bin") == fourth_sum
+
+
+def test_the_backup_host_has_what_receiving_needs_and_nothing_of_the_appliance(
+    deployed: dict[str, str],
+) -> None:
+    units = on(TARGET, "systemctl list-unit-files --no-legend 'sovereign*' 'postgresql*' "
+                       "'nginx*' 'openbao*' 'vault*' 'postfix*' 'tansu*' 'redpanda*'")  # fmt: skip
+    names = sorted(line.split()[0] for line in units.splitlines() if line.strip())
+    assert names == [
+        "sovereign-firewall.service", "sovereign-replica-prune.service",
+        "sovereign-replica-prune.timer",
+    ], names  # fmt: skip
+    for absent in ("/usr/lib/postgresql", "/etc/nginx", "/etc/sovereign/agent.toml", "/opt/bao"):
+        assert on(TARGET, f"test -e {absent} && echo present || echo absent").strip() == "absent"
+    assert on(TARGET, "zfs list -H -o name -d 1 tank").split() == ["tank", "tank/replicas"]
+    # The firewall's inbound openings: SSH only.
+    ruleset = on(TARGET, "nft list table inet sovereign")
+    assert re.findall(r"tcp dport (\d+)", ruleset) == ["22"], ruleset
+    # The pruner's venv: the agent's code without its dependencies (no web server, no DB).
+    venv = on(TARGET, "/opt/sovereign/agent/bin/pip list --format=freeze 2>/dev/null")
+    assert {line.split("==")[0].lower() for line in venv.split()} >= {"sovereign-agent", "pydantic"}
+    assert not {"fastapi", "sqlalchemy", "uvicorn"} & {
+        line.split("==")[0].lower() for line in venv.split()
+    }
+
+
+def test_backup_status_list_and_rebuilds_preflight_against_the_backup_host(
+    deployed: dict[str, str],
+) -> None:
+    """The operator's commands with the plain backup host in scope: `status` says it has no
+    kind of its own (not a failure), `list` says no backups are recorded there, and a rebuild
+    of the (intact) appliance from it lists its replicas over root SSH and is refused because
+    the appliance still holds its data; nothing on either host changes."""
+    env = {"SOVEREIGN_LAB": LAB}
+    status = sovereign("backup", "status", INVENTORY, "--limit", TARGET, env=env)
+    assert status.returncode == 0, status.stdout
+    assert [line.split()[1] for line in status.stdout.splitlines()[1:]] == ["-"] * 4
+    listed = sovereign("backup", "list", INVENTORY, "--limit", TARGET, env=env)
+    assert "no backups recorded yet" in listed.stdout
+    before = on(TARGET, f"zfs get -H -p -o name,value -d 1 creation {REPLICA}")
+    rebuild = sovereign(
+        "rebuild", INVENTORY, "--host", SOURCE, "--from", TARGET, "--identity",
+        str(LabPaths(LAB).operator_age_key), check=False, env=env,
+    )  # fmt: skip
+    assert rebuild.returncode == 1, rebuild.stdout + rebuild.stderr
+    assert f"{DATASET}: from {TARGET}:{REPLICA}@" in rebuild.stdout, rebuild.stdout
+    assert "still holds data" in rebuild.stderr and f"{DATASET} exists" in rebuild.stdout
+    assert on(TARGET, f"zfs get -H -p -o name,value -d 1 creation {REPLICA}") == before
+
+
+def test_verify_passes_on_the_backup_host(deployed: dict[str, str]) -> None:
+    """The testinfra suite checks a backup host for what its kind has: its base, firewall,
+    pools, tank/replicas and the receiving side, and that nothing of the appliance runs."""
+    previous = os.environ.get("SOVEREIGN_LAB")
+    os.environ["SOVEREIGN_LAB"] = LAB
+    try:
+        code = run_verify(INVENTORY, [f"--hosts=ssh://{TARGET}", "-q"])
+    finally:
+        if previous is None:
+            os.environ.pop("SOVEREIGN_LAB", None)
+        else:
+            os.environ["SOVEREIGN_LAB"] = previous
+    assert code == 0
