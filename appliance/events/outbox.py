@@ -16,8 +16,8 @@ committed were not acknowledged (their publish() raises or never returns) and ma
 Forwarder bookkeeping (marked delivered, dead) uses a second connection at NORMAL and marks
 deliveries once per 50 ms while rows are in flight: a power cut may undo it, a kill -9 lose the
 last 50 ms of it, which re-sends rows already on the broker (duplicates, dropped by the
-consumers' dedupe), never loses one. With ``synchronous=NORMAL`` a process crash (kill -9) still loses
-nothing, but a power cut or kernel crash may drop the last acknowledged commits.
+consumers' dedupe), never loses one. With ``synchronous=NORMAL`` a process crash (kill -9)
+still loses nothing, but a power cut or kernel crash may drop the last acknowledged commits.
 
 Deliberately not in the agent's database (appliance/database, PostgreSQL on appliances): the
 outbox is a local spool that must take events while that database is down too, so it stays a
