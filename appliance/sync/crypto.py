@@ -70,7 +70,8 @@ class _ReadAhead(_HashingReader):
     and hashlib release the GIL): pyrage's thread only encrypts, the hash of the plaintext
     runs beside it instead of before each block's encryption. ``stop()`` when done."""
 
-    AHEAD = 2  # blocks queued: the memory it costs (MiB)
+    BLOCK = 256 * 1024  # off the encrypting thread: smaller blocks, less memory
+    AHEAD = 4  # blocks queued (1 MiB)
 
     def __init__(self, source: Stream) -> None:
         super().__init__(source)

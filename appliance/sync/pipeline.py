@@ -91,6 +91,14 @@ def encrypt_and_upload(
     thread.start()
     failure: Exception | None = None
     digest, hashed = hashlib.sha256(), 0  # the ciphertext, in order, as far as it was sent
+
+    def send(fd: int, number: int, start: int, size: int) -> None:
+        nonlocal hashed
+        data = os.pread(fd, size, start)  # freed on return: one chunk in memory at a time
+        digest.update(data)
+        hashed += len(data)
+        remote.put_chunk(upload_id, number, data, destination, None)
+
     try:
         remote.start_upload(upload_id, destination)
         with partial.open("r+b", buffering=0) as reader:  # written to only to free chunks
@@ -103,10 +111,7 @@ def encrypt_and_upload(
                 if progress.error is not None or (done and written <= start):
                     break
                 size = min(chunk_size, written - start)
-                data = os.pread(reader.fileno(), size, start)
-                digest.update(data)
-                hashed += len(data)
-                remote.put_chunk(upload_id, number, data, destination, None)
+                send(reader.fileno(), number, start, size)
                 on_chunk(number, size)  # persisted: only then is the chunk freed
                 freeing = freeing and transfer.release(reader.fileno(), start, size)
                 number += 1
