@@ -5,7 +5,9 @@ Why: sending is CPU-heavy Python (Apprise, rendering, TLS, the outcome's commit)
 process it shares one interpreter lock with the requests, and a ``notify`` waited behind the
 sends: at 100 notify/s, each one delivered at once, notify's p99 was about four times an
 authenticated read's, and about half as high with the worker switched off (bench/notifications.py).
-In a child process the worker has an interpreter of its own; the agent only writes rows.
+In a child process the worker has an interpreter of its own; the agent only writes rows. It
+also runs below the agent (``[notifications] worker_nice``, SCHED_BATCH): on a host with few
+cores the sends otherwise took a core from the requests at the moment each notify woke them.
 
 The agent and its child speak over the child's pipes:
 
@@ -198,12 +200,25 @@ async def _serve() -> None:
     await asyncio.to_thread(tracing.stop)  # its last spans written
 
 
+def background_priority(nice: int) -> None:
+    """This process as background work: ``nice`` steps below its parent, and SCHED_BATCH (the
+    scheduler does not let its wake-ups preempt the agent's); 0 leaves it as the agent. Linux
+    keeps both per thread and new threads inherit them: call before any thread starts."""
+    if nice <= 0:
+        return  # as the agent
+    os.nice(nice)
+    with contextlib.suppress(OSError):  # kept as it was where the policy is not allowed
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
 def main() -> None:
     from appliance.config import get_settings
     from appliance.logs.journald import use_journal
     from appliance.logs.logfilter import install as install_scrubbing
 
-    level = get_settings().log_level.upper()
+    settings = get_settings()
+    background_priority(settings.notifications.worker_nice)
+    level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     use_journal()
     install_scrubbing()

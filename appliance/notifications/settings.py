@@ -64,6 +64,15 @@ class NotificationSettings(BaseModel):
         "only; an agent built in-process, as in tests, keeps it in a thread): sends then "
         "never hold up the API's requests (appliance/notifications/deliverer.py).",
     )
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How far below the agent the delivery process runs (its nice increment; "
+        "it also asks the kernel to treat it as batch work, SCHED_BATCH): sending is "
+        "background work, so the requests win the cores while it waits (0: as the agent, "
+        "neither).",
+    )
     poll_interval_s: float = Field(
         default=0.2, gt=0, le=60, description="How often the worker looks for due notifications."
     )

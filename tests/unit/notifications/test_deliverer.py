@@ -176,6 +176,17 @@ def test_a_real_agent_delivers_from_its_child_and_restarts_it(
     wait_for(lambda: is_delivered(outbox, first), 30, "delivery not recorded")
     # The child traces its sends into the agent's store, like the agent's own spans.
     wait_for(lambda: "notify webhook" in span_names(store), 30, "no span of the child's send")
+    # Background work: every thread of the child (its sends' too) runs 10 below the agent, as
+    # batch work (Linux keeps both per thread; threads made after the child's start inherit).
+    below = min(19, os.getpriority(os.PRIO_PROCESS, pid) + 10)
+    threads = list(Path(f"/proc/{child}/task").iterdir())
+    assert len(threads) > 1
+    for task in threads:
+        try:
+            assert os.getpriority(os.PRIO_PROCESS, int(task.name)) == below, task.name
+            assert os.sched_getscheduler(int(task.name)) == os.SCHED_BATCH, task.name
+        except ProcessLookupError:  # a thread that finished meanwhile
+            continue
 
     os.kill(child, signal.SIGKILL)
     wait_for(lambda: deliverers(pid) not in ([], [child]), 30, "the killed child was not replaced")
