@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, bindparam, insert, select
+from sqlalchemy import Boolean, Connection, Text, and_, bindparam, case, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from appliance.database.repository import Store
@@ -50,8 +50,38 @@ _CHANNELS_AND_ADDRESSES = (
     )
     .where(notification_channels.c.name.in_(bindparam("names", expanding=True)))
 )
-_INSERT_ONE = insert(notifications).returning(notifications.c.id)
 _INSERT_MANY = insert(notifications).returning(notifications.c.id, sort_by_parameter_order=True)
+
+
+#: One row to one channel (notify's usual case) in one statement: inserted only if the channel
+#: exists (no row back: it does not), its recipient ``to`` or, with ``:preferred``, the user's
+#: address for the channel; instead of a look-up of the channel, then the insert.
+_ONE_COLUMNS = [
+    *("idempotency_key", "created_by", "user_id", "type", "channel", "severity", "template"),
+    *("subject", "message", "data", "status", "created_at", "next_attempt_at", "attempt_count"),
+]
+_ONE_ADDRESS = (
+    select(notification_preferences.c.address)
+    .where(
+        notification_preferences.c.user_id == bindparam("user_id"),
+        notification_preferences.c.channel == notification_channels.c.name,
+    )
+    .scalar_subquery()
+)
+_INSERT_ONE = (
+    insert(notifications)
+    .from_select(
+        [*_ONE_COLUMNS, "recipient"],
+        select(
+            *(bindparam(name, type_=notifications.c[name].type) for name in _ONE_COLUMNS),
+            case(
+                (bindparam("preferred", type_=Boolean), _ONE_ADDRESS),
+                else_=bindparam("recipient", type_=Text),
+            ),
+        ).where(notification_channels.c.name == bindparam("channel")),
+    )
+    .returning(notifications.c.id, notifications.c.recipient)
+)
 
 
 class NoChannel(ValueError):
@@ -158,6 +188,8 @@ class Outbox:
         preferred = any(item.preferred and item.recipient is None for item in plan)
 
         def work(c: Connection) -> list[Notification] | UnknownChannel:
+            if len(rows) == 1:
+                return one(c)
             # The channels' existence and, when asked, the user's addresses: one statement.
             if preferred:
                 found = c.execute(
@@ -172,13 +204,20 @@ class Outbox:
             for row, item in zip(rows, plan, strict=True):
                 if item.preferred and row["recipient"] is None:
                     row["recipient"] = addresses[item.channel]
-            if len(rows) == 1:
-                ids = [c.execute(_INSERT_ONE, rows[0]).scalar_one()]
-            else:
-                ids = list(c.execute(_INSERT_MANY, rows).scalars().all())
+            ids = list(c.execute(_INSERT_MANY, rows).scalars().all())
             if also is not None:
                 also(c)
             return [notification_from({**row, "id": i}) for row, i in zip(rows, ids, strict=True)]
+
+        def one(c: Connection) -> list[Notification] | UnknownChannel:
+            row = rows[0]
+            ask = plan[0].preferred and row["recipient"] is None
+            written = c.execute(_INSERT_ONE, {**row, "preferred": ask}).first()
+            if written is None:
+                return UnknownChannel(plan[0].channel)
+            if also is not None:
+                also(c)
+            return [notification_from({**row, "id": written.id, "recipient": written.recipient})]
 
         def existing(c: Connection) -> list[int]:
             query = (
