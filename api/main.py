@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from api import span_names
 from api.audit import AuditTrail
 from api.errors import install_error_handlers
 from api.hygiene import RequestHygiene
@@ -114,6 +115,7 @@ def create_app(
     app.add_middleware(RequestTracking, metrics=app.state.request_metrics, state=app.state)
     install_error_handlers(app)
     if settings is None or settings.tracing.enabled:
+        span_names.install()  # each span's name looked up once per path, not per request
         instrument_app(app)  # outermost: a request's span holds all the rest
     for module in (
         health, monitoring, storage, prometheus, auth, activity, notifications,
