@@ -4,6 +4,9 @@ figure beside an anchor from the same run and as the median of ``--runs``:
 
 1. ``notify`` latency at a fixed rate; anchors: one INSERT+COMMIT straight to the database at
    the same rate, and an authenticated read of the same agent (GET /api/notifications/channels).
+   Both timed by a light client in a process of its own (notifications_client.py: until
+   2026-11-29 08:00 UTC httpx in this process, beside the webhook receiver's threads), whose
+   own CPU per request is printed too.
 2. Delivery rate: a backlog of ``--burst`` notifications (written in one transaction) drained
    by the worker to a local webhook receiver; anchor: that receiver driven by plain keep-alive
    HTTP clients, as many as the worker's concurrency.
@@ -30,8 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +117,6 @@ def agent(env: dict[str, str], port: int) -> Iterator[str]:
         process.wait(30)
 
 
-def at_rate(rate: float, count: int, call: Callable[[], None]) -> list[float]:
-    latencies = []
-    start = time.perf_counter()
-    for i in range(count):
-        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        t0 = time.perf_counter()
-        call()
-        latencies.append((time.perf_counter() - t0) * 1000)
-    return latencies
-
-
 def write_backlog(store: Store, count: int) -> None:
     """``count`` due notifications in one transaction, as notify writes them."""
     now = time.time()
@@ -182,12 +175,10 @@ def main() -> None:
         token = TokenService(store).create("bench", Role.OPERATOR, created_by="bench").secret
         Outbox(store).put_channel(Channel("hook", "webhook", {"url": receiver.url}), create=True)
         base = stack.enter_context(agent(env, port))
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=10.0) as client:
-            if "notify" in args.only:
-                measure_notify(client, receiver, url, args)
-            if "delivery" in args.only:
-                measure_delivery(store, receiver, args)
+        if "notify" in args.only:
+            measure_notify(base, token, receiver, url, args)
+        if "delivery" in args.only:
+            measure_delivery(store, receiver, args)
         if "ws" in args.only:
             fan = asyncio.run(fan_out(base, token, args.clients, args.runs))
             print(f"WebSocket fan-out to {args.clients} clients, p99 ms: {median_of(fan)}")
@@ -197,36 +188,57 @@ def main() -> None:
             print(f"  anchor: a bare uvicorn+Starlette fan-out ({what}), p99 ms: {floor}")
 
 
+def timed(base: str, token: str, args: argparse.Namespace, request: str, count: int) -> Timed:
+    """``count`` requests at ``args.rate`` from the bench's client (notifications_client.py),
+    in a process of its own; ``request`` is "METHOD PATH BODY STATUS"."""
+    method, path, body, status = request.split(" ", 3)
+    script = Path(__file__).with_name("notifications_client.py")
+    argv = [sys.executable, str(script), base, token, method, path, body, str(args.rate)]
+    out = subprocess.run([*argv, str(count), status], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"the bench's client failed: {out.stderr.strip()}")
+    result = json.loads(out.stdout)
+    return Timed(result["latencies_ms"], result["cpu_ms_per_request"])
+
+
+@dataclass
+class Timed:
+    latencies_ms: list[float]
+    client_cpu_ms: float
+
+
+NOTIFY = f"POST /api/notifications/notify {json.dumps(BODY, separators=(',', ':'))} 202"
+READ = "GET /api/notifications/channels  200"
+
+
 def measure_notify(
-    client: httpx.Client, receiver: WebhookReceiver, url: str | None, args: argparse.Namespace
+    base: str, token: str, receiver: WebhookReceiver, url: str | None, args: argparse.Namespace
 ) -> None:
     n = int(args.rate * args.seconds)
     p99: dict[str, list[float]] = {"notify": [], "read": [], "commit": []}
-
-    def post() -> None:
-        assert client.post("/api/notifications/notify", json=BODY).status_code == 202
-
-    def read() -> None:
-        assert client.get("/api/notifications/channels").status_code == 200
-
     cpu: list[float] = []
     read_cpu: list[float] = []
+    client_cpu: list[float] = []
     for _ in range(args.runs):
         idle = idle_cpu_per_s()
         receiver.received.clear()
         before, start = cpu_s(AGENT["pid"]), time.monotonic()
-        p99["notify"].append(percentile(at_rate(args.rate, n, post), 99))
+        notified = timed(base, token, args, NOTIFY, n)
+        p99["notify"].append(percentile(notified.latencies_ms, 99))
         receiver.wait_for(n, 60)  # delivered: the next figures are not competing with it
         busy = cpu_s(AGENT["pid"]) - before - idle * (time.monotonic() - start)
         cpu.append(busy / n * 1000)
         before, start = cpu_s(AGENT["pid"]), time.monotonic()
-        p99["read"].append(percentile(at_rate(args.rate, n // 2, read), 99))
+        read = timed(base, token, args, READ, n // 2)
+        p99["read"].append(percentile(read.latencies_ms, 99))
         busy = cpu_s(AGENT["pid"]) - before - idle * (time.monotonic() - start)
         read_cpu.append(busy / (n // 2) * 1000)
+        client_cpu.append(notified.client_cpu_ms)
         if url is not None:
             p99["commit"].append(percentile(commit_latency_ms(url, args.rate, n // 2), 99))
     print(f"notify at {args.rate:.0f} req/s x {n}, p99 ms: {median_of(p99['notify'])}")
     print(f"  agent CPU per notify (its delivery included), ms: {median_of(cpu)}")
+    print(f"  the bench's client, CPU per notify, ms: {median_of(client_cpu)}")
     print(f"  anchor: authenticated GET of the channels, p99 ms: {median_of(p99['read'])}")
     print(f"  anchor: agent CPU per GET of the channels, ms: {median_of(read_cpu)}")
     if p99["commit"]:
