@@ -59,4 +59,3 @@ def test_a_path_seen_before_is_one_lookup_and_its_attributes_a_copy() -> None:
     other = create_app()
     span_names.span_details(scope(other, "http", "POST", "/api/notifications/notify"))
     assert span_names.cache_info().misses == after.misses + 1
-
