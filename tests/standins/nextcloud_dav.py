@@ -38,9 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from tests.standins.nextcloud_dav_app import BANNER, NextcloudApp
 from tests.standins.nextcloud_dav_state import Counters, Faults, FileIds
+from tests.standins.tls import ServerCert
 
 
 @dataclass
@@ -54,6 +56,7 @@ class NextcloudStandIn:
     host: str = "127.0.0.1"
     port: int = 0
     threads: int = 16
+    tls: ServerCert | None = None  # HTTPS with a test CA's certificate (tests/standins/tls.py)
 
     def __post_init__(self) -> None:
         self.ids, self.faults, self.counters = FileIds(), Faults(), Counters()
@@ -75,6 +78,8 @@ class NextcloudStandIn:
             (self.host, self.port), self.app, numthreads=self.threads, server_name=self.host
         )
         server.software = BANNER
+        if self.tls is not None:
+            server.ssl_adapter = BuiltinSSLAdapter(str(self.tls.cert_file), str(self.tls.key_file))
         server.prepare()
         self.port = int(server.bind_addr[1])
         self._server = server
@@ -101,7 +106,8 @@ class NextcloudStandIn:
     @property
     def url(self) -> str:
         """The server's address, as nc-py-api's `nextcloud_url`."""
-        return f"http://{self.host}:{self.port}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def dav_url(self) -> str:
