@@ -1,0 +1,29 @@
+"""What the sync lab test (tests/lab/test_sync.py) and the lab inventory (inventory/lab.py)
+share: where the lab's Nextcloud is. It is the Nextcloud-compatible STAND-IN (not Nextcloud,
+tests/standins/nextcloud_dav.py), run by the test on the controller, on the lab bridge's
+address, HTTPS with a test CA the test adds to the host's system store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+#: The stand-in's port on the lab bridge (443 stays free for the vendor stand-ins).
+PORT = 8444
+USER = "appliance"
+
+
+def sync_section(gateway: str) -> dict[str, Any]:
+    """The lab hosts' `sync` (operator recipients: the lab's, from `vault`). Short retries:
+    the lab test stops the server and kills the agent and wants it all synced in minutes."""
+    return {
+        "url": f"https://{gateway}:{PORT}",
+        "user": USER,
+        "options": {
+            "ca_bundle": SYSTEM_CA_BUNDLE,
+            "backoff_s": 1.0,
+            "backoff_max_s": 8.0,
+            "max_attempts": 30,
+            "timeout_s": 30.0,
+        },
+    }
