@@ -68,6 +68,9 @@ def encrypt_and_upload(
     partial = spool.with_name(spool.name + ".partial")
     progress = _Progress()
     sink = partial.open("wb", buffering=0)
+    # Opened before the encryption starts: a small document is encrypted and renamed to
+    # ``spool`` before the upload would have opened ``partial`` by its name.
+    reader = partial.open("r+b", buffering=0)  # written to only to free chunks
 
     def encrypt() -> None:
         try:
@@ -101,7 +104,7 @@ def encrypt_and_upload(
 
     try:
         remote.start_upload(upload_id, destination)
-        with partial.open("r+b", buffering=0) as reader:  # written to only to free chunks
+        with reader:
             number, freeing = 1, True
             while True:
                 start = (number - 1) * chunk_size
@@ -118,6 +121,7 @@ def encrypt_and_upload(
     except Exception as exc:  # the encryption goes on; the caller records it, then raises
         failure = exc
     finally:
+        reader.close()
         thread.join()
     if progress.error is not None:
         raise progress.error

@@ -34,9 +34,9 @@ class SyncBed:
     server: NextcloudStandIn
     settings: SyncSettings
     database: Path
-    identity: str  # the appliance's (from "Vault")
+    identity: str = field(repr=False)  # the appliance's (from "Vault"); never in test output
     operator_key: Path  # the operator's, as age-keygen wrote it
-    operator_identity: str
+    operator_identity: str = field(repr=False)
     clock: Clock = field(default_factory=Clock)
     notified: list[Document] = field(default_factory=list)
 
