@@ -19,7 +19,7 @@ from typing import IO, Any
 from urllib.parse import quote, unquote
 
 import niquests
-from nc_py_api import Nextcloud, NextcloudException  # type: ignore[import-untyped]
+from nc_py_api import Nextcloud  # type: ignore[import-untyped]
 
 DAV = "{DAV:}"
 _PROPFIND_SIZE = (
@@ -49,6 +49,9 @@ class Remote:
         self, url: str, user: str, password: str, *, timeout_s: float, verify: str | bool = True
     ) -> None:
         self.user = user
+        # niquests takes a CA file only per request: set on the session (as nc-py-api does
+        # with npa_nc_cert) it is ignored and the system store is used.
+        self._verify = verify
         # 0.30's sync class warns it goes in 0.31 (AsyncNextcloud has the same session and
         # endpoints); the worker is a thread, so the sync one fits until then.
         with warnings.catch_warnings():
@@ -69,7 +72,7 @@ class Remote:
 
     def _request(self, method: str, path: str, *, ok: tuple[int, ...], **kwargs: Any) -> Any:
         try:
-            response = self._dav.request(method, quote(path), **kwargs)
+            response = self._dav.request(method, quote(path), verify=self._verify, **kwargs)
         except niquests.RequestException as exc:
             raise RemoteError(f"{method} failed: {type(exc).__name__}", transient=True) from None
         if response.request is not None:
@@ -91,12 +94,11 @@ class Remote:
         return {"Destination": self.nc._session.cfg.dav_endpoint + quote(self._files(path))}
 
     def makedirs(self, path: str) -> None:
-        try:
-            self.nc.files.makedirs(path, exist_ok=True)
-        except NextcloudException as exc:
-            raise RemoteError(f"MKCOL failed: {exc.status_code}", transient=True) from None
-        except niquests.RequestException as exc:
-            raise RemoteError(f"MKCOL failed: {type(exc).__name__}", transient=True) from None
+        """MKCOL each folder of ``path`` in turn (405: it is there already), over the same
+        session and TLS settings as every other request."""
+        parts = [p for p in path.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            self._request("MKCOL", self._files("/".join(parts[:depth])), ok=(201, 405))
 
     def list(self, path: str, *, uploads: bool = False) -> list[RemoteFile] | None:
         """The members of a collection (None: it does not exist)."""
