@@ -200,15 +200,21 @@ async def _serve() -> None:
     await asyncio.to_thread(tracing.stop)  # its last spans written
 
 
-def background_priority(nice: int) -> None:
+def background_priority(nice: int) -> str | None:
     """This process as background work: ``nice`` steps below its parent, and SCHED_BATCH (the
     scheduler does not let its wake-ups preempt the agent's); 0 leaves it as the agent. Linux
-    keeps both per thread and new threads inherit them: call before any thread starts."""
+    keeps both per thread and new threads inherit them: call before any thread starts.
+    Where the system refuses (a unit's SystemCallFilter without setpriority), delivery runs
+    as the agent does: the reason is returned for the log, never a reason to stop."""
     if nice <= 0:
-        return  # as the agent
-    os.nice(nice)
+        return None  # as the agent
+    try:
+        os.nice(nice)
+    except OSError as exc:
+        return f"delivery runs at the agent's priority: lowering it was refused ({exc.strerror})"
     with contextlib.suppress(OSError):  # kept as it was where the policy is not allowed
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    return None
 
 
 def main() -> None:
@@ -217,11 +223,13 @@ def main() -> None:
     from appliance.logs.logfilter import install as install_scrubbing
 
     settings = get_settings()
-    background_priority(settings.notifications.worker_nice)
+    refused = background_priority(settings.notifications.worker_nice)
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     use_journal()
     install_scrubbing()
+    if refused:
+        log.warning(refused)
     asyncio.run(_serve())
     # Sends still running in the worker's threads are abandoned, not awaited (see above).
     os._exit(0)

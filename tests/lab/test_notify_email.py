@@ -135,3 +135,17 @@ def test_with_the_preference_set_a_notify_without_channel_goes_by_email(
     assert status == 202, accepted
     mail = wait_for_mail(lab, int(accepted["id"]))
     assert mail["Subject"] == "Second: chosen by the preference"
+
+
+def test_the_delivery_process_runs_below_the_agent_under_its_units_filter(lab: str) -> None:
+    """[notifications] worker_nice (10) and SCHED_BATCH, allowed by the agent unit's system
+    call filter (which denies @resources but for lowering a priority): where it was refused,
+    delivery ran at the agent's priority and said so in the journal."""
+    agent = ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout.strip()
+    assert ssh(lab, f"ps -o ni=,cls= -p {agent}").stdout.split() == ["0", "TS"]
+    children = ssh(lab, f"ps -o ni=,cls=,args= --ppid {agent}").stdout.splitlines()
+    delivery = [line.split()[:2] for line in children if "notifications.deliverer" in line]
+    assert delivery == [["10", "B"]], children  # nice 10, SCHED_BATCH
+    refused = ssh(lab, "journalctl -u sovereign-agent -b --no-pager | grep -c 'it was refused'",
+                  check=False)  # fmt: skip
+    assert refused.stdout.strip() == "0", refused.stdout
