@@ -208,9 +208,19 @@ def test_backup_run_and_status_from_the_controller(deployed: dict[str, str]) -> 
 def test_the_backup_host_prunes_replicas_and_keeps_the_base(deployed: dict[str, str]) -> None:
     """The replicas' retention (sanoid's `backup` template: no 15-minute snapshots kept) drops
     the older frequent snapshots on the backup host, never the newest one, and the next
-    incremental still finds its base."""
-    stamp = time.strftime("%Y-%m-%d_%H:%M:%S", time.gmtime(time.time() - 60))
-    on(SOURCE, f"zfs snapshot {DATASET}@autosnap_{stamp}_frequently")
+    incremental still finds its base. The pruner's hourly timer is stopped meanwhile: a run
+    of it just after the hour had left one frequent snapshot before the test's own run."""
+    on(TARGET, "systemctl stop sovereign-replica-prune.timer")
+    try:
+        prune_and_replicate_again()
+    finally:
+        on(TARGET, "systemctl start sovereign-replica-prune.timer", check=False)
+
+
+def prune_and_replicate_again() -> None:
+    for minutes_ago in (2, 1):
+        stamp = time.strftime("%Y-%m-%d_%H:%M:%S", time.gmtime(time.time() - 60 * minutes_ago))
+        on(SOURCE, f"zfs snapshot {DATASET}@autosnap_{stamp}_frequently")
     code, journal = replicate()
     assert code == 0, journal
 
