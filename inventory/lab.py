@@ -6,13 +6,6 @@ Sync goes to the lab bridge's address, where only tests/lab/test_sync.py runs a 
 Nextcloud-compatible stand-in, not Nextcloud); elsewhere the agent's sync worker idles.
 """
 
-from sovereign.lab.inventory import current_lab_name, lab_hosts
-from sovereign.lab.state import load_state
-from tests.lab.inventories.sync_settings import sync_section
+from tests.lab.inventories.sync_settings import lab_hosts_with_sync
 
-_state = load_state(current_lab_name())
-lab = [
-    (name, {**data, "sync": sync_section(_state.gateway)} if _state and
-     data["vault"]["operator_age_recipients"] else data)
-    for name, data in lab_hosts()
-]  # fmt: skip
+lab = lab_hosts_with_sync()

@@ -2,7 +2,7 @@
 list exactly that change, and change nothing."""
 
 from roles.zfs.settings import default_datasets
-from sovereign.lab.inventory import lab_hosts
+from tests.lab.inventories.sync_settings import lab_hosts_with_sync
 from tests.lab.quota_change import DATASET, QUOTA
 
 _datasets = [
@@ -10,4 +10,4 @@ _datasets = [
     for d in default_datasets("tank")
 ]
 
-lab = [(name, {**data, "storage": {"datasets": _datasets}}) for name, data in lab_hosts()]
+lab = [(name, {**data, "storage": {"datasets": _datasets}}) for name, data in lab_hosts_with_sync()]

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sovereign.lab.inventory import current_lab_name, lab_hosts
+from sovereign.lab.state import load_state
+
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 #: The stand-in's port on the lab bridge (443 stays free for the vendor stand-ins).
 PORT = 8444
@@ -27,3 +30,15 @@ def sync_section(gateway: str) -> dict[str, Any]:
             "timeout_s": 30.0,
         },
     }
+
+
+def lab_hosts_with_sync() -> list[tuple[str, dict[str, Any]]]:
+    """The lab's hosts as inventory/lab.py declares them: with `sync` towards the stand-in
+    where the lab has the operator's recipients. An inventory derived from the lab's starts
+    here, so that a dry run against it shows only what it changes."""
+    state = load_state(current_lab_name())
+    return [
+        (name, {**data, "sync": sync_section(state.gateway)}
+         if state and data["vault"]["operator_age_recipients"] else data)
+        for name, data in lab_hosts()
+    ]  # fmt: skip
