@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.background import BackgroundThread
 from appliance.sync import crypto, manifest, pipeline, transfer
 from appliance.sync.remote import Remote, RemoteError
 from appliance.sync.settings import SyncSettings
@@ -53,8 +54,7 @@ class SyncService:
         self._notify = notify
         self._clock = clock
         self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = BackgroundThread("sync-worker")
         self._folders_made = False
         self._watcher: Watcher | None = None
 
@@ -90,10 +90,7 @@ class SyncService:
 
     def start(self) -> None:
         """The worker and, with ``[sync] watch``, the watched folders' scans (watch.py)."""
-        if self._thread is None:
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._loop, name="sync-worker", daemon=True)
-            self._thread.start()
+        self._thread.start(self._loop)
         if self.settings.watch and self._watcher is None:
             from appliance.sync.watch import Watcher
 
@@ -104,14 +101,10 @@ class SyncService:
         if self._watcher is not None:
             self._watcher.stop(timeout_s)
             self._watcher = None
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._thread.stop(timeout_s, wake=self._wake.set)
 
     def _loop(self) -> None:
-        while not self._stopping.is_set():
+        while not self._thread.stopping.is_set():
             try:
                 ran = self.run_due()
             except Exception:  # the database away: the loop waits and tries again

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -21,6 +20,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.background import BackgroundThread
 from appliance.sync.settings import WatchedFolder
 from appliance.sync.store import ACTIVE, Document, Status
 
@@ -92,8 +92,7 @@ class Watcher:
 
     def __init__(self, service: SyncService) -> None:
         self.service = service
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = BackgroundThread("sync-watch")
 
     def scan(self) -> list[Document]:
         """One scan of every watched folder; returns the jobs it queued."""
@@ -122,21 +121,16 @@ class Watcher:
         return queued
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._loop, name="sync-watch", daemon=True)
-            self._thread.start()
+        self._thread.start(self._loop)
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._thread.stop(timeout_s)
 
     def _loop(self) -> None:
-        while not self._stopping.is_set():
+        stopping = self._thread.stopping
+        while not stopping.is_set():
             try:
                 self.scan()
             except Exception:  # the database away, a folder unreadable: the next scan tries
                 log.exception("watched folders: scan failed")
-            self._stopping.wait(self.service.settings.scan_interval_s)
+            stopping.wait(self.service.settings.scan_interval_s)

@@ -4,8 +4,9 @@ leaves nothing running."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
-from appliance.background import BackgroundTask
+from appliance.background import BackgroundTask, BackgroundThread
 
 
 def test_start_twice_runs_one_loop_and_stop_cancels_it() -> None:
@@ -50,3 +51,26 @@ def test_a_loop_that_ended_by_itself_is_not_running() -> None:
         await task.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_thread_starts_once_and_stop_wakes_and_joins_it() -> None:
+    entered = threading.Semaphore(0)
+    wake = threading.Event()
+    thread = BackgroundThread("probe")
+
+    def loop() -> None:
+        entered.release()
+        while not thread.stopping.is_set():
+            wake.wait(3600)  # waits on something else than `stopping`
+            wake.clear()
+
+    thread.start(loop)
+    thread.start(loop)
+    assert entered.acquire(timeout=5) and thread.running
+    thread.stop(5, wake=wake.set)
+    assert not thread.running
+    assert not entered.acquire(timeout=0.2)  # the second start ran no second loop
+    thread.start(loop)  # and it can start again
+    assert entered.acquire(timeout=5) and thread.running
+    thread.stop(5, wake=wake.set)
+    assert not thread.running
