@@ -14,6 +14,15 @@ DEFAULT_SPOOL = Path("/var/lib/sovereign/sync/spool")
 MIB = 1024 * 1024
 
 
+def remote_folder(value: str) -> str:
+    """``remote_root`` as a folder path under the user's files, slashes normalised (also the
+    inventory's `sync.remote_root`, roles/agent/sync.py)."""
+    parts = [p for p in value.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ValueError(f"remote_root must be a folder path: {value!r}")
+    return "/".join(parts)
+
+
 class WatchedFolder(BaseModel):
     """A folder on the host whose files are synced when new or changed (appliance/sync/watch)."""
 
@@ -103,7 +112,4 @@ class SyncSettings(BaseModel):
     @field_validator("remote_root")
     @classmethod
     def _relative_folder(cls, value: str) -> str:
-        parts = [p for p in value.split("/") if p]
-        if not parts or any(p in (".", "..") for p in parts):
-            raise ValueError(f"remote_root must be a folder path: {value!r}")
-        return "/".join(parts)
+        return remote_folder(value)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from appliance.sync.settings import WatchedFolder
+from appliance.sync.settings import WatchedFolder, remote_folder
 from roles.settings import RoleSettingsError
 
 # The agent's unit (sovereign-agent.service.j2) hides these from it (ProtectHome, PrivateTmp)
@@ -65,10 +65,7 @@ class SyncRoleSettings(BaseModel):
     @field_validator("remote_root")
     @classmethod
     def _folder(cls, value: str) -> str:
-        parts = [p for p in value.split("/") if p]
-        if not parts or any(p in (".", "..") for p in parts):
-            raise ValueError(f"not a folder path: {value!r}")
-        return "/".join(parts)
+        return remote_folder(value)
 
     @field_validator("user")
     @classmethod
