@@ -30,6 +30,29 @@ STATE_FILE = Path("/var/lib/sovereign/backup/vault/state.json")
 CREDENTIALS_DIR = Path("/etc/sovereign/vault/backup")
 CA_CERT = Path("/etc/sovereign/vault/tls/ca.crt")
 CHUNK = 1 << 20
+# What Vault answers while it is starting, unsealing or electing its raft leader (a run that
+# a reboot's Persistent= timer starts at boot meets it): worth waiting for, unlike a refusal.
+NOT_ACTIVE_YET = (
+    hvac.exceptions.InternalServerError,  # "local node not active but active cluster node …"
+    hvac.exceptions.VaultDown,  # sealed
+    requests.ConnectionError,  # not listening yet
+)
+
+
+def login_when_active(
+    client: hvac.Client, role_id: str, secret_id: str, wait_s: float, pause_s: float = 2.0
+) -> None:
+    """Log in with the AppRole, retrying while Vault is not active yet, up to `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client.auth.approle.login(role_id=role_id, secret_id=secret_id)
+            return
+        except NOT_ACTIVE_YET as exc:
+            if time.monotonic() + pause_s > deadline:
+                raise
+            print(f"Vault not active yet ({type(exc).__name__}); retrying", file=sys.stderr)
+            time.sleep(pause_s)
 
 
 def take(client: hvac.Client, directory: Path, now: datetime) -> tuple[Path, int]:
@@ -70,9 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--keep", type=int, default=48)
     parser.add_argument("--state", type=Path, default=STATE_FILE)
+    parser.add_argument("--wait-active", type=float, default=300.0, metavar="SECONDS",
+                        help="how long to wait for Vault to become active (at boot)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.keep < 1:
         parser.error("--keep: at least 1")
+    if args.wait_active < 0:
+        parser.error("--wait-active: not negative")
     started = time.monotonic()
     now = datetime.now(UTC)
     entry: dict[str, Any] = {"started": now.isoformat(timespec="seconds")}
@@ -81,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret_id = (args.credentials / "secret-id").read_text().strip()
         client = hvac.Client(url=args.addr, verify=str(args.ca_cert), timeout=60)
         try:
-            client.auth.approle.login(role_id=role_id, secret_id=secret_id)
+            login_when_active(client, role_id, secret_id, args.wait_active)
             del secret_id
             path, size = take(client, args.dir, now)
             client.auth.token.revoke_self()

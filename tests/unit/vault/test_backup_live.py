@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,3 +104,42 @@ def test_snapshots_taken_kept_and_restored(
         "agent/probe", mount_point=KV, raise_on_deleted_version=True
     )["data"]["data"]["value"]
     assert value == "before-the-snapshot"
+
+
+def test_a_run_at_boot_waits_for_vault_to_become_active(
+    make_server: Callable[..., BaoServer], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A reboot's missed timer starts the runner at boot, before Vault listens, unseals and
+    elects its raft leader: the run waits for it instead of failing (and leaving the backups
+    degraded until the next hour's run)."""
+    server = make_server("boot")
+    root = configured(server)
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    secret_id, _ = vault_client.new_secret_id(root, BACKUP_ROLE)
+    (credentials / "role-id").write_text(vault_client.role_id(root, BACKUP_ROLE) + "\n")
+    (credentials / "secret-id").write_text(secret_id + "\n")
+    snapshots, state = tmp_path / "snapshots", tmp_path / "state.json"
+    snapshots.mkdir()
+    server.stop()
+    args = [
+        *("--addr", server.url, "--ca-cert", str(server.tls.ca_cert)),
+        *("--credentials", str(credentials), "--dir", str(snapshots)),
+        *("--state", str(state), "--wait-active", "60"),
+    ]
+    outcome: list[int] = []
+    runner = threading.Thread(target=lambda: outcome.append(vault_snapshot.main(args)))
+    runner.start()
+    time.sleep(3)  # the runner meets a Vault that is down
+    server.start()  # the static seal unseals it by itself
+    runner.join(90)
+    assert outcome == [0], state.read_text()
+    assert "Vault not active yet" in capfd.readouterr().err
+    assert json.loads(state.read_text())["last_snapshot"]["ok"]
+
+    # Down for longer than the wait: a failed run, recorded, in about the wait.
+    server.stop()
+    started = time.monotonic()
+    assert vault_snapshot.main([*args[:-1], "3"]) == 1
+    assert time.monotonic() - started < 15
+    assert "ConnectionError" in json.loads(state.read_text())["last_snapshot"]["error"]
