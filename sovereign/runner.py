@@ -41,9 +41,32 @@ class DeployResult:
     def would_change(self) -> list[PlannedOp]:
         return [op for host in self.plan or [] for op in host.ops]
 
+    def failure_report(self, tail: int = 2500) -> str:
+        """Why a deploy failed, for an assertion message: each failed operation as pyinfra
+        printed it (the command's or unit's own words come before its `Error` line), then the
+        output's tail. The summary table alone says only that something failed."""
+        blocks: list[list[str]] = [[]]
+        for raw in self.output.splitlines():
+            line = ANSI_RE.sub("", raw)
+            if OP_RE.match(line):
+                blocks.append([])
+            blocks[-1].append(line)
+        failed = ["\n".join(block[:40]) for block in blocks if any(map(ERROR_RE.match, block))]
+        return "\n".join([*failed[:5], "[...]", self.output[-tail:]])
+
+
+FAILED_UNIT_RE = re.compile(r"^\s*\[(?P<host>[^\]]+)\] Job for (?P<unit>\S+) failed")
+
+
+def failed_units(output: str) -> list[tuple[str, str]]:
+    """(host, unit) for each systemd job a deploy saw fail: whose journal says why."""
+    found = (FAILED_UNIT_RE.match(ANSI_RE.sub("", line)) for line in output.splitlines())
+    return list(dict.fromkeys((m.group("host"), m.group("unit")) for m in found if m))
+
 
 RESULT_RE = re.compile(r"^\s*\[(?P<host>[^\]]+)\] (?P<word>Success|No changes|Error)\s*$")
 OP_RE = re.compile(r"^--> Starting operation: (?P<op>.+?)\s*$")
+ERROR_RE = re.compile(r"^\s*\[[^\]]+\] (Error: |Unexpected error)")
 
 
 def parse_pyinfra_output(output: str) -> list[tuple[str, str, str]]:

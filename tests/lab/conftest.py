@@ -22,7 +22,7 @@ import pytest
 
 from controller.errors import PrerequisiteError
 from sovereign.prereq import require_lab_prerequisites
-from sovereign.runner import DeployResult, run_deploy
+from sovereign.runner import DeployResult, failed_units, run_deploy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAB = os.environ.get("SOVEREIGN_TEST_LAB", "test")
@@ -72,6 +72,18 @@ def lab() -> Iterator[str]:
 class Deploys:
     first: DeployResult
     second: DeployResult
+
+
+def deploy_failure(result: DeployResult) -> str:
+    """An assertion message for a failed deploy: the failed operations and the journal of
+    each systemd unit that failed (the deploy's output says only that its job failed)."""
+    journals = []
+    for host, unit in failed_units(result.output):
+        lab = host.rsplit("-", 1)[0]
+        command = f"journalctl -u {unit} -n 30 --no-pager"
+        journal = sovereign("lab", "ssh", host, command, check=False, env={"SOVEREIGN_LAB": lab})
+        journals.append(f"--- journal of {unit} on {host}:\n{journal.stdout}")
+    return "\n".join([result.failure_report(), *journals])
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +153,7 @@ def edge_of(lab: str) -> Edge:
 
 @pytest.fixture(scope="session")
 def deployed_edge(lab: str, deploys: Deploys) -> Edge:
-    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.returncode == 0, deploy_failure(deploys.first)
     return edge_of(lab)
 
 

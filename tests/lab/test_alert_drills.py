@@ -228,7 +228,7 @@ def deploy_drill_lab(lab: str, inventory: str = DRILL_INVENTORY) -> DrillLab:
     # breaker open and hold the drills' notifications for its cooldown.
     start_receiver(lab)
     result = run_deploy(inventory, echo=False)
-    assert result.returncode == 0, result.output[-3000:]
+    assert result.returncode == 0, result.failure_report()
     drill = DrillLab(lab, edge_of(lab))
     drill.answering()
     return drill

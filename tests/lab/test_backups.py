@@ -34,11 +34,11 @@ OUR_DEPLOYS = ("pgBackRest repository", "PostgreSQL", "Vault")
 
 @pytest.fixture(scope="module")
 def deployed(lab: str, deploys: Deploys) -> str:
-    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.returncode == 0, deploys.first.failure_report()
     # These roles' operations change nothing the second time (the whole site's idempotency is
     # test_site's: the agent's wheelhouse changes whenever its code does, between the deploys).
     ours = [c for c in deploys.second.changed if str(c[1]).startswith(OUR_DEPLOYS)]
-    assert ours == [], deploys.second.output[-3000:]
+    assert ours == [], deploys.second.failure_report()
     return lab
 
 

@@ -20,7 +20,7 @@ def quota(lab: str) -> int:
 
 
 def test_dry_run_on_the_deployed_lab_lists_no_change(lab: str, deploys: Deploys) -> None:
-    assert deploys.second.returncode == 0, deploys.second.output[-3000:]
+    assert deploys.second.returncode == 0, deploys.second.failure_report()
     plans, out = dry(INVENTORY)
     assert [p.host for p in plans] == [f"{lab}-1"]
     assert plans[0].ops == [], out[-3000:]
@@ -30,7 +30,7 @@ def test_dry_run_on_the_deployed_lab_lists_no_change(lab: str, deploys: Deploys)
 def test_dry_run_lists_exactly_the_changed_quota_and_changes_nothing(
     lab: str, deploys: Deploys
 ) -> None:
-    assert deploys.second.returncode == 0, deploys.second.output[-3000:]
+    assert deploys.second.returncode == 0, deploys.second.failure_report()
     before = quota(lab)
     plans, out = dry(CHANGED_QUOTA)
     assert len(plans) == 1

@@ -20,11 +20,11 @@ def test_ssh_from_nowhere_is_refused_before_any_host_is_touched(deploys: Deploys
 
 
 def test_a_firewall_without_this_controller_is_refused(lab: str, deploys: Deploys) -> None:
-    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.returncode == 0, deploys.first.failure_report()
     before = ssh(lab, TABLE).stdout
     result = run_deploy(str(INVENTORIES / "ssh_from_elsewhere.py"), echo=False)
     assert result.returncode != 0
-    assert "which the new ruleset would not admit" in result.output, result.output[-3000:]
+    assert "which the new ruleset would not admit" in result.output, result.failure_report()
     assert "nothing was changed" in result.output
     # Still reachable, with the ruleset it had.
     assert ssh(lab, TABLE).stdout == before

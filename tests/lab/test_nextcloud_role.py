@@ -30,15 +30,15 @@ INVENTORY = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "nextcloud.py")
 def deployed(lab: str) -> Iterator[tuple[DeployResult, DeployResult]]:
     first = run_deploy(INVENTORY, echo=False)
     try:
-        assert first.returncode == 0, first.output[-4000:]
+        assert first.returncode == 0, first.failure_report()
         second = run_deploy(INVENTORY, echo=False)
-        assert second.returncode == 0, second.output[-4000:]
+        assert second.returncode == 0, second.failure_report()
         yield first, second
     finally:
         # The session's lab goes back to its own inventory for the modules after this one
         # (the edge without Nextcloud's name, the declared roles as they were).
         back = run_deploy(LAB_INVENTORY, echo=False)
-        assert back.returncode == 0, back.output[-4000:]
+        assert back.returncode == 0, back.failure_report()
 
 
 def test_php_fpm_serves_the_probe_through_nginx(lab: str, deployed: object) -> None:

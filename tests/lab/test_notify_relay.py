@@ -95,14 +95,14 @@ def relay(
     put_secret(lab, SECRET, {"password": password})  # before the deploy: it writes the map
     result = run_deploy(RELAY_INVENTORY, echo=False)
     try:
-        assert result.returncode == 0, result.output[-3000:]
+        assert result.returncode == 0, result.failure_report()
         assert password not in result.output
         yield Relay(lab, standin, result)
     finally:
         standin.stop()
         # Back to the lab's own mail (capture into the local Maildir) for later modules.
         back = run_deploy(INVENTORY, echo=False)
-        assert back.returncode == 0, back.output[-3000:]
+        assert back.returncode == 0, back.failure_report()
         assert ssh(lab, f"test ! -e {SASL_MAP}", check=False).returncode == 0
         assert ssh(lab, "test ! -e /etc/postfix/relay-ca.pem", check=False).returncode == 0
         ssh(lab, f"sed -i '/{HOSTS_MARK}/d' /etc/hosts", check=False)

@@ -42,7 +42,7 @@ def back_healthy(health: dict[str, object]) -> bool:
 
 
 def test_rebooted_host_comes_back_healthy_by_itself(lab: str, deploys: Deploys) -> None:
-    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.returncode == 0, deploys.first.failure_report()
     state = load_state(lab)
     assert state is not None
     host = state.hosts[f"{lab}-1"]

@@ -33,7 +33,7 @@ import pytest
 
 from sovereign.lab.state import LabPaths
 from sovereign.runner import run_deploy
-from tests.lab.conftest import PROJECT_ROOT, edge_of, sovereign
+from tests.lab.conftest import PROJECT_ROOT, deploy_failure, edge_of, sovereign
 
 LAB = os.environ.get("SOVEREIGN_REBUILD_LAB", "trb")
 INVENTORY = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "replication.py")
@@ -157,7 +157,7 @@ def drill() -> Iterator[Drill]:
     try:
         sovereign("artifacts", "fetch")
         result = run_deploy(INVENTORY, echo=False)
-        assert result.returncode == 0, result.output[-4000:]
+        assert result.returncode == 0, deploy_failure(result)
         yield run_drill()
     finally:
         if previous is None:

@@ -23,7 +23,7 @@ import pytest
 
 from sovereign.lab.state import LabPaths, load_state
 from sovereign.runner import run_deploy, run_verify
-from tests.lab.conftest import PROJECT_ROOT, sovereign
+from tests.lab.conftest import PROJECT_ROOT, deploy_failure, sovereign
 
 LAB = os.environ.get("SOVEREIGN_REPLICATION_LAB", "trepl")
 INVENTORY = str(PROJECT_ROOT / "tests" / "lab" / "inventories" / "backup_host.py")
@@ -52,7 +52,7 @@ def deployed() -> Iterator[dict[str, str]]:
         started = time.monotonic()
         result = run_deploy(INVENTORY, echo=False)
         print(f"deploy of two hosts: {time.monotonic() - started:.0f} s")
-        assert result.returncode == 0, result.output[-4000:]
+        assert result.returncode == 0, deploy_failure(result)
         state = load_state(LAB)
         assert state is not None
         yield {name: host.address for name, host in state.hosts.items()}

@@ -30,7 +30,7 @@ def autosnap(taken: datetime, period: str) -> str:
 
 @pytest.fixture(scope="module")
 def deployed(lab: str, deploys: Deploys) -> str:
-    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.returncode == 0, deploys.first.failure_report()
     return lab
 
 

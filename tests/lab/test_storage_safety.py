@@ -29,7 +29,7 @@ def canary_sum(lab: str) -> str:
 
 @pytest.fixture(scope="module")
 def canary(lab: str, deploys: Deploys) -> str:
-    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.returncode == 0, deploys.first.failure_report()
     ssh(lab, f"head -c 4M /dev/urandom > {CANARY} && sync")
     return canary_sum(lab)
 
@@ -73,7 +73,7 @@ def test_degraded_pool_keeps_data_and_deploy_leaves_it(
     assert canary_sum(lab) == canary
 
     result = run_deploy(INVENTORY, echo=False)
-    assert result.returncode == 0, result.output[-3000:]
+    assert result.returncode == 0, result.failure_report()
     storage_ops = [r for r in result.results if r[1].startswith("ZFS storage")]
     assert storage_ops
     assert [r for r in storage_ops if r[2] != "No changes"] == []

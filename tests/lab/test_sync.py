@@ -117,7 +117,7 @@ def ensure_sync_deployed(lab: str) -> None:
     from sovereign.runner import run_deploy
 
     result = run_deploy(INVENTORY, echo=False)
-    assert result.returncode == 0, result.output[-3000:]
+    assert result.returncode == 0, result.failure_report()
 
 
 @pytest.fixture(scope="module")

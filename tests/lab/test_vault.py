@@ -24,7 +24,7 @@ from tests.lab.conftest import INVENTORY, Deploys, sovereign, ssh
 def init_keys(lab: str, deploys: Deploys) -> dict[str, Any]:
     from roles.vault.keys import load_init_keys
 
-    assert deploys.first.returncode == 0, deploys.first.output[-3000:]
+    assert deploys.first.returncode == 0, deploys.first.failure_report()
     paths = LabPaths(lab)
     return load_init_keys(
         paths.vault_dir(f"{lab}-1") / "init-keys.json.age", paths.operator_age_key

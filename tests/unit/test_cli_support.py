@@ -11,7 +11,7 @@ from roles.base.settings import BaseRoleSettings
 from roles.settings import RoleSettingsError, parse_settings
 from sovereign.inventory import InventoryHost, render_ssh_config
 from sovereign.prereq import require_tools
-from sovereign.runner import parse_pyinfra_output
+from sovereign.runner import DeployResult, failed_units, parse_pyinfra_output
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -26,6 +26,28 @@ def test_parse_pyinfra_output_pairs_ops_with_results() -> None:
 def test_parse_pyinfra_output_strips_colour() -> None:
     text = "--> Starting operation: X | y \n    [h1] \x1b[32mSuccess\x1b[0m\n"
     assert parse_pyinfra_output(text) == [("h1", "X | y", "Success")]
+
+
+def test_failure_report_shows_the_failed_operation_with_its_own_words() -> None:
+    # As pyinfra printed a failed restart in a CI run: the unit's words precede `Error:`.
+    output = (
+        "--> Starting operation: Edge | Run nginx.service \n"
+        "    [h1] No changes\n    [h2] No changes\n"
+        "--> Starting operation: Edge | Restart nginx.service for its hardened unit \n"
+        "    [h1] Success\n"
+        "    [h2] Job for nginx.service failed because the control process exited.\n"
+        "    [h2] \x1b[31mError: executed 1 commands\x1b[0m\n"
+        "--> Starting operation: Edge | Reload nginx.service \n    [h1] No changes\n"
+        + "summary line\n"
+        * 400
+    )
+    report = DeployResult(returncode=1, output=output).failure_report(tail=100)
+    failed, rest = report.split("[...]")
+    assert "Restart nginx.service for its hardened unit" in failed
+    assert "Job for nginx.service failed" in failed
+    assert "Run nginx.service" not in failed and "Reload" not in failed
+    assert len(rest) <= 101  # the tail: the summary table
+    assert failed_units(output) == [("h2", "nginx.service")]
 
 
 def test_missing_tool_names_the_package() -> None:
