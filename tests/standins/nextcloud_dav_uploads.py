@@ -147,7 +147,7 @@ class Uploads:
             with open(fd, "wb") as out:
                 for chunk in chunks:
                     with chunk.open("rb") as source:
-                        shutil.copyfileobj(source, out, READ_SIZE)
+                        append(source.fileno(), out.fileno())
             answer = self.place(environ, start, tmp, target, {})
         finally:
             tmp.unlink(missing_ok=True)
@@ -155,6 +155,20 @@ class Uploads:
         shutil.rmtree(upload_dir)
         self.v2_destinations.pop(upload_id, None)
         return answer
+
+
+def append(source: int, out: int) -> None:
+    """The rest of `source` onto `out`, copied by the kernel (copy_file_range: no trip through
+    this process, a reflink where the file system has them), as a server in C or Go would; a
+    Python read/write loop made the stand-in's joining of a 1 GiB upload take 4 of the bench's
+    11 s, a cost of this stand-in rather than of the client the bench measures."""
+    while True:
+        try:
+            copied = os.copy_file_range(source, out, 1 << 30)
+        except OSError:  # no copy_file_range across these two (older kernels, some file systems)
+            copied = os.sendfile(out, source, None, 1 << 30)
+        if copied == 0:
+            return
 
 
 def _v2_chunk_name(name: str) -> bool:
