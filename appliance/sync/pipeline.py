@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.sync import crypto, transfer
-from appliance.sync.remote import Remote
+from appliance.sync.remote import FileRange, Remote
 
 
 @dataclass
@@ -95,12 +95,15 @@ def encrypt_and_upload(
     failure: Exception | None = None
     digest, hashed = hashlib.sha256(), 0  # the ciphertext, in order, as far as it was sent
 
-    def send(fd: int, number: int, start: int, size: int) -> None:
+    def hash_sent(offset: int, block: bytes) -> None:
         nonlocal hashed
-        data = os.pread(fd, size, start)  # freed on return: one chunk in memory at a time
-        digest.update(data)
-        hashed += len(data)
-        remote.put_chunk(upload_id, number, data, destination, None)
+        if offset == hashed:  # in order, once (a body read again would not count twice)
+            digest.update(block)
+            hashed += len(block)
+
+    def send(fd: int, number: int, start: int, size: int) -> None:
+        body = FileRange(fd, start, size, hash_sent)  # a block in memory at a time
+        remote.put_chunk(upload_id, number, body, destination, None)
 
     try:
         remote.start_upload(upload_id, destination)

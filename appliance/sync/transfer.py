@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.sync.remote import Remote, RemoteError
+from appliance.sync.remote import FileRange, Remote, RemoteError
 
 
 def chunk_count(size: int, chunk_size: int) -> int:
@@ -85,11 +85,11 @@ def upload(
             spool.unlink()
             raise RemoteError("the server no longer holds chunks it had acknowledged, and "
                               "the spool freed them: encrypting again", transient=True)  # fmt: skip
-        source.seek(kept * chunk_size)
         for number in range(kept + 1, chunk_count(size, chunk_size) + 1):
-            data = source.read(chunk_size)
-            remote.put_chunk(upload_id, number, data, destination, size)
-            on_chunk(number, len(data))
+            start = (number - 1) * chunk_size
+            body = FileRange(source.fileno(), start, min(chunk_size, size - start))
+            remote.put_chunk(upload_id, number, body, destination, size)
+            on_chunk(number, len(body))
     remote.finish_upload(upload_id, destination, size)
 
 
