@@ -6,6 +6,6 @@ Sync goes to the lab bridge's address, where only tests/lab/test_sync.py runs a 
 Nextcloud-compatible stand-in, not Nextcloud); elsewhere the agent's sync worker idles.
 """
 
-from tests.lab.inventories.sync_settings import lab_hosts_with_sync
+from sovereign.lab.sync_standin import lab_hosts_with_sync
 
 lab = lab_hosts_with_sync()

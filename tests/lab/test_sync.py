@@ -4,7 +4,7 @@ the agent killed with SIGKILL once.
 The server is the Nextcloud-compatible STAND-IN (tests/standins/nextcloud_dav.py; NOT
 Nextcloud), run here on the controller on the lab bridge's address, HTTPS with a test CA that
 the host's system store trusts for the test only. The host's [sync] comes from the lab
-inventory (inventory/lab.py: tests/lab/inventories/sync_settings.py), its app password is put
+inventory (inventory/lab.py: sovereign/lab/sync_standin.py), its app password is put
 into Vault with `sovereign vault put-secret`, its sync identity was made by the deploy.
 
 200 documents of mixed sizes (196 of 1 KiB-2 MiB, three of 32/48/64 MiB and one of 256 MiB:
@@ -32,8 +32,8 @@ import httpx
 import pytest
 
 from appliance.sync import manifest
+from sovereign.lab.sync_standin import PORT, USER
 from tests.lab.conftest import INVENTORY, Edge, put_secret, ssh
-from tests.lab.inventories.sync_settings import PORT, USER
 from tests.standins.nextcloud_dav import NextcloudStandIn
 from tests.standins.tls import TestCA
 

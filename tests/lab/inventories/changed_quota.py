@@ -2,7 +2,7 @@
 list exactly that change, and change nothing."""
 
 from roles.zfs.settings import default_datasets
-from tests.lab.inventories.sync_settings import lab_hosts_with_sync
+from sovereign.lab.sync_standin import lab_hosts_with_sync
 from tests.lab.quota_change import DATASET, QUOTA
 
 _datasets = [

@@ -1,7 +1,7 @@
-"""What the sync lab test (tests/lab/test_sync.py) and the lab inventory (inventory/lab.py)
-share: where the lab's Nextcloud is. It is the Nextcloud-compatible STAND-IN (not Nextcloud,
-tests/standins/nextcloud_dav.py), run by the test on the controller, on the lab bridge's
-address, HTTPS with a test CA the test adds to the host's system store."""
+"""Where the lab's Nextcloud is, as the lab inventory (inventory/lab.py) declares it and the
+sync lab test (tests/lab/test_sync.py) serves it. It is the Nextcloud-compatible STAND-IN
+(not Nextcloud, tests/standins/nextcloud_dav.py), run by the test on the controller, on the
+lab bridge's address, HTTPS with a test CA the test adds to the host's system store."""
 
 from __future__ import annotations
 
