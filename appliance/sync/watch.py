@@ -93,12 +93,15 @@ class Watcher:
     def __init__(self, service: SyncService) -> None:
         self.service = service
         self._thread = BackgroundThread("sync-watch")
+        self._missing: set[str] = set()  # folders said to be missing: said once, not per scan
 
     def scan(self) -> list[Document]:
         """One scan of every watched folder; returns the jobs it queued."""
         settings, store = self.service.settings, self.service.store
         queued: list[Document] = []
         for folder in settings.watch:
+            if not self._present(str(folder.path)):
+                continue
             newest = store.latest_under(str(folder.path))
             now = self.service.now()
             for seen in files(folder):
@@ -119,6 +122,20 @@ class Watcher:
         if queued:
             log.info("watched folders: %d new or changed file(s) queued", len(queued))
         return queued
+
+    def _present(self, folder: str) -> bool:
+        """Whether a watched folder is there to walk; its absence is logged when it starts
+        and when it ends (a folder not made yet, or on a dataset not mounted)."""
+        if Path(folder).is_dir():
+            if folder in self._missing:
+                self._missing.discard(folder)
+                log.info("watched folder %s is there again", folder)
+            return True
+        if folder not in self._missing:
+            self._missing.add(folder)
+            log.warning("watched folder %s is not there (or not a folder): skipped until it is",
+                        folder)  # fmt: skip
+        return False
 
     def start(self) -> None:
         self._thread.start(self._loop)

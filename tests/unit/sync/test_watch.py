@@ -4,10 +4,13 @@ only touched ones are not, also after a restart (a new service on the same datab
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import fields
 from pathlib import Path
+
+import pytest
 
 from appliance.sync import manifest, restore
 from appliance.sync.settings import WatchedFolder
@@ -103,8 +106,20 @@ def test_a_file_still_being_written_waits_for_the_next_scan(bed: SyncBed, tmp_pa
     assert [Path(d.path).name for d in scan.scan()] == ["fresh.bin"]
 
 
-def test_a_folder_that_does_not_exist_yet_is_no_error(bed: SyncBed, tmp_path: Path) -> None:
-    assert watcher(bed, tmp_path / "not-yet").scan() == []
+def test_a_folder_that_does_not_exist_yet_is_said_once_then_watched(
+    bed: SyncBed, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "not-yet"
+    scan = watcher(bed, folder)
+    with caplog.at_level(logging.INFO, logger="appliance.sync.watch"):
+        assert scan.scan() == [] and scan.scan() == []
+        said = [r.getMessage() for r in caplog.records]
+        assert said == [
+            f"watched folder {folder} is not there (or not a folder): skipped until it is"
+        ]
+        write(folder / "late.txt", b"late", scan.service.now() - 60)
+        assert [Path(d.path).name for d in scan.scan()] == ["late.txt"]
+    assert f"watched folder {folder} is there again" in caplog.messages
 
 
 def test_decide() -> None:
