@@ -16,13 +16,21 @@ PORT = 8444
 USER = "appliance"
 
 
+#: The lab hosts' watched folder (`*.txt`); the sync lab test makes it and fills it.
+WATCHED = "/srv/sync-lab/watched"
+
+
 def sync_section(gateway: str) -> dict[str, Any]:
     """The lab hosts' `sync` (operator recipients: the lab's, from `vault`). Short retries:
-    the lab test stops the server and kills the agent and wants it all synced in minutes."""
+    the lab test stops the server and kills the agent and wants it all synced in minutes;
+    a watched folder scanned every 2 s."""
     return {
         "url": f"https://{gateway}:{PORT}",
         "user": USER,
+        "watch": [{"path": WATCHED, "pattern": "*.txt"}],
         "options": {
+            "scan_interval_s": 2.0,
+            "settle_s": 1.0,
             "ca_bundle": SYSTEM_CA_BUNDLE,
             "backoff_s": 1.0,
             "backoff_max_s": 8.0,

@@ -13,6 +13,8 @@ every one `synced`; each remote object opens with Debian's `age -d -i` and the l
 key to its original sha256; no remote name or byte shows a plaintext name or marker; and
 `sovereign sync restore` on the controller (another machine than the appliance, with only the
 server's address, the app password and the operator's key) rebuilds the folder, checksums equal.
+Last, the inventory's watched folder: a new file and its new content are synced, a touch and a
+file outside its pattern are not.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,19 @@ import httpx
 import pytest
 
 from appliance.sync import manifest
-from sovereign.lab.sync_standin import PORT, USER
-from tests.lab.conftest import INVENTORY, Edge, put_secret, ssh
+from sovereign.lab.sync_standin import PORT, USER, WATCHED
+from tests.lab.conftest import Edge, put_secret, ssh
+from tests.lab.synclab import (
+    MIB,
+    ROOT,
+    SyncLab,
+    age_sha256,
+    agent_pid,
+    ensure_sync_deployed,
+    objects,
+    wait_agent,
+    wait_for,
+)
 from tests.standins.nextcloud_dav import NextcloudStandIn
 from tests.standins.tls import TestCA
 
@@ -41,9 +53,11 @@ CA_FILE = "/usr/local/share/ca-certificates/sovereign-sync-standin-test-ca.crt"
 DOCS = "/srv/sync-lab/docs"
 TAG = "plaintextname"  # in every document's name: must appear in no remote name
 MARKER = b"SOVEREIGN-SYNC-LAB-PLAINTEXT-MARKER:"  # at every document's start: in no remote byte
-MIB = 1024 * 1024
-ROOT = "sovereign-sync"
-UNFINISHED = f"DELETE FROM sync_documents WHERE status <> 'synced' AND path LIKE '{DOCS}/%'"  # noqa: S608 (constants)
+# Jobs an earlier run left: unfinished ones of the documents, any of the watched folder.
+EARLIER = (
+    f"DELETE FROM sync_documents WHERE (status <> 'synced' AND path LIKE '{DOCS}/%') "  # noqa: S608 (constants)
+    f"OR path LIKE '{WATCHED}/%'"
+)
 BIG = {50: 32 * MIB, 100: 256 * MIB, 130: 48 * MIB, 170: 64 * MIB}  # index -> size
 
 GENERATE = f"""
@@ -68,56 +82,6 @@ for i in range(200):
     out[path] = [size, digest.hexdigest()]
 print(json.dumps(out))
 """
-
-
-@dataclass
-class SyncLab:
-    server: NextcloudStandIn
-    ca_file: Path
-    operator_key: Path
-    token: str  # an operator token (never printed)
-    edge: Edge
-    expected: dict[str, tuple[int, str]]  # path on the host -> (size, sha256)
-
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(
-            method, f"{self.edge.url}{path}", headers={"Authorization": f"Bearer {self.token}"},
-            verify=str(self.edge.ca_cert), timeout=30, **kwargs,
-        )  # fmt: skip
-
-    def documents(self) -> list[dict[str, Any]]:
-        answer = self.call("GET", "/api/sync/documents?limit=1000")
-        assert answer.status_code == 200, answer.text
-        mine = [d for d in answer.json()["documents"] if d["path"] in self.expected]
-        return mine[: len(self.expected)]  # the newest job of each (earlier runs: older ids)
-
-
-def agent_pid(lab: str) -> str:
-    return ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout.strip()
-
-
-def wait_agent(lab: str, edge: Edge, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if edge.get("/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    journal = ssh(lab, "journalctl -u sovereign-agent --no-pager -n 40", check=False).stdout
-    pytest.fail(f"the agent did not answer behind the edge:\n{journal}")
-
-
-def ensure_sync_deployed(lab: str) -> None:
-    """The session's deploy renders [sync] (inventory/lab.py); a module before this one may
-    have deployed another inventory: deploy the lab's again then."""
-    if "[sync]" in ssh(lab, "cat /etc/sovereign/agent.toml").stdout:
-        return
-    from sovereign.runner import run_deploy
-
-    result = run_deploy(INVENTORY, echo=False)
-    assert result.returncode == 0, result.failure_report()
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +111,11 @@ def synclab(lab: str, edge: Edge, tmp_path_factory: pytest.TempPathFactory) -> I
         put_secret(lab, "agent/sync/nextcloud", {"app_password": server.password})
         # A fresh worker: no password cached from an earlier run, remote folders made anew,
         # and no job an earlier run of this test left unfinished (it would send its document
-        # to this run's server).
+        # to this run's server), nor a watched file (the watched-folder test's, run last).
         ssh(
             lab,
-            "systemctl stop sovereign-agent.service && runuser -u postgres -- psql -q "
-            f'sovereign_agent -c "{UNFINISHED}" && systemctl start sovereign-agent.service',
+            f"rm -rf {WATCHED} && systemctl stop sovereign-agent.service && runuser -u postgres "
+            f'-- psql -q sovereign_agent -c "{EARLIER}" && systemctl start sovereign-agent.service',
         )
         wait_agent(lab, edge)
         generated = ssh(lab, f"rm -rf {DOCS} && python3 - <<'EOF'\n{GENERATE}\nEOF")
@@ -168,32 +132,6 @@ def synclab(lab: str, edge: Edge, tmp_path_factory: pytest.TempPathFactory) -> I
                      headers={"Authorization": f"Bearer {edge.admin_token}"},
                      verify=str(edge.ca_cert), timeout=10)  # fmt: skip
         server.stop()
-
-
-def wait_for(what: str, check: Any, timeout_s: float, poll_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(poll_s)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-def objects(server: NextcloudStandIn) -> list[Path]:
-    return sorted((server.files_root / ROOT / manifest.OBJECTS).iterdir())
-
-
-def age_sha256(key: Path, path: Path) -> str:
-    """The sha256 of what Debian's `age -d -i KEY` makes of a remote object."""
-    digest = hashlib.sha256()
-    with subprocess.Popen(["age", "-d", "-i", str(key), str(path)],
-                          stdout=subprocess.PIPE) as proc:  # fmt: skip
-        assert proc.stdout is not None
-        while block := proc.stdout.read(MIB):
-            digest.update(block)
-    assert proc.returncode == 0, f"age -d failed on {path.name}"
-    return digest.hexdigest()
 
 
 def test_200_documents_sync_through_an_outage_and_a_killed_agent_and_restore_elsewhere(
@@ -302,3 +240,34 @@ def test_200_documents_sync_through_an_outage_and_a_killed_agent_and_restore_els
         assert digest.hexdigest() == sha, path
     print(f"[sync-lab] restored on the controller at {time.monotonic() - t0:.1f} s "
           f"(restore {time.monotonic() - t0 - t_checked:.1f} s)")  # fmt: skip
+
+
+def test_a_watched_folder_syncs_new_and_changed_files_and_nothing_else(
+    lab: str, synclab: SyncLab
+) -> None:
+    """The lab inventory watches WATCHED (`*.txt`, scanned every 2 s): a new file and then
+    its new content are synced, each readable with `age` and the operator key; a touch, and a
+    file outside the pattern, send nothing."""
+    before = set(objects(synclab.server))
+    note = f"{WATCHED}/inbox/note.txt"
+    first, second = b"first version", b"second version, longer"  # shell-quoted by repr
+    other = f"{WATCHED}/inbox/scan.bin"  # outside the pattern
+    ssh(lab, f"mkdir -p {WATCHED}/inbox && printf %s {first.decode()!r} > {note} && "
+             f"head -c 4096 /dev/urandom > {other} && chmod -R a+rX {WATCHED}")  # fmt: skip
+
+    def synced_with(content: bytes) -> dict[str, Any] | None:
+        sha = hashlib.sha256(content).hexdigest()
+        return next((d for d in synclab.all_documents() if d["path"] == note
+                     and d["sha256"] == sha and d["status"] == "synced"), None)  # fmt: skip
+
+    one = wait_for("the new file synced", lambda: synced_with(first), 60)
+    assert one["requested_by"] == "watch"
+    ssh(lab, f"printf %s {second.decode()!r} > {note}")
+    two = wait_for("the changed file synced", lambda: synced_with(second), 60)
+    ssh(lab, f"touch {note}")
+    time.sleep(8)  # three scans at least, each past the 1 s settle time
+    jobs = [d for d in synclab.all_documents() if d["path"].startswith(WATCHED)]
+    assert sorted(d["id"] for d in jobs) == sorted([one["id"], two["id"]]), jobs
+    new = set(objects(synclab.server)) - before
+    sums = {age_sha256(synclab.operator_key, p) for p in new}
+    assert sums == {hashlib.sha256(c).hexdigest() for c in (first, second)}
