@@ -17,7 +17,8 @@ Three figures, each beside the raw client's from the same run (the limit to appr
 
 The bench process's CPU time per event is printed too: on a shared machine it moves less
 than the rates do. Each run uses topics of its own (bench.latency.<random>) and deletes them
-at the end.
+at the end. With the local Tansu (no --bootstrap), each end-to-end figure has an empty broker
+of its own, and raw and bus take turns to go first (see one_run).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,47 +154,73 @@ def bus_e2e(settings: EventBusSettings, topic: str, rate: float, n: int) -> tupl
     return percentile(ms, 50), percentile(ms, 99)
 
 
-def one_run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> Figures:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics: list[str] = []
+Broker = Callable[[], AbstractContextManager[str]]
 
-    def settings(name: str, **extra: object) -> EventBusSettings:
+
+def one_run(args: argparse.Namespace, broker: Broker, tmp: Path, run: int) -> Figures:
+    """One run's figures. ``broker()`` gives the broker to use: with a local Tansu, a fresh
+    one for the throughput figures and one for each end-to-end figure, which otherwise would
+    depend on their order (Tansu's in-memory store slows as it fills: on one broker, raw
+    produce → poll p99 grew from ~20 to ~50 ms over four 20,000-event runs). The order of the
+    end-to-end figures alternates from run to run."""
+
+    def settings(bootstrap: str, name: str, **extra: object) -> EventBusSettings:
         values: dict[str, object] = {
             "bootstrap_servers": bootstrap, "outbox_path": tmp / f"{name}.db",
             "group_id": f"bench-{uuid.uuid4().hex[:8]}", "session_timeout_ms": 2000, **extra,
         }  # fmt: skip
         return EventBusSettings.model_validate(values)
 
-    try:
-        topics.append(filled := new_topic(admin, 3))
+    with broker() as bootstrap, topics_of(bootstrap) as new:
+        filled = new()
         fill(bootstrap, filled, args.consume_n)
         consume_raw = raw_consume(bootstrap, filled, args.consume_n)
-        consume_bus, consume_cpu = bus_consume(settings("consume"), filled, args.consume_n)
-        topics.append(sink := new_topic(admin, 3))
-        publish_raw = raw_publish(bootstrap, sink, args.publish_n)
+        consume_bus, consume_cpu = bus_consume(
+            settings(bootstrap, "consume"), filled, args.consume_n
+        )
+        publish_raw = raw_publish(bootstrap, new(), args.publish_n)
         group_raw = raw_group_commit(tmp / "raw_group.db", args.publish_n, args.publishers)
         publish_bus, publish_cpu, per_commit = bus_publish(
-            settings("publish"), args.publish_n, args.publishers
+            settings(bootstrap, "publish"), args.publish_n, args.publishers
         )
-        publish_one, _, _ = bus_publish(settings("publish1"), args.publish_n // 20, 1)
-        publish_many = bus_publish_many(settings("publish_many"), args.publish_n)
-        topics.append(e2e_raw_topic := new_topic(admin, 3))
-        e2e_raw = raw_e2e(bootstrap, e2e_raw_topic, args.rate, args.e2e_n)
-        topics.append(e2e_topic := new_topic(admin, 3))
-        e2e_bus = bus_e2e(settings("e2e"), e2e_topic, args.rate, args.e2e_n)
-        topics.append(e2e_normal_topic := new_topic(admin, 3))
-        e2e_normal = bus_e2e(
-            settings("e2e_normal", outbox_synchronous="NORMAL"),
-            e2e_normal_topic,
-            args.rate,
-            args.e2e_n,
-        )
-        fsync = fsync_probe(tmp / "fsync.db")
+        publish_one, _, _ = bus_publish(settings(bootstrap, "publish1"), args.publish_n // 20, 1)
+        publish_many = bus_publish_many(settings(bootstrap, "publish_many"), args.publish_n)
+
+    def e2e_raw() -> tuple[float, float]:
+        with broker() as bootstrap, topics_of(bootstrap) as new:
+            return raw_e2e(bootstrap, new(), args.rate, args.e2e_n)
+
+    def e2e_bus(name: str, **extra: object) -> tuple[float, float]:
+        with broker() as bootstrap, topics_of(bootstrap) as new:
+            return bus_e2e(settings(bootstrap, name, **extra), new(), args.rate, args.e2e_n)
+
+    if run % 2:
+        bus = e2e_bus("e2e")
+        raw = e2e_raw()
+    else:
+        raw = e2e_raw()
+        bus = e2e_bus("e2e")
+    e2e_normal = e2e_bus("e2e_normal", outbox_synchronous="NORMAL")
+    fsync = fsync_probe(tmp / "fsync.db")
+    return Figures(consume_bus, consume_cpu, consume_raw, publish_bus, publish_cpu, per_commit,
+                   publish_one, publish_many, publish_raw, group_raw, bus, raw, e2e_normal,
+                   fsync)  # fmt: skip
+
+
+@contextmanager
+def topics_of(bootstrap: str) -> Iterator[Callable[[], str]]:
+    """New topics on the broker (3 partitions each), all deleted at the end."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics: list[str] = []
+
+    def new() -> str:
+        topics.append(topic := new_topic(admin, 3))
+        return topic
+
+    try:
+        yield new
     finally:
         delete_topics(EventBusSettings(bootstrap_servers=bootstrap), topics, None)
-    return Figures(consume_bus, consume_cpu, consume_raw, publish_bus, publish_cpu, per_commit,
-                   publish_one, publish_many, publish_raw, group_raw, e2e_bus, e2e_raw, e2e_normal,
-                   fsync)  # fmt: skip
 
 
 def report(args: argparse.Namespace, runs: list[Figures]) -> None:
@@ -249,12 +277,11 @@ def main() -> None:
     runs: list[Figures] = []
     try:
         with tempfile.TemporaryDirectory(prefix="eventbus-bench-", dir=args.outbox_dir) as tmp:
+            broker: Broker = (
+                (lambda: nullcontext(args.bootstrap)) if args.bootstrap else local_tansu
+            )
             for i in range(args.runs):
-                if args.bootstrap:
-                    runs.append(one_run(args, args.bootstrap, Path(tmp) / str(i)))
-                else:
-                    with local_tansu() as bootstrap:  # a fresh broker per run
-                        runs.append(one_run(args, bootstrap, Path(tmp) / str(i)))
+                runs.append(one_run(args, broker, Path(tmp) / str(i), i))
                 report(args, runs[-1:])
     except KeyboardInterrupt:
         raise SystemExit("interrupted: no figures") from None

@@ -136,6 +136,7 @@ def measure(args: argparse.Namespace, settings: EventBusSettings, topic: str) ->
     bootstrap = settings.bootstrap_servers
     started: dict[int, float] = {}
     latencies: list[float] = []
+    by_index: list[tuple[int, float]] = []  # (event index, latency): the run's course
     done = threading.Event()
     lock = threading.Lock()
 
@@ -145,6 +146,7 @@ def measure(args: argparse.Namespace, settings: EventBusSettings, topic: str) ->
             start = started.get(event.payload.get("i", -1))
             if start is not None:  # the warm-up event has no index
                 latencies.append(now - start)
+                by_index.append((event.payload["i"], now - start))
                 if len(latencies) == args.n:
                     done.set()
 
@@ -191,6 +193,19 @@ def measure(args: argparse.Namespace, settings: EventBusSettings, topic: str) ->
         f"throughput    publish {args.n / published:8.0f} ev/s   "
         f"end-to-end {args.n / total:8.0f} ev/s"
     )
+    if args.trend:
+        print(f"course        p50/p99 ms per {args.trend} events: {course(by_index, args.trend)}")
+
+
+def course(by_index: list[tuple[int, float]], window: int) -> str:
+    """p50/p99 of each window of events in publish order: a latency that grows as the run
+    goes on (the outbox or the broker filling) shows here, not in the run's p99."""
+    windows: dict[int, list[float]] = {}
+    for i, latency in by_index:
+        windows.setdefault(i // window, []).append(latency * 1000)
+    return " ".join(
+        f"{percentile(v, 50):.0f}/{percentile(v, 99):.0f}" for _, v in sorted(windows.items())
+    )
 
 
 def interrupted(signum: int, frame: FrameType | None) -> None:
@@ -208,6 +223,9 @@ def main() -> None:
     parser.add_argument("--fetch-wait-ms", type=int, default=EventBusSettings().fetch_wait_max_ms)
     parser.add_argument("--outbox", type=Path, help="outbox file (default: a temporary one)")
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument(
+        "--trend", type=int, default=0, metavar="N", help="also p50/p99 per N events, in order"
+    )
     parser.add_argument(
         "--delete-leftovers", action="store_true", help=f"delete {TOPIC_PREFIX}* topics first"
     )
