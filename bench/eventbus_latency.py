@@ -219,7 +219,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500, help="events/s; 0 = unpaced")
     parser.add_argument("--size", type=int, default=100, help="payload padding in bytes")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
-    parser.add_argument("--linger-ms", type=int, default=5)
+    parser.add_argument("--linger-ms", type=int, default=EventBusSettings().linger_ms)
     parser.add_argument("--fetch-wait-ms", type=int, default=EventBusSettings().fetch_wait_max_ms)
     parser.add_argument("--outbox", type=Path, help="outbox file (default: a temporary one)")
     parser.add_argument("--timeout", type=float, default=120)
