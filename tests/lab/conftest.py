@@ -151,6 +151,21 @@ def edge_of(lab: str) -> Edge:
     return Edge(address, f"https://{address}", directory / "tls" / "ca.crt", document["token"])
 
 
+def wait_agent(lab: str, edge: Edge, timeout_s: float = 90) -> None:
+    """Wait for the host's agent to answer /health behind the edge (after a restart or a
+    kill); past the timeout, fail with the agent's journal."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if edge.get("/health").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    journal = ssh(lab, "journalctl -u sovereign-agent --no-pager -n 40", check=False).stdout
+    pytest.fail(f"the agent did not answer behind the edge:\n{journal}")
+
+
 @pytest.fixture(scope="session")
 def deployed_edge(lab: str, deploys: Deploys) -> Edge:
     assert deploys.first.returncode == 0, deploy_failure(deploys.first)

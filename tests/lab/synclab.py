@@ -52,19 +52,6 @@ def agent_pid(lab: str) -> str:
     return ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout.strip()
 
 
-def wait_agent(lab: str, edge: Edge, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if edge.get("/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    journal = ssh(lab, "journalctl -u sovereign-agent --no-pager -n 40", check=False).stdout
-    pytest.fail(f"the agent did not answer behind the edge:\n{journal}")
-
-
 def ensure_sync_deployed(lab: str) -> None:
     """The session's deploy renders [sync] (inventory/lab.py); a module before this one may
     have deployed another inventory: deploy the lab's again then."""

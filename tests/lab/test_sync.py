@@ -34,7 +34,7 @@ import pytest
 
 from appliance.sync import manifest
 from sovereign.lab.sync_standin import PORT, USER, WATCHED
-from tests.lab.conftest import Edge, put_secret, ssh
+from tests.lab.conftest import Edge, put_secret, ssh, wait_agent
 from tests.lab.synclab import (
     MIB,
     ROOT,
@@ -43,7 +43,6 @@ from tests.lab.synclab import (
     agent_pid,
     ensure_sync_deployed,
     objects,
-    wait_agent,
     wait_for,
 )
 from tests.standins.nextcloud_dav import NextcloudStandIn

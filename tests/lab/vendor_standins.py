@@ -9,15 +9,11 @@ afterwards. Credentials go into the host's Vault with `sovereign vault put-secre
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-import pytest
-
-from tests.lab.conftest import Edge, put_secret, ssh
+from tests.lab.conftest import Edge, put_secret, ssh, wait_agent
 from tests.standins.tls import TestCA
 from tests.standins.vendors import HOSTS, Credentials, VendorStandIns
 
@@ -29,15 +25,7 @@ def restart_agent(lab: str, edge: Edge) -> None:
     """Restart the host's agent (no credentials cached from an earlier run) and wait for it
     behind the edge."""
     ssh(lab, "systemctl daemon-reload && systemctl restart sovereign-agent.service")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if edge.get("/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("the agent did not come back after its restart")
+    wait_agent(lab, edge, 60)
 
 
 @contextmanager

@@ -35,12 +35,9 @@ def configured(server: BaoServer) -> hvac.Client:
     return vault
 
 
-def test_snapshots_taken_kept_and_restored(
-    make_server: Callable[..., BaoServer], tmp_path: Path
-) -> None:
-    first = make_server("first")
-    root = configured(first)
-    vault_client.put_secret(root, KV, "agent/probe", {"value": "before-the-snapshot"})
+def backup_files(root: hvac.Client, tmp_path: Path) -> tuple[Path, str, Path, Path]:
+    """What the deploy gives the runner: the backup AppRole's credentials in a folder (and the
+    secret-id), an empty snapshot folder and where the state file goes."""
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     secret_id, _ = vault_client.new_secret_id(root, BACKUP_ROLE)
@@ -48,6 +45,16 @@ def test_snapshots_taken_kept_and_restored(
     (credentials / "secret-id").write_text(secret_id + "\n")
     snapshots, state = tmp_path / "snapshots", tmp_path / "state.json"
     snapshots.mkdir()
+    return credentials, secret_id, snapshots, state
+
+
+def test_snapshots_taken_kept_and_restored(
+    make_server: Callable[..., BaoServer], tmp_path: Path
+) -> None:
+    first = make_server("first")
+    root = configured(first)
+    vault_client.put_secret(root, KV, "agent/probe", {"value": "before-the-snapshot"})
+    credentials, secret_id, snapshots, state = backup_files(root, tmp_path)
     args = [
         *("--addr", first.url, "--ca-cert", str(first.tls.ca_cert)),
         *("--credentials", str(credentials), "--dir", str(snapshots)),
@@ -114,13 +121,7 @@ def test_a_run_at_boot_waits_for_vault_to_become_active(
     degraded until the next hour's run)."""
     server = make_server("boot")
     root = configured(server)
-    credentials = tmp_path / "credentials"
-    credentials.mkdir()
-    secret_id, _ = vault_client.new_secret_id(root, BACKUP_ROLE)
-    (credentials / "role-id").write_text(vault_client.role_id(root, BACKUP_ROLE) + "\n")
-    (credentials / "secret-id").write_text(secret_id + "\n")
-    snapshots, state = tmp_path / "snapshots", tmp_path / "state.json"
-    snapshots.mkdir()
+    credentials, _, snapshots, state = backup_files(root, tmp_path)
     server.stop()
     args = [
         *("--addr", server.url, "--ca-cert", str(server.tls.ca_cert)),
