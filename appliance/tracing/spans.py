@@ -57,14 +57,21 @@ class SpanNode:
 
 
 #: Attribute values repeat (a route, a method, the same statement text each request): each is
-#: scrubbed once, not once per span; a long one (rarely repeated) is scrubbed every time.
-_scrub_short = lru_cache(maxsize=4096)(scrub)
+#: scrubbed once, not once per span. Statements are often longer than SHORT (the audit append
+#: is ~1.3 KiB) and scrubbing one costs milliseconds, in the exporter's thread, which holds the
+#: interpreter lock meanwhile and so delays requests: those have a smaller cache of their own.
+#: Anything longer (a body, a stack) is rarely repeated: scrubbed every time, not kept.
 SHORT = 1024
+LONG = 16 * 1024
+_scrub_short = lru_cache(maxsize=4096)(scrub)
+_scrub_long = lru_cache(maxsize=256)(scrub)  # at most 4 MiB of keys
 
 
 def _value(value: Any) -> Any:
     if isinstance(value, str):
-        return _scrub_short(value) if len(value) <= SHORT else scrub(value)
+        if len(value) <= SHORT:
+            return _scrub_short(value)
+        return _scrub_long(value) if len(value) <= LONG else scrub(value)
     if isinstance(value, (list, tuple)):
         return [_value(v) for v in value]
     return value
@@ -108,7 +115,7 @@ def from_sdk(span: ReadableSpan, service: str) -> SpanRow | None:
         start_s=span.start_time / 1e9,
         end_s=span.end_time / 1e9,
         error=span.status.status_code is StatusCode.ERROR,
-        status_message=scrub(span.status.description or "")[:500],
+        status_message=_value(span.status.description or "")[:500],
         attributes=attributes_json(span.attributes),
         events=_json(events),
     )
