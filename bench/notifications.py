@@ -3,7 +3,9 @@ local cluster with durable commits; ``--database sqlite`` for the development st
 figure beside an anchor from the same run and as the median of ``--runs``:
 
 1. ``notify`` latency at a fixed rate; anchors: one INSERT+COMMIT straight to the database at
-   the same rate, and an authenticated read of the same agent (GET /api/notifications/channels).
+   the same rate, an authenticated read of the same agent (GET /api/notifications/channels),
+   and the same notify to a bare FastAPI endpoint that inserts one row with SQLAlchemy and
+   commits (the stack's floor on this machine: no token, audit, tracing nor delivery).
    Both timed by a light client in a process of its own (notifications_client.py: until
    2026-11-29 08:00 UTC httpx in this process, beside the webhook receiver's threads), whose
    own CPU per request is printed too.
@@ -215,7 +217,7 @@ def measure_notify(
     base: str, token: str, receiver: WebhookReceiver, url: str | None, args: argparse.Namespace
 ) -> None:
     n = int(args.rate * args.seconds)
-    p99: dict[str, list[float]] = {"notify": [], "read": [], "commit": []}
+    p99: dict[str, list[float]] = {"notify": [], "read": [], "commit": [], "bare": []}
     cpu: list[float] = []
     read_cpu: list[float] = []
     client_cpu: list[float] = []
@@ -236,6 +238,7 @@ def measure_notify(
         client_cpu.append(notified.client_cpu_ms)
         if url is not None:
             p99["commit"].append(percentile(commit_latency_ms(url, args.rate, n // 2), 99))
+            p99["bare"].append(percentile(bare_notify_ms(url, token, args, n), 99))
     print(f"notify at {args.rate:.0f} req/s x {n}, p99 ms: {median_of(p99['notify'])}")
     print(f"  agent CPU per notify (its delivery included), ms: {median_of(cpu)}")
     print(f"  the bench's client, CPU per notify, ms: {median_of(client_cpu)}")
@@ -243,6 +246,30 @@ def measure_notify(
     print(f"  anchor: agent CPU per GET of the channels, ms: {median_of(read_cpu)}")
     if p99["commit"]:
         print(f"  anchor: one INSERT+COMMIT to PostgreSQL, p99 ms: {median_of(p99['commit'])}")
+    if p99["bare"]:
+        bare = median_of(p99["bare"])
+        print(f"  anchor: a bare notify on the same stack (FastAPI, SQLAlchemy), p99 ms: {bare}")
+
+
+def bare_notify_ms(url: str, token: str, args: argparse.Namespace, count: int) -> list[float]:
+    """notify's floor on this machine and stack: the same request, by the same client, to a
+    bare FastAPI endpoint that inserts one row and commits (notifications_floor.py), while the
+    agent idles beside it."""
+    port = free_port()
+    script = Path(__file__).with_name("notifications_floor.py")
+    process = subprocess.Popen([sys.executable, str(script), "http-floor", str(port), url])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/docs", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return timed(base, token, args, NOTIFY, count).latencies_ms
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def measure_delivery(store: Store, receiver: WebhookReceiver, args: argparse.Namespace) -> None:

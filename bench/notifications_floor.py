@@ -1,9 +1,11 @@
 """What bench/notifications.py runs beside the agent: a throwaway PostgreSQL 15 cluster (the
 appliance's database, durable commits: fsync and synchronous_commit on), the webhook receiver,
-and the anchors each figure is read against — the receiver driven by a plain HTTP client, and
-a bare WebSocket fan-out on the same server stack (uvicorn + Starlette) with nothing behind it.
+and the anchors each figure is read against — the receiver driven by a plain HTTP client, a
+bare notify on the agent's stack (uvicorn + FastAPI + SQLAlchemy: one INSERT and its COMMIT,
+nothing else) and a bare WebSocket fan-out on the same server stack with nothing behind it.
 
     .venv/bin/python bench/notifications_floor.py ws-floor PORT [deflate|plain]   # bare fan-out
+    .venv/bin/python bench/notifications_floor.py http-floor PORT DATABASE_URL    # bare notify
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 AGENT_ROLE = "sovereign_agent"
@@ -167,6 +171,50 @@ def ws_floor_app() -> Any:
 
     return Starlette(routes=[WebSocketRoute("/ws", hold), Route("/send", send, methods=["POST"])])
 
+
+class FloorNotify(BaseModel):
+    """notify's body as the bench sends it (at module level: FastAPI resolves the annotation
+    by name)."""
+
+    user_id: str
+    channel: str
+    subject: str
+    message: str
+
+
+def http_floor_app(url: str) -> Any:
+    """POST /api/notifications/notify as the stack does it at the least: FastAPI validates the
+    body, a threadpool runs the endpoint, SQLAlchemy inserts one row and commits (durably), and
+    the id goes back as JSON. No token, audit record, tracing, metrics nor delivery."""
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE IF NOT EXISTS bench_http_floor (id bigserial, body text)"))
+    insert = text("INSERT INTO bench_http_floor (body) VALUES (:body) RETURNING id")
+
+    app = FastAPI()
+
+    @app.post("/api/notifications/notify", status_code=202)
+    def notify(body: FloorNotify) -> dict[str, int]:
+        with engine.begin() as c:
+            return {"id": int(c.execute(insert, {"body": body.message}).scalar_one())}
+
+    return app
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["http-floor"]:
+    import uvicorn
+
+    sys.setswitchinterval(0.0005)  # as the agent (appliance/config.py switch_interval_ms)
+    uvicorn.run(
+        http_floor_app(sys.argv[3]),
+        host="127.0.0.1",
+        port=int(sys.argv[2]),
+        log_level="warning",
+        access_log=False,
+    )
 
 if __name__ == "__main__" and sys.argv[1:2] == ["ws-floor"]:
     import uvicorn
