@@ -39,16 +39,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
-import websockets
 from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib import ROOT, free_port, percentile, print_header
 from notifications_floor import WebhookReceiver, commit_latency_ms, postgres, receiver_capacity
+from notifications_ws import fan_out, ws_floor
 
 from appliance.database.connect import open_postgres, open_sqlite
 from appliance.database.repository import Store
@@ -182,11 +181,13 @@ def main() -> None:
         if "delivery" in args.only:
             measure_delivery(store, receiver, args)
         if "ws" in args.only:
-            fan = asyncio.run(fan_out(base, token, args.clients, args.runs))
+            fan = asyncio.run(
+                fan_out(base, token, {**BODY, "user_id": "fan"}, args.clients, args.runs)
+            )
             print(f"WebSocket fan-out to {args.clients} clients, p99 ms: {median_of(fan)}")
     if "ws" in args.only:
         for mode, what in (("plain", "without deflate, as the agent"), ("deflate", "deflate")):
-            floor = median_of(ws_floor(args, mode))
+            floor = median_of(ws_floor(args.clients, args.runs, mode))
             print(f"  anchor: a bare uvicorn+Starlette fan-out ({what}), p99 ms: {floor}")
 
 
@@ -289,68 +290,6 @@ def measure_delivery(store: Store, receiver: WebhookReceiver, args: argparse.Nam
     concurrency = int(os.environ.get("APPLIANCE_NOTIFICATIONS__CONCURRENCY", default))
     floor = [receiver_capacity(receiver, args.burst, concurrency) for _ in range(args.runs)]
     print(f"  anchor: the receiver from {concurrency} plain clients, per s: {median_of(floor)}")
-
-
-async def fan_out(base: str, token: str, clients: int, runs: int) -> list[float]:
-    """p99 per run, from the notify call to each client's arrival."""
-    url = base.replace("http", "ws") + "/api/notifications/ws/fan"
-    protocols: Any = ["sovereign.bearer", token]
-    sockets = [await websockets.connect(url, subprotocols=protocols) for _ in range(clients)]
-    body = {**BODY, "user_id": "fan"}
-    results = []
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
-        for run in range(runs + 1):  # the first only proves every client is live: not counted
-            await asyncio.sleep(0.5)
-            t0 = time.perf_counter()
-            waiters = [asyncio.create_task(arrival(ws, "notification")) for ws in sockets]
-            assert (await c.post("/api/notifications/notify", json=body)).status_code == 202
-            arrivals = await asyncio.wait_for(asyncio.gather(*waiters), 120)
-            if run:
-                results.append(percentile([(a - t0) * 1000 for a in arrivals], 99))
-    for ws in sockets:
-        await ws.close()
-    return results
-
-
-async def arrival(ws: Any, event: str) -> float:
-    while True:
-        if json.loads(await ws.recv())["event"] == event:
-            return time.perf_counter()
-
-
-def ws_floor(args: argparse.Namespace, mode: str) -> list[float]:
-    port = free_port()
-    script = Path(__file__).with_name("notifications_floor.py")
-    command = [sys.executable, str(script), "ws-floor", str(port), mode]
-    process = subprocess.Popen(command, cwd=ROOT)
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        return asyncio.run(floor_fan_out(port, args.clients, args.runs))
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-async def floor_fan_out(port: int, clients: int, runs: int) -> list[float]:
-    sockets = [await websockets.connect(f"ws://127.0.0.1:{port}/ws") for _ in range(clients)]
-    results = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
-        for run in range(runs + 1):  # as for the agent: the first is not counted
-            await asyncio.sleep(0.5)
-            t0 = time.perf_counter()
-            waiters = [asyncio.create_task(arrival(ws, "notification")) for ws in sockets]
-            assert (await c.post("/send")).status_code == 202
-            arrivals = await asyncio.wait_for(asyncio.gather(*waiters), 120)
-            if run:
-                results.append(percentile([(a - t0) * 1000 for a in arrivals], 99))
-    for ws in sockets:
-        await ws.close()
-    return results
 
 
 if __name__ == "__main__":
