@@ -17,12 +17,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 from appliance.events.broker import probe_broker
 from appliance.events.clientlog import client_logger
 from appliance.events.outbox import ForwarderLock, Outbox, OutboxRow
 from appliance.events.settings import EventBusSettings
+from appliance.events.topics import Topics
 from appliance.health.journal import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Forwarder:
         self._last_report = 0.0
         self._broker_down = False
         self._fatal: str | None = None
-        self._topics_ready: set[str] = set()
+        self._topics = Topics(settings)
         self._backoff = settings.backoff_initial_s
         self.resets = 0  # producers discarded; tests and health read it
 
@@ -193,7 +193,9 @@ class Forwarder:
             return 0
         produced = 0
         for row in self._outbox.pending(self._hwm, room):
-            if not self._ensure_topic(row.topic):
+            assert self._admin is not None  # made before the producer
+            if not self._topics.ensure(self._admin, row.topic):
+                self._sleep_backoff()
                 break  # keep order: nothing after this row goes out before it
             try:
                 self._producer.produce(
@@ -216,29 +218,6 @@ class Forwarder:
             self._hwm = row.seq
             produced += 1
         return produced
-
-    def _ensure_topic(self, topic: str) -> bool:
-        if not self._s.create_topics or topic in self._topics_ready:
-            return True
-        assert self._admin is not None
-        futures = self._admin.create_topics(
-            [NewTopic(topic, self._s.topic_partitions, self._s.topic_replication_factor)],
-            request_timeout=self._s.metadata_timeout_s,
-        )
-        try:
-            futures[topic].result(timeout=self._s.metadata_timeout_s * 2)
-        except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                log.warning("event forwarder: cannot create topic %s: %s", topic, err.str())
-                self._sleep_backoff()
-                return False
-        except Exception as exc:  # future timeout: treat like an unreachable broker
-            log.warning("event forwarder: creating topic %s: %r", topic, exc)
-            self._sleep_backoff()
-            return False
-        self._topics_ready.add(topic)
-        return True
 
     def _on_delivery(self, row: OutboxRow) -> Callable[[KafkaError | None, Message], None]:
         seq = row.seq
@@ -302,7 +281,7 @@ class Forwarder:
         self._mark_delivered(force=True)  # the next producer starts from the outbox
         self._inflight.clear()
         self._reports.clear()
-        self._topics_ready.clear()
+        self._topics.forget()
         self._fatal = None
         self._sleep_backoff()
 
