@@ -1,6 +1,6 @@
 """Helpers shared by the benches: the command-line header, percentiles, a server's CPU time
-on its host, and counting the remote commands a pyinfra run executed (from its own `-vv`
-output, never assumed)."""
+on its host, a local server started for a bench's run, and counting the remote commands a
+pyinfra run executed (from its own `-vv` output, never assumed)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
@@ -101,6 +106,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextmanager
+def serving(argv: list[str], probe_url: str, *, tries: int = 300, **popen: Any) -> Iterator[int]:
+    """``argv`` started (``popen``: Popen's keywords), yielded by process id once
+    ``probe_url`` answers anything at all (or after ``tries`` looks 0.1 s apart), then
+    terminated."""
+    process = subprocess.Popen(argv, **popen)
+    try:
+        for _ in range(tries):
+            try:
+                httpx.get(probe_url, timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def pyinfra_env() -> dict[str, str]:

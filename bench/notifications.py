@@ -40,12 +40,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib import ROOT, free_port, percentile, print_header
+from benchlib import ROOT, free_port, percentile, print_header, serving
 from notifications_floor import WebhookReceiver, commit_latency_ms, postgres, receiver_capacity
 from notifications_ws import fan_out, ws_floor
 
@@ -102,20 +101,11 @@ def median_of(runs: list[float]) -> str:
 
 @contextmanager
 def agent(env: dict[str, str], port: int) -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-m", "api.main"], env=env, cwd=ROOT)
-    AGENT["pid"] = process.pid
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/health", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    argv = [sys.executable, "-m", "api.main"]
+    with serving(argv, f"{base}/health", env=env, cwd=ROOT) as pid:
+        AGENT["pid"] = pid
         yield base
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def write_backlog(store: Store, count: int) -> None:
@@ -258,19 +248,9 @@ def bare_notify_ms(url: str, token: str, args: argparse.Namespace, count: int) -
     agent idles beside it."""
     port = free_port()
     script = Path(__file__).with_name("notifications_floor.py")
-    process = subprocess.Popen([sys.executable, str(script), "http-floor", str(port), url])
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/docs", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serving([sys.executable, str(script), "http-floor", str(port), url], f"{base}/docs"):
         return timed(base, token, args, NOTIFY, count).latencies_ms
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def measure_delivery(store: Store, receiver: WebhookReceiver, args: argparse.Namespace) -> None:

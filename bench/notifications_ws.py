@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
-from benchlib import ROOT, free_port, percentile
+from benchlib import ROOT, free_port, percentile, serving
 
 
 async def fan_out(
@@ -24,16 +24,28 @@ async def fan_out(
     url = base.replace("http", "ws") + "/api/notifications/ws/fan"
     protocols: Any = ["sovereign.bearer", token]
     sockets = [await websockets.connect(url, subprotocols=protocols) for _ in range(clients)]
-    results = []
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
-        for run in range(runs + 1):  # the first only proves every client is live: not counted
-            await asyncio.sleep(0.5)
-            t0 = time.perf_counter()
-            waiters = [asyncio.create_task(arrival(ws, "notification")) for ws in sockets]
+
+        async def notify() -> None:
             assert (await c.post("/api/notifications/notify", json=body)).status_code == 202
-            arrivals = await asyncio.wait_for(asyncio.gather(*waiters), 120)
-            if run:
-                results.append(percentile([(a - t0) * 1000 for a in arrivals], 99))
+
+        return await timed_runs(sockets, notify, runs)
+
+
+async def timed_runs(
+    sockets: list[Any], send: Callable[[], Awaitable[None]], runs: int
+) -> list[float]:
+    """p99 per run, from ``send`` to each socket's arrival; the first run only proves every
+    client is live and is not counted. The sockets are closed at the end."""
+    results = []
+    for run in range(runs + 1):
+        await asyncio.sleep(0.5)
+        t0 = time.perf_counter()
+        waiters = [asyncio.create_task(arrival(ws, "notification")) for ws in sockets]
+        await send()
+        arrivals = await asyncio.wait_for(asyncio.gather(*waiters), 120)
+        if run:
+            results.append(percentile([(a - t0) * 1000 for a in arrivals], 99))
     for ws in sockets:
         await ws.close()
     return results
@@ -49,32 +61,15 @@ def ws_floor(clients: int, runs: int, mode: str) -> list[float]:
     port = free_port()
     script = Path(__file__).with_name("notifications_floor.py")
     command = [sys.executable, str(script), "ws-floor", str(port), mode]
-    process = subprocess.Popen(command, cwd=ROOT)
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serving(command, f"http://127.0.0.1:{port}/", tries=100, cwd=ROOT):
         return asyncio.run(floor_fan_out(port, clients, runs))
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 async def floor_fan_out(port: int, clients: int, runs: int) -> list[float]:
     sockets = [await websockets.connect(f"ws://127.0.0.1:{port}/ws") for _ in range(clients)]
-    results = []
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
-        for run in range(runs + 1):  # as for the agent: the first is not counted
-            await asyncio.sleep(0.5)
-            t0 = time.perf_counter()
-            waiters = [asyncio.create_task(arrival(ws, "notification")) for ws in sockets]
+
+        async def send() -> None:
             assert (await c.post("/send")).status_code == 202
-            arrivals = await asyncio.wait_for(asyncio.gather(*waiters), 120)
-            if run:
-                results.append(percentile([(a - t0) * 1000 for a in arrivals], 99))
-    for ws in sockets:
-        await ws.close()
-    return results
+
+        return await timed_runs(sockets, send, runs)
