@@ -191,9 +191,9 @@ class Forwarder:
         room = self._s.max_in_flight - len(self._inflight)
         if room <= 0 or self._broker_down:
             return 0
+        assert self._admin is not None  # made before the producer
         produced = 0
         for row in self._outbox.pending(self._hwm, room):
-            assert self._admin is not None  # made before the producer
             if not self._topics.ensure(self._admin, row.topic):
                 self._sleep_backoff()
                 break  # keep order: nothing after this row goes out before it
