@@ -12,6 +12,7 @@ server is fetched again at once rather than after the secret cache's TTL.
 from __future__ import annotations
 
 import select
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,7 +53,7 @@ def sqlite_engine(path: Path | str, busy_timeout_s: float = 10.0) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            use_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
@@ -64,6 +65,23 @@ def sqlite_engine(path: Path | str, busy_timeout_s: float = 10.0) -> Engine:
         )
 
     return engine
+
+
+def use_wal(cursor: sqlite3.Cursor, timeout_s: float) -> None:
+    """The file in WAL mode. The mode is the file's and stays once set, so a connection that
+    finds it set leaves it. Setting it needs the file to itself and SQLite does not wait for
+    that (no busy handler): agents opening a new database together would get "database is
+    locked" at connect, so the switch is tried again until ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)
 
 
 def postgres_engine(
