@@ -2,10 +2,10 @@
 ended.
 
 Each row's ``hash`` is SHA-256 over the previous row's hash and the row's canonical fields
-(a JSON array: seq, ts, actor, action, target, source, outcome, status, request_id, detail,
-prev_hash). Editing a row changes its hash, which no longer matches the row's own ``hash`` nor
-the next row's ``prev_hash``; deleting one breaks ``seq`` and the chain. ``verify`` walks the
-table and names the first row that does not hold.
+(``appliance/security/audit_chain.py``: the hash and the walk that checks it, pure). Editing a
+row changes its hash, which no longer matches the row's own ``hash`` nor the next row's
+``prev_hash``; deleting one breaks ``seq`` and the chain. ``verify`` walks the table and names
+the first row that does not hold.
 
 Appends are serialised across processes (the agent and the host CLI): a transaction-scoped
 PostgreSQL advisory lock, or ``BEGIN IMMEDIATE`` on SQLite, around reading the last row and
@@ -23,7 +23,6 @@ to detect that: an older head must still be in the chain.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -35,11 +34,18 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from appliance.database.repository import Store
 from appliance.database.schema import audit_log
+from appliance.security.audit_chain import (
+    CHECKPOINT,
+    GENESIS,
+    ChainWalk,
+    Verdict,
+    canonical_detail,
+    row_hash,
+    vouched_by,
+)
 
 log = logging.getLogger(__name__)
 
-GENESIS = "0" * 64
-CHECKPOINT = "audit.checkpoint"
 #: Transaction-scoped advisory lock around an append on PostgreSQL (another key than the
 #: migration lock's, appliance/database/migrate.py).
 ADVISORY_LOCK_KEY = 7_360_423_002
@@ -80,16 +86,6 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
-    ok: bool
-    rows: int
-    head: str
-    #: The first row that does not hold, and why.
-    bad_seq: int | None = None
-    problem: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class AuditQuery:
     actor: str | None = None
     action: str | None = None
@@ -122,32 +118,6 @@ _INSERT_AFTER = (
 
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…"
-
-
-def canonical_detail(detail: dict[str, Any]) -> str:
-    return json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def row_hash(
-    seq: int,
-    ts: float,
-    actor: str,
-    action: str,
-    target: str,
-    source: str,
-    outcome: str,
-    status: int | None,
-    request_id: str,
-    detail: str,
-    prev_hash: str,
-) -> str:
-    canonical = json.dumps(
-        [seq, repr(float(ts)), actor, action, target, source, outcome, status, request_id,
-         detail, prev_hash],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )  # fmt: skip
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _record(row: Any) -> AuditRecord:
@@ -249,58 +219,26 @@ class AuditLog:
         """Walk the whole chain; the first row that does not hold is named."""
         checkpoints = self._store.run(
             lambda c: [
-                _record(r)
+                _record(r).detail
                 for r in c.execute(select(audit_log).where(audit_log.c.action == CHECKPOINT)).all()
             ]
         )
-        vouched = {
-            (int(r.detail.get("through_seq", -1)), str(r.detail.get("last_hash", "")))
-            for r in checkpoints
-        }
-        expected_seq: int | None = None
-        prev = GENESIS
-        rows = 0
-        after = 0
+        walk = ChainWalk(vouched_by(checkpoints))
 
         def page_after(seq: int) -> list[Any]:
             query = select(audit_log).where(audit_log.c.seq > seq).order_by(audit_log.c.seq)
             return list(self._store.run(lambda c: c.execute(query.limit(batch)).all()))
 
+        after = 0
         while True:
             page = page_after(after)
             if not page:
-                break
+                return walk.verdict()
             for raw in page:
-                m = raw._mapping
-                seq = int(m["seq"])
-                fields = {c.name: m[c.name] for c in audit_log.c if c.name != "hash"}
-                if expected_seq is None:
-                    if m["prev_hash"] != GENESIS and (seq - 1, m["prev_hash"]) not in vouched:
-                        return Verdict(
-                            False,
-                            rows,
-                            prev,
-                            seq,
-                            "the first row does not start the chain and no checkpoint "
-                            "vouches for the rows before it (rows deleted?)",
-                        )
-                elif seq != expected_seq:
-                    return Verdict(
-                        False, rows, prev, seq, f"seq jumps from {expected_seq - 1} (rows deleted?)"
-                    )
-                elif m["prev_hash"] != prev:
-                    return Verdict(
-                        False, rows, prev, seq, "prev_hash is not the previous row's hash"
-                    )
-                if row_hash(**fields) != m["hash"]:
-                    return Verdict(
-                        False, rows, prev, seq, "the row's content does not match its hash (edited)"
-                    )
-                prev = str(m["hash"])
-                expected_seq = seq + 1
-                rows += 1
-                after = seq
-        return Verdict(True, rows, prev)
+                failed = walk.step(raw._mapping)
+                if failed is not None:
+                    return failed
+                after = int(raw._mapping["seq"])
 
     def prune(self, before: float) -> int:
         """Delete rows older than ``before``, leaving a checkpoint; the number deleted."""

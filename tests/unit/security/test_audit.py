@@ -64,7 +64,7 @@ def test_editing_or_deleting_a_row_is_detected_and_named(
 
 def test_a_rehashed_row_still_breaks_the_link_to_the_next(agent_db: AgentDatabase) -> None:
     """An editor who recomputes the edited row's own hash is caught by the next row."""
-    from appliance.security.audit import row_hash
+    from appliance.security.audit_chain import row_hash
 
     audit = filled(agent_db, Clock())
     with agent_db.engine().begin() as c:
