@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -194,161 +194,15 @@ def artifacts_verify_cmd(directory: str | None) -> None:
         click.echo(f"{name:<8} {entry['version']!s:<10} ok  {entry['sha256']}")
 
 
-@cli.group()
-def vault() -> None:
-    """Each host's Vault: seal status, manual unseal."""
-
-
-VAULT_LIMIT = click.option("--limit", help="Only these hosts (comma-separated names).")
-
-
-@vault.command("status")
-@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
-@VAULT_LIMIT
-def vault_status_cmd(inventory: str, limit: str | None) -> None:
-    """Show whether each host's Vault is initialised and unsealed (exit 2 if any is not)."""
-    from sovereign.vault import status
-
-    sys.exit(0 if status(inventory, limit, click.echo) else 2)
-
-
-@vault.command("unseal")
-@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
-@VAULT_LIMIT
-@click.option(
-    "--identity",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Your age identity file: take the shares from the encrypted init file "
-    "instead of asking for them.",
-)
-def vault_unseal_cmd(inventory: str, limit: str | None, identity: str | None) -> None:
-    """Unseal each sealed Vault (shamir seal), asking for key shares without echoing them."""
-    from pathlib import Path
-
-    from sovereign.vault import unseal
-
-    unseal(inventory, limit, Path(identity) if identity else None, click.echo)
-
-
-@vault.command("put-secret")
-@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
-@click.argument("name")
-@VAULT_LIMIT
-@click.option(
-    "--from-file",
-    "source",
-    type=click.File("r"),
-    default="-",
-    help='A JSON object of string fields, e.g. {"integration_key": "…"} (default: stdin; '
-    "never on the command line).",
-)
-@click.option(
-    "--identity",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Your age identity file: opens the break-glass AppRole credentials.",
-)
-def vault_put_secret_cmd(
-    inventory: str, name: str, limit: str | None, source: Any, identity: str | None
-) -> None:
-    """Write an agent secret NAME (under agent/, e.g. a notification channel's credentials
-    named by its `secret`) into each host's Vault. Prints field names, never values."""
-    from pathlib import Path
-
-    from sovereign.vault import check_agent_secret_name, parse_fields, put_secret
-
-    check_agent_secret_name(name)
-    if source.isatty():
-        raise SovereignError("pipe the JSON in or use --from-file (typing it would echo it)")
-    fields = parse_fields(source.read())
-    put_secret(inventory, limit, name, fields, Path(identity) if identity else None, click.echo)
-
-
-@cli.group()
-def agent() -> None:
-    """Each host's agent: API tokens and the audit log (over SSH, as root)."""
-
-
-@agent.group("token")
-def agent_token() -> None:
-    """API tokens: created per host, shown once, stored only as a hash."""
-
-
-def _say(line: str) -> None:
-    click.echo(line, err=True)
-
-
-AGENT_LIMIT = click.option("--limit", help="Only these hosts or groups (comma-separated).")
-INVENTORY_ARG = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
-
-
-@agent_token.command("create")
-@INVENTORY_ARG
-@AGENT_LIMIT
-@click.option("--name", required=True, help="Token name (also its TOTP principal).")
-@click.option(
-    "--role",
-    required=True,
-    type=click.Choice(["scrape", "viewer", "operator", "admin"]),
-    help="scrape: /metrics only; viewer: reads; operator: day-to-day actions; admin: all.",
-)
-@click.option("--expires-in", type=click.FloatRange(min=0, min_open=True), help="Days.")
-def agent_token_create_cmd(
-    inventory: str, limit: str | None, name: str, role: str, expires_in: float | None
-) -> None:
-    """Make a token on each host; prints `HOST TOKEN` lines once (nothing else on stdout)."""
-    from sovereign.agent import create_token, select_hosts
-
-    hosts = select_hosts(inventory, limit)
-    sys.exit(0 if create_token(hosts, name, role, expires_in, click.echo, _say) else 1)
-
-
-@agent_token.command("list")
-@INVENTORY_ARG
-@AGENT_LIMIT
-def agent_token_list_cmd(inventory: str, limit: str | None) -> None:
-    """Each host's active tokens (names, roles, dates; never a secret)."""
-    from sovereign.agent import relay, select_hosts
-
-    ok = relay(select_hosts(inventory, limit), ["token", "list"], click.echo, _say)
-    sys.exit(0 if ok else 1)
-
-
-@agent_token.command("revoke")
-@INVENTORY_ARG
-@click.argument("ref", metavar="NAME|ID")
-@AGENT_LIMIT
-def agent_token_revoke_cmd(inventory: str, ref: str, limit: str | None) -> None:
-    """Revoke a token on each host (exit 1 where there is none by that name or id)."""
-    from sovereign.agent import relay, select_hosts
-
-    ok = relay(select_hosts(inventory, limit), ["token", "revoke", ref], click.echo, _say)
-    sys.exit(0 if ok else 1)
-
-
-@agent.group("audit")
-def agent_audit() -> None:
-    """The agent's hash-chained audit log."""
-
-
-@agent_audit.command("verify")
-@INVENTORY_ARG
-@AGENT_LIMIT
-def agent_audit_verify_cmd(inventory: str, limit: str | None) -> None:
-    """Check each host's audit chain; exit 1 naming the first bad row where it breaks."""
-    from sovereign.agent import relay, select_hosts
-
-    ok = relay(select_hosts(inventory, limit), ["audit", "verify"], click.echo, _say)
-    sys.exit(0 if ok else 1)
-
-
 def _register() -> None:
+    from sovereign.cli_agent import agent
     from sovereign.cli_backup import backup
     from sovereign.cli_rebuild import rebuild
     from sovereign.cli_sync import sync
+    from sovereign.cli_vault import vault
 
-    cli.add_command(backup)
-    cli.add_command(rebuild)
-    cli.add_command(sync)
+    for group in (vault, agent, backup, rebuild, sync):
+        cli.add_command(group)
 
 
 _register()
