@@ -36,6 +36,7 @@ from api.routes import (
     logs,
     monitoring,
     notification_stream,
+    notification_templates,
     notifications,
     otlp,
     prometheus,
@@ -119,7 +120,8 @@ def create_app(
         instrument_app(app)  # outermost: a request's span holds all the rest
     for module in (
         health, monitoring, storage, prometheus, auth, activity, notifications,
-        notification_stream, alerts, logs, docs, traces, otlp, brokermon, sync,
+        notification_templates, notification_stream, alerts, logs, docs, traces, otlp,
+        brokermon, sync,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(alerting.router)
