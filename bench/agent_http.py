@@ -34,24 +34,20 @@ latencies mostly measure the run queue; CPU per request moves far less with othe
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import ipaddress
 import os
-import shlex
-import ssl as ssl_module
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from benchlib import ROOT, HostCpu, free_port, percentile, print_header, run_on
+from agent_http_floor import agent_meter, floor_runner, floor_server
+from benchlib import ROOT, HostCpu, free_port, print_header
+from http_load import ACCESS, Result, client_for, concurrent, fixed_rate
 
 FIXED_RATE_P99_MS = 5.0  # /health p99 at the fixed rate
 CONCURRENT_CLIENTS = 8  # the concurrency the throughput target is stated for
@@ -59,78 +55,6 @@ CONCURRENT_RPS = 1500.0
 CONCURRENT_P99_MS = 20.0
 IDLE_SECONDS = 5.0  # --cpu: how long the servers' background work is measured first
 MAX_SECONDS = 300.0  # per measurement: every request loop ends by then whatever is asked
-
-# Runs on the agent's host with its system python3 (no project code there): argv = bind
-# address, lifetime in seconds. Prints its port and pid, serves until stdin closes or the
-# lifetime ends.
-FLOOR_SERVER = """
-import http.server, os, sys, threading
-BODY = b'{"status":"healthy","lifecycle":"ready","ready":true,"checked_at":0.0}'
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-    def log_message(self, *args):
-        pass
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-server = Server((sys.argv[1], 0), Handler)
-threading.Timer(float(sys.argv[2]), os._exit, (0,)).start()
-threading.Thread(target=server.serve_forever, daemon=True).start()
-print(server.server_address[1], os.getpid(), flush=True)
-sys.stdin.read()
-os._exit(0)
-"""
-
-
-@dataclass
-class Result:
-    label: str
-    path: str
-    seconds: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)  # every complete answer
-    statuses: Counter[int] = field(default_factory=Counter)
-    errors: int = 0  # no complete answer (connection or protocol failure)
-    # CPU this bench process spent meanwhile (its TLS and parsing): near a whole core, the
-    # client, not the server, sets the pace of what is measured.
-    client_cpu_s: float = 0.0
-    sent: int = 0  # requests sent, warm-up included (what the server's CPU time was spent on)
-    # --cpu: the server's CPU seconds over the measurement, by process group (agent, edge…)
-    server_cpu_s: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
-
-    @property
-    def client_cpu(self) -> float:
-        """The bench's own CPU time as a share of one core over the measurement."""
-        return self.client_cpu_s / self.seconds if self.seconds else 0.0
-
-    def p(self, q: float) -> float:
-        return percentile(self.latencies_ms, q) if self.latencies_ms else float("nan")
-
-    def line(self) -> str:
-        return (
-            f"{self.label:<6} {self.path:<18} n={len(self.latencies_ms):6d} "
-            f"{self.rps:7.0f} req/s  p50 {self.p(50):6.2f} ms  p99 {self.p(99):6.2f} ms  "
-            f"max {max(self.latencies_ms, default=float('nan')):7.2f} ms  errors {self.errors}  "
-            f"client cpu {self.client_cpu:4.0%}"
-            + "".join(
-                f"  {name} cpu {seconds / self.sent * 1000:.3f} ms/req"
-                for name, seconds in self.server_cpu_s.items()
-                if self.sent
-            )
-            + "".join(f"  status {code}: {n}" for code, n in sorted(self.statuses.items()))
-        )
-
-
-# --- the agent to measure -----------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -156,34 +80,6 @@ def own_agent() -> Iterator[tuple[str, int]]:
         proc.wait(30)
 
 
-@dataclass
-class Access:
-    """How to reach an HTTPS edge: the CA its certificate chains to, and an API token."""
-
-    cacert: Path | None = None
-    token: str | None = None
-
-    def ssl(self, base: str) -> ssl_module.SSLContext | None:
-        if urlsplit(base).scheme != "https":
-            return None
-        return ssl_module.create_default_context(cafile=str(self.cacert) if self.cacert else None)
-
-    def headers(self, base: str) -> dict[str, str]:
-        # The floor is plain HTTP on the host and takes no token.
-        return {"Authorization": f"Bearer {self.token}"} if self.token and self.ssl(base) else {}
-
-
-ACCESS = Access()
-
-
-def client_for(base: str) -> httpx.Client:
-    context = ACCESS.ssl(base)
-    return httpx.Client(
-        base_url=base, timeout=5, verify=context if context else True,
-        headers=ACCESS.headers(base),
-    )  # fmt: skip
-
-
 def wait_ready(base: str, timeout: float = 90.0) -> None:  # a busy machine starts slowly
     deadline = time.monotonic() + timeout
     with client_for(base) as client:
@@ -198,203 +94,6 @@ def wait_ready(base: str, timeout: float = 90.0) -> None:  # a busy machine star
 
 
 # --- the floor ----------------------------------------------------------------------------
-
-
-def is_local(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return address == "localhost"
-
-
-def floor_runner(address: str, via: str | None) -> list[str]:
-    """The command prefix that runs a command on the host at `address`."""
-    if via:
-        return shlex.split(via)
-    if is_local(address):
-        return []
-    from sovereign.lab.inventory import current_lab_name, lab_hosts
-
-    for name, data in lab_hosts():
-        if data.get("ssh_hostname") == address:
-            sovereign = str(Path(sys.executable).with_name("sovereign"))
-            return [sovereign, "lab", "ssh", "--lab", current_lab_name(), name]
-    raise SystemExit(
-        f"{address} is not a host of lab {current_lab_name()}: "
-        "pass --floor-via 'ssh root@HOST' to start the floor there"
-    )
-
-
-FLOOR_RULE = "bench-floor"  # the comment of the temporary firewall rule
-# On a deployed host: the agent's pid, then the edge's nginx worker pids (maybe none).
-# (Anchored: the shell running this has the pattern in its own command line.)
-AGENT_PIDS = (
-    "systemctl show -p MainPID --value sovereign-agent; pgrep -d ' ' -f '^nginx: worker' || true"
-)
-
-
-@contextlib.contextmanager
-def floor_server(address: str, via: str | None, lifetime: float) -> Iterator[tuple[str, int]]:
-    """The stdlib floor on the host at `address`; yields its base URL and process id."""
-    runner = floor_runner(address, via)
-    command = ["python3", "-c", FLOOR_SERVER, address, f"{lifetime:.0f}"]
-    # ssh joins its arguments into one remote shell command line: hand it one, quoted. On a
-    # host with the appliance firewall, the floor's port is let in for the run, then closed.
-    remote = (
-        f"{shlex.join(command)} | {{ read port pid; "
-        f"nft insert rule inet sovereign input tcp dport $port accept comment {FLOOR_RULE} "
-        f"2>/dev/null; echo $port $pid; cat; }}; "
-        f"nft -a list chain inet sovereign input 2>/dev/null | "
-        f"awk '/{FLOOR_RULE}/ {{print $NF}}' | "
-        f"xargs -r -n1 nft delete rule inet sovereign input handle"
-    )
-    argv = [*runner, remote] if runner else [sys.executable, *command[1:]]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        port, _, pid = proc.stdout.readline().strip().partition(" ")
-        if not (port.isdigit() and pid.isdigit()):
-            raise SystemExit(f"the floor server did not start: {shlex.join(argv)[:200]}")
-        yield f"http://{address}:{port}", int(pid)
-    finally:
-        if proc.stdin:
-            proc.stdin.close()  # the server's stdin.read() returns: it exits
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def agent_meter(runner: list[str], own_pid: int | None) -> HostCpu:
-    """The agent's process (and the edge's nginx workers, when there are) on its host."""
-    if own_pid is not None:
-        return HostCpu(runner, {"agent": [own_pid]})
-    found = run_on(runner, ["sh", "-c", AGENT_PIDS]).splitlines()
-    if not found or not found[0].strip().isdigit() or found[0].strip() == "0":
-        raise SystemExit("--cpu: no sovereign-agent.service runs on the agent's host")
-    groups = {"agent": [int(found[0])]}
-    if len(found) > 1 and found[1].strip():
-        groups["edge"] = [int(pid) for pid in found[1].split()]
-    return HostCpu(runner, groups)
-
-
-# --- the load patterns --------------------------------------------------------------------
-
-
-def fixed_rate(label: str, base: str, path: str, rate: float, seconds: float) -> Result:
-    """`rate` requests/s over one keep-alive connection, paced against the schedule."""
-    result = Result(label, path)
-    with client_for(base) as client:
-        for _ in range(50):  # warm-up
-            client.get(path)
-        result.sent = 50
-        interval = 1 / rate
-        cpu = time.process_time()
-        begin = next_at = time.perf_counter()
-        end = begin + seconds
-        while next_at < end and time.perf_counter() < end + 10:  # bounded if answers stall
-            pause = next_at - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            start = time.perf_counter()
-            result.sent += 1
-            try:
-                status = client.get(path).status_code
-            except httpx.HTTPError:
-                result.errors += 1
-            else:
-                result.latencies_ms.append((time.perf_counter() - start) * 1000)
-                result.statuses[status] += 1
-            next_at += interval
-        result.seconds = time.perf_counter() - begin
-        result.client_cpu_s = time.process_time() - cpu
-    return result
-
-
-class KeepAliveClients:
-    """N keep-alive HTTP/1.1 connections, each sending its next GET when the last answer came.
-
-    All connections first send WARMUP requests, then measure together from one start time.
-    """
-
-    WARMUP = 20
-
-    def __init__(self, base: str, path: str, clients: int, seconds: float) -> None:
-        url = urlsplit(base)
-        self.ssl = ACCESS.ssl(base)
-        self.host = url.hostname or "127.0.0.1"
-        self.port = url.port or (443 if self.ssl else 80)
-        self.path, self.clients, self.seconds = path, clients, seconds
-        auth = "".join(f"{k}: {v}\r\n" for k, v in ACCESS.headers(base).items())
-        self.request = (
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n{auth}\r\n"
-        ).encode()
-        self.end = 0.0
-        self.sent = 0
-
-    async def get(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
-        """One request and its whole answer; its status code."""
-        self.sent += 1
-        writer.write(self.request)
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        length = None
-        for header in head[1:]:
-            name, _, value = header.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        if length is None:  # uvicorn and http.server both send it for these answers
-            raise SystemExit(f"{self.path}: an answer without content-length: {head[0]}")
-        await reader.readexactly(length)
-        return int(head[0].split(" ", 2)[1])
-
-    async def client(self, warm: asyncio.Barrier, go: asyncio.Event, result: Result) -> None:
-        reader, writer = await asyncio.open_connection(  # TCP_NODELAY set
-            self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None
-        )
-        try:
-            for _ in range(self.WARMUP):
-                await self.get(reader, writer)
-            await warm.wait()
-            await go.wait()  # set once self.end is
-            while (start := time.perf_counter()) < self.end:
-                status = await self.get(reader, writer)
-                result.latencies_ms.append((time.perf_counter() - start) * 1000)
-                result.statuses[status] += 1
-        finally:
-            writer.close()
-
-    async def run(self, label: str) -> Result:
-        result = Result(label, self.path)
-        warm, go = asyncio.Barrier(self.clients + 1), asyncio.Event()
-        tasks = [asyncio.create_task(self.client(warm, go, result)) for _ in range(self.clients)]
-        try:
-            async with asyncio.timeout(self.seconds + 60):
-                warmed = asyncio.create_task(warm.wait())
-                await asyncio.wait([warmed, *tasks], return_when=asyncio.FIRST_COMPLETED)
-                for task in tasks:  # a client that ended before the start failed: say why
-                    if task.done():
-                        task.result()
-                cpu = time.process_time()
-                begin = time.perf_counter()
-                self.end = begin + self.seconds
-                go.set()
-                await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-        result.seconds = time.perf_counter() - begin  # ends with the last answer
-        result.client_cpu_s = time.process_time() - cpu
-        result.sent = self.sent
-        return result
-
-
-def concurrent(label: str, base: str, path: str, clients: int, seconds: float) -> Result:
-    """`clients` keep-alive connections, each sending its next request on the last answer."""
-    return asyncio.run(KeepAliveClients(base, path, clients, seconds).run(label))
-
-
-# --- the run ------------------------------------------------------------------------------
 
 
 def verdict(ok: bool) -> str:
