@@ -197,3 +197,29 @@ def alert_drill_lab(lab: str) -> Any:
     from tests.lab.test_alert_drills import deploy_drill_lab
 
     return deploy_drill_lab(lab)
+
+
+@pytest.fixture(scope="module")
+def operator_header(
+    edge: Edge, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    """An operator token made by the deploy's admin token (one per test module, named after
+    it), as a curl header file (mode 600): the token stays out of argv and the test's output.
+    Revoked after."""
+    name = "lab-" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    made = httpx.post(
+        f"{edge.url}/api/auth/tokens", json={"name": name, "role": "operator"},
+        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
+        timeout=10,
+    )  # fmt: skip
+    assert made.status_code in (200, 201), made.text
+    header = tmp_path_factory.mktemp(name) / "authorization"
+    header.touch(mode=0o600)
+    header.write_text(f"Authorization: Bearer {made.json()['token']}\n")
+    yield header
+    header.unlink()
+    httpx.delete(
+        f"{edge.url}/api/auth/tokens/{name}",
+        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
+        timeout=10,
+    )  # fmt: skip

@@ -14,7 +14,7 @@ import json
 import shlex
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from email import message_from_string
 from email.message import Message
 from pathlib import Path
@@ -33,28 +33,6 @@ NOTIFY = {
     "message": "Your model has been validated successfully.", "to": "user123@example.com",
 }  # fmt: skip
 PREFERENCE = {"user_id": "user123", "channel": "email", "enabled": True}
-
-
-@pytest.fixture(scope="module")
-def operator_header(edge: Edge, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An operator token made by the deploy's admin token, as a curl header file (mode 600):
-    the token stays out of argv and the test's output. Revoked after."""
-    made = httpx.post(
-        f"{edge.url}/api/auth/tokens", json={"name": "lab-notify", "role": "operator"},
-        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
-        timeout=10,
-    )  # fmt: skip
-    assert made.status_code in (200, 201), made.text
-    header = tmp_path_factory.mktemp("notify") / "authorization"
-    header.touch(mode=0o600)
-    header.write_text(f"Authorization: Bearer {made.json()['token']}\n")
-    yield header
-    header.unlink()
-    httpx.delete(
-        f"{edge.url}/api/auth/tokens/lab-notify",
-        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
-        timeout=10,
-    )  # fmt: skip
 
 
 def curl_post(
