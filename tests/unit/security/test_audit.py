@@ -62,6 +62,32 @@ def test_editing_or_deleting_a_row_is_detected_and_named(
     assert problem in verdict.problem
 
 
+@pytest.mark.parametrize(
+    ("statement", "bad_seq", "problem"),
+    [
+        (None, None, ""),
+        ("UPDATE audit_log SET actor = 'x' WHERE seq = 3", 3, "match its hash"),  # first of a page
+        ("UPDATE audit_log SET actor = 'x' WHERE seq = 4", 4, "match its hash"),  # last of a page
+        ("DELETE FROM audit_log WHERE seq = 3", 4, "seq jumps"),  # the gap between two pages
+    ],
+    ids=["intact", "edit-first", "edit-last", "gap"],
+)
+def test_the_walk_holds_across_pages(
+    agent_db: AgentDatabase, statement: str | None, bad_seq: int | None, problem: str
+) -> None:
+    """Pages of two rows: the chain is checked across each page's edge as within a page."""
+    audit = filled(agent_db, Clock(), n=7)
+    if statement is not None:
+        with agent_db.engine().begin() as c:
+            c.execute(text(statement))
+    whole, paged = audit.verify(), audit.verify(batch=2)
+    assert paged == whole
+    assert (paged.ok, paged.bad_seq) == (statement is None, bad_seq)
+    assert problem in paged.problem
+    if statement is None:
+        assert paged.rows == 7
+
+
 def test_a_rehashed_row_still_breaks_the_link_to_the_next(agent_db: AgentDatabase) -> None:
     """An editor who recomputes the edited row's own hash is caught by the next row."""
     from appliance.security.audit_chain import row_hash
