@@ -93,9 +93,6 @@ def wait_ready(base: str, timeout: float = 90.0) -> None:  # a busy machine star
                 time.sleep(0.05)
 
 
-# --- the floor ----------------------------------------------------------------------------
-
-
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
