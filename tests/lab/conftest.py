@@ -134,6 +134,24 @@ class Edge:
     def admin(self, path: str) -> httpx.Response:
         return self.get(path, self.admin_token)
 
+    def client(self, token: str) -> httpx.Client:
+        """A client of the edge that sends ``token``."""
+        return httpx.Client(
+            base_url=self.url, verify=str(self.ca_cert), timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+
+    def make_token(self, name: str, role: str) -> str:
+        """A token made by the deploy's admin token (revoke it with ``revoke_token``)."""
+        with self.client(self.admin_token) as admin:
+            made = admin.post("/api/auth/tokens", json={"name": name, "role": role})
+        assert made.status_code in (200, 201), made.text
+        return str(made.json()["token"])
+
+    def revoke_token(self, name: str) -> None:
+        with self.client(self.admin_token) as admin:
+            admin.delete(f"/api/auth/tokens/{name}")
+
 
 def edge_of(lab: str) -> Edge:
     """The lab's edge and the deploy's admin token (opened with the lab's operator age key)."""
@@ -200,26 +218,28 @@ def alert_drill_lab(lab: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def operator_header(
-    edge: Edge, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Path]:
-    """An operator token made by the deploy's admin token (one per test module, named after
-    it), as a curl header file (mode 600): the token stays out of argv and the test's output.
-    Revoked after."""
+def operator_token(edge: Edge, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An operator token made by the deploy's admin token, one per test module (named after
+    it); revoked after."""
     name = "lab-" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-    made = httpx.post(
-        f"{edge.url}/api/auth/tokens", json={"name": name, "role": "operator"},
-        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
-        timeout=10,
-    )  # fmt: skip
-    assert made.status_code in (200, 201), made.text
-    header = tmp_path_factory.mktemp(name) / "authorization"
+    yield edge.make_token(name, "operator")
+    edge.revoke_token(name)
+
+
+@pytest.fixture(scope="module")
+def operator_header(
+    operator_token: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The operator token as a curl header file (mode 600): the token stays out of argv and
+    the test's output."""
+    header = tmp_path_factory.mktemp("operator") / "authorization"
     header.touch(mode=0o600)
-    header.write_text(f"Authorization: Bearer {made.json()['token']}\n")
+    header.write_text(f"Authorization: Bearer {operator_token}\n")
     yield header
     header.unlink()
-    httpx.delete(
-        f"{edge.url}/api/auth/tokens/{name}",
-        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
-        timeout=10,
-    )  # fmt: skip
+
+
+def agent_pid(lab: str) -> int:
+    """The lab host's agent process; 0 while systemd has none (stopped, restarting)."""
+    found = ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout.strip()
+    return int(found) if found else 0

@@ -48,10 +48,6 @@ class SyncLab:
         return list(answer.json()["documents"])
 
 
-def agent_pid(lab: str) -> str:
-    return ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout.strip()
-
-
 def ensure_sync_deployed(lab: str) -> None:
     """The session's deploy renders [sync] (inventory/lab.py); a module before this one may
     have deployed another inventory: deploy the lab's again then."""

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.lab.conftest import PROJECT_ROOT, Edge, ssh
+from tests.lab.conftest import PROJECT_ROOT, Edge, agent_pid, ssh
 from tests.lab.inventories.alert_drill_settings import (
     DATABASE_DOWN_AFTER_S,
     OUTAGE_STATE_FILE,
@@ -292,10 +292,6 @@ def test_two_disks_offlined_page_by_email_and_webhook_within_30_s_then_resolve(
 # 2. PostgreSQL stopped and started ----------------------------------------------------------
 
 POSTGRES = "postgresql@15-main"
-
-
-def agent_pid(lab: str) -> int:
-    return int(ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout)
 
 
 def host_time(lab: str, command: str) -> float:

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.conftest import ssh
+from tests.lab.conftest import agent_pid, ssh
 from tests.lab.inventories.alert_drill_settings import (
     ESCALATION_STEPS_MIN,
     KILL9_GROUP_INTERVAL_S,
 )
-from tests.lab.test_alert_drills import DrillLab, Receipt, agent_pid, firing, resolved
+from tests.lab.test_alert_drills import DrillLab, Receipt, firing, resolved
 
 
 @pytest.fixture(scope="module")

@@ -43,19 +43,8 @@ def routes(edge: Edge) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def viewer(edge: Edge) -> Iterator[str]:
     """A viewer token made through the edge by the deploy's admin token; revoked after."""
-    made = httpx.post(
-        f"{edge.url}/api/auth/tokens", json={"name": "lab-viewer", "role": "viewer"},
-        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
-        timeout=10,
-    )  # fmt: skip
-    assert made.status_code in (200, 201), made.text
-    body = made.json()
-    yield str(body["token"])
-    httpx.delete(
-        f"{edge.url}/api/auth/tokens/lab-viewer",
-        headers={"Authorization": f"Bearer {edge.admin_token}"}, verify=str(edge.ca_cert),
-        timeout=10,
-    )  # fmt: skip
+    yield edge.make_token("lab-viewer", "viewer")
+    edge.revoke_token("lab-viewer")
 
 
 def test_every_route_but_health_needs_a_token(edge: Edge, routes: list[tuple[str, str]]) -> None:

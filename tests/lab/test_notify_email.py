@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.lab.conftest import Edge, ssh
+from tests.lab.conftest import Edge, agent_pid, ssh
 
 MAILDIR = "/var/lib/sovereign-mail/Maildir/new"
 DRILL_SIZE = 100
@@ -69,9 +69,15 @@ def wait_for_mail(edge_lab: str, notification_id: int, timeout_s: float = 60.0) 
 
 
 def history(edge: Edge, user_id: str) -> list[dict[str, Any]]:
-    answer = edge.admin(f"/api/notifications?user_id={user_id}")
-    assert answer.status_code == 200, answer.text
-    return list(answer.json()["notifications"])
+    rows: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        page = edge.admin(f"/api/notifications?user_id={user_id}&limit=500{cursor}")
+        assert page.status_code == 200, page.text
+        rows += page.json()["notifications"]
+        if page.json()["next_cursor"] is None:
+            return rows
+        cursor = f"&cursor={page.json()['next_cursor']}"
 
 
 def test_the_declared_email_channel_exists(edge: Edge) -> None:
@@ -123,7 +129,7 @@ def test_the_delivery_process_runs_below_the_agent_under_its_units_filter(lab: s
     """[notifications] worker_nice (10) and SCHED_BATCH, allowed by the agent unit's system
     call filter (which denies @resources but for lowering a priority): where it was refused,
     delivery ran at the agent's priority and said so in the journal."""
-    agent = ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout.strip()
+    agent = agent_pid(lab)
     assert ssh(lab, f"ps -o ni=,cls= -p {agent}").stdout.split() == ["0", "TS"]
     children = ssh(lab, f"ps -o ni=,cls=,args= --ppid {agent}").stdout.splitlines()
     delivery = [line.split()[:2] for line in children if "notifications.deliverer" in line]
@@ -181,36 +187,16 @@ def notify_until_accepted(client: httpx.Client, body: dict[str, Any], key: str) 
         time.sleep(0.5)
 
 
-def all_history(edge: Edge, user_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    cursor = ""
-    while True:
-        page = edge.admin(f"/api/notifications?user_id={user_id}&limit=500{cursor}")
-        assert page.status_code == 200, page.text
-        rows += page.json()["notifications"]
-        if page.json()["next_cursor"] is None:
-            return rows
-        cursor = f"&cursor={page.json()['next_cursor']}"
-
-
-def agent_pid(lab: str) -> int:
-    return int(ssh(lab, "systemctl show -p MainPID --value sovereign-agent").stdout.strip())
-
-
 def test_outage_drill_smtp_down_agent_killed_all_arrive_once(
-    lab: str, edge: Edge, operator_header: Path
+    lab: str, edge: Edge, operator_token: str
 ) -> None:
-    token = operator_header.read_text().split("Bearer ", 1)[1].strip()
     run = f"drill-{int(time.time())}"
     try:
         ssh(lab, "systemctl stop postfix")
         assert ssh(lab, "systemctl is-active postfix@-", check=False).stdout.strip() != "active"
         ids: dict[int, int] = {}
         retried = 0
-        with httpx.Client(
-            base_url=edge.url, verify=str(edge.ca_cert), timeout=10,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client:  # fmt: skip
+        with edge.client(operator_token) as client:
             for i in range(DRILL_SIZE):
                 if i == DRILL_SIZE // 2:
                     killed = agent_pid(lab)
@@ -223,7 +209,7 @@ def test_outage_drill_smtp_down_agent_killed_all_arrive_once(
         # While postfix is away the agent tries, fails and says so in the history.
         deadline = time.monotonic() + 60
         while not any(
-            a["outcome"] != "delivered" for n in all_history(edge, run) for a in n["attempts"]
+            a["outcome"] != "delivered" for n in history(edge, run) for a in n["attempts"]
         ):
             assert time.monotonic() < deadline, "no failed attempt while SMTP was down"
             time.sleep(1)
@@ -247,7 +233,7 @@ def test_outage_drill_smtp_down_agent_killed_all_arrive_once(
 
     deadline = time.monotonic() + 30  # the last outcomes commit in groups
     while True:
-        rows = all_history(edge, run)
+        rows = history(edge, run)
         if all(n["status"] == "delivered" for n in rows) or time.monotonic() > deadline:
             break
         time.sleep(1)

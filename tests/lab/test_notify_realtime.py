@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
@@ -42,14 +40,10 @@ def next_notification(ws: ClientConnection, timeout_s: float = 15.0) -> dict[str
 
 
 def test_a_client_away_for_10_s_gets_what_it_missed_in_order_then_live(
-    edge: Edge, operator_header: Path
+    edge: Edge, operator_token: str
 ) -> None:
-    token = operator_header.read_text().split("Bearer ", 1)[1].strip()
     user = f"ws-{int(time.time())}"
-    with httpx.Client(
-        base_url=edge.url, verify=ssl.create_default_context(cafile=str(edge.ca_cert)),
-        headers={"Authorization": f"Bearer {token}"}, timeout=10,
-    ) as client:  # fmt: skip
+    with edge.client(operator_token) as client:
 
         def notify(subject: str) -> int:
             body = {"user_id": user, "channel": "email", "to": f"{user}@example.com",
@@ -58,7 +52,7 @@ def test_a_client_away_for_10_s_gets_what_it_missed_in_order_then_live(
             assert answer.status_code == 202, answer.text
             return int(answer.json()["id"])
 
-        with stream(edge, token, user) as ws:
+        with stream(edge, operator_token, user) as ws:
             assert ws.subprotocol == "sovereign.bearer"
             first = notify("before")
             seen = next_notification(ws)
@@ -70,7 +64,7 @@ def test_a_client_away_for_10_s_gets_what_it_missed_in_order_then_live(
             missed.append(notify(f"missed {i}"))
             time.sleep(AWAY_S / MISSED)
         assert time.monotonic() - away >= AWAY_S
-        with stream(edge, token, user, last_id=seen["id"]) as ws:
+        with stream(edge, operator_token, user, last_id=seen["id"]) as ws:
             got = [next_notification(ws) for _ in missed]
             assert [n["id"] for n in got] == missed  # every one, in order
             assert [n["subject"] for n in got] == [f"missed {i}" for i in range(MISSED)]
